@@ -1,0 +1,128 @@
+package api
+
+import (
+	"encoding/json"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/notebridge/notebridge/gateway/contracts"
+)
+
+// Discovery waits: the first $SRV.INFO reply may take up to discoveryWait,
+// and collection stops once no further reply came within discoveryQuiet.
+const (
+	discoveryWait  = 250 * time.Millisecond
+	discoveryQuiet = 50 * time.Millisecond
+)
+
+// versionEntry is one contract version in the catalog.
+type versionEntry struct {
+	Version        int     `json:"version"`
+	Mode           string  `json:"mode"`
+	Deprecated     bool    `json:"deprecated"`
+	TimeoutSeconds float64 `json:"timeout_seconds"`
+	Digest         string  `json:"digest"`
+	Href           string  `json:"href"`
+	// Workers counts the worker processes serving this version right now.
+	Workers int `json:"workers"`
+	// DriftedWorkers counts those among them whose digest differs from ours.
+	DriftedWorkers int `json:"drifted_workers"`
+}
+
+type catalogEntry struct {
+	Name        string         `json:"name"`
+	Description string         `json:"description"`
+	Latest      int            `json:"latest"`
+	Versions    []versionEntry `json:"versions"`
+}
+
+// Catalog lists every contract and version, and whether workers serve them.
+func Catalog(reg *contracts.Registry, nc *nats.Conn, log *slog.Logger) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		live, err := discover(nc)
+		if err != nil {
+			log.Warn("worker discovery failed", "request_id", RequestIDOf(c), "err", err)
+		}
+		var out []catalogEntry
+		for _, ct := range reg.All() {
+			if len(out) == 0 || out[len(out)-1].Name != ct.Name {
+				latest, _ := reg.Latest(ct.Name)
+				out = append(out, catalogEntry{Name: ct.Name, Description: latest.Description, Latest: latest.Version})
+			}
+			v := versionEntry{
+				Version: ct.Version, Mode: string(ct.Mode), Deprecated: ct.Deprecated,
+				TimeoutSeconds: ct.Timeout.Seconds(), Digest: ct.Digest, Href: href(ct),
+			}
+			for _, digest := range live[ct.Subject] {
+				v.Workers++
+				if digest != ct.Digest {
+					v.DriftedWorkers++
+				}
+			}
+			out[len(out)-1].Versions = append(out[len(out)-1].Versions, v)
+		}
+		return c.JSON(fiber.Map{"contracts": out})
+	}
+}
+
+// Describe returns one contract version: its schemas and examples.
+func Describe(reg *contracts.Registry) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		ct, err := contractOf(reg, c)
+		if err != nil {
+			return err
+		}
+		return c.JSON(fiber.Map{
+			"name":            ct.Name,
+			"version":         ct.Version,
+			"description":     ct.Description,
+			"mode":            ct.Mode,
+			"deprecated":      ct.Deprecated,
+			"timeout_seconds": ct.Timeout.Seconds(),
+			"subject":         ct.Subject,
+			"digest":          ct.Digest,
+			"href":            href(ct),
+			"request_schema":  ct.RequestSchemaRef,
+			"response_schema": ct.ResponseSchemaRef,
+			"schemas":         ct.Schemas,
+			"examples":        ct.Examples,
+		})
+	}
+}
+
+func href(ct *contracts.Contract) string { return "/api/" + ct.Name + "/v" + strconv.Itoa(ct.Version) }
+
+// discover asks every micro service on the bus for its INFO and returns,
+// per subject, the contract digest each serving worker announced.
+func discover(nc *nats.Conn) (map[string][]string, error) {
+	inbox := nc.NewRespInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, err
+	}
+	defer sub.Unsubscribe() //nolint:errcheck // best effort; the inbox is unique
+	if err := nc.PublishRequest("$SRV.INFO", inbox, nil); err != nil {
+		return nil, err
+	}
+	live := map[string][]string{}
+	wait := discoveryWait
+	for {
+		msg, err := sub.NextMsg(wait)
+		if err != nil { // timeout: nobody else is answering
+			return live, nil
+		}
+		wait = discoveryQuiet
+		var info micro.Info
+		if json.Unmarshal(msg.Data, &info) != nil {
+			continue
+		}
+		for _, ep := range info.Endpoints {
+			live[ep.Subject] = append(live[ep.Subject], ep.Metadata["digest"])
+		}
+	}
+}

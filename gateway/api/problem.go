@@ -1,0 +1,186 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
+
+	"github.com/notebridge/notebridge/gateway/contracts"
+)
+
+// Problem is an RFC 9457 problem detail. Every error the gateway answers
+// has this shape and is written by ErrorHandler, nowhere else.
+type Problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail,omitempty"`
+	Instance  string `json:"instance,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+	// Contract is the contract the request was for, as "name/vN".
+	Contract string `json:"contract,omitempty"`
+	// Code is the worker's error code, for worker errors.
+	Code string `json:"code,omitempty"`
+	// Errors lists every schema violation of the request (422).
+	Errors []contracts.Violation `json:"errors,omitempty"`
+	// Line and Column locate a JSON syntax error (400).
+	Line   int `json:"line,omitempty"`
+	Column int `json:"column,omitempty"`
+
+	retryAfter time.Duration
+	allow      string
+}
+
+func (p *Problem) Error() string { return fmt.Sprintf("%d %s: %s", p.Status, p.Title, p.Detail) }
+
+// problemType builds the stable type URI of a class of problem;
+// docs/errors.md lists them.
+func problemType(slug string) string { return "urn:notebridge:problem:" + slug }
+
+func newProblem(status int, slug, title, detail string) *Problem {
+	return &Problem{Type: problemType(slug), Title: title, Status: status, Detail: detail}
+}
+
+func malformedJSON(err *contracts.SyntaxError) *Problem {
+	p := newProblem(fiber.StatusBadRequest, "malformed-json", "Malformed JSON",
+		fmt.Sprintf("the body is not valid JSON: %s", err))
+	p.Line, p.Column = err.Line, err.Column
+	return p
+}
+
+func badHeader(name, detail string) *Problem {
+	return newProblem(fiber.StatusBadRequest, "invalid-header", "Invalid header",
+		fmt.Sprintf("%s: %s", name, detail))
+}
+
+func notFound(detail string) *Problem {
+	return newProblem(fiber.StatusNotFound, "not-found", "Not found", detail)
+}
+
+func methodNotAllowed(method, allow string) *Problem {
+	p := newProblem(fiber.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed",
+		fmt.Sprintf("%s is not allowed here; allowed: %s", method, allow))
+	p.allow = allow
+	return p
+}
+
+func bodyTooLarge(limit int) *Problem {
+	return newProblem(fiber.StatusRequestEntityTooLarge, "body-too-large", "Body too large",
+		fmt.Sprintf("the body is over the limit of %d bytes", limit))
+}
+
+func unsupportedMediaType(got string) *Problem {
+	if got == "" {
+		got = "none"
+	}
+	return newProblem(fiber.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
+		fmt.Sprintf("Content-Type must be application/json, got %s", got))
+}
+
+func invalidRequest(c *contracts.Contract, vs []contracts.Violation) *Problem {
+	p := newProblem(fiber.StatusUnprocessableEntity, "invalid-request", "Request breaks the contract",
+		fmt.Sprintf("%d violation(s) of the %s request schema", len(vs), c.ID()))
+	p.Contract, p.Errors = c.ID(), vs
+	return p
+}
+
+func noWorker(c *contracts.Contract) *Problem {
+	p := newProblem(fiber.StatusServiceUnavailable, "no-worker", "No worker available",
+		fmt.Sprintf("no worker is serving %s right now", c.ID()))
+	p.Contract, p.retryAfter = c.ID(), time.Second
+	return p
+}
+
+func workerBusy(c *contracts.Contract, msg string) *Problem {
+	p := newProblem(fiber.StatusServiceUnavailable, "worker-busy", "Workers busy",
+		fmt.Sprintf("the worker serving %s is at its limit: %s", c.ID(), msg))
+	p.Contract, p.retryAfter = c.ID(), time.Second
+	return p
+}
+
+func natsUnavailable(detail string) *Problem {
+	p := newProblem(fiber.StatusServiceUnavailable, "broker-unavailable", "Broker unavailable",
+		fmt.Sprintf("the gateway cannot reach NATS: %s", detail))
+	p.retryAfter = time.Second
+	return p
+}
+
+func deadlineExceeded(c *contracts.Contract, timeout time.Duration) *Problem {
+	p := newProblem(fiber.StatusGatewayTimeout, "deadline-exceeded", "Deadline exceeded",
+		fmt.Sprintf("%s did not answer within %s", c.ID(), timeout))
+	p.Contract = c.ID()
+	return p
+}
+
+func workerError(c *contracts.Contract, code, msg string) *Problem {
+	p := newProblem(fiber.StatusBadGateway, "worker-error", "Worker error",
+		fmt.Sprintf("%s failed: %s", c.ID(), msg))
+	p.Contract, p.Code = c.ID(), code
+	return p
+}
+
+func contractDrift(c *contracts.Contract, msg string) *Problem {
+	p := newProblem(fiber.StatusBadGateway, "contract-drift", "Contract drift",
+		fmt.Sprintf("the worker serving %s holds different schemas than the gateway (%s); redeploy one side so their contract digests match", c.ID(), msg))
+	p.Contract, p.Code = c.ID(), "drift"
+	return p
+}
+
+func invalidReply(c *contracts.Contract, n int) *Problem {
+	p := newProblem(fiber.StatusBadGateway, "invalid-reply", "Reply breaks the contract",
+		fmt.Sprintf("the worker's reply broke the %s response schema in %d place(s); the details are in the gateway log under this request id", c.ID(), n))
+	p.Contract = c.ID()
+	return p
+}
+
+// ErrorHandler writes every error as problem+json. Errors that are not
+// problems are Fiber's own (routing, body limit) or bugs; bugs are logged
+// and answered with a 500 that says nothing about the inside.
+func ErrorHandler(log *slog.Logger, bodyLimit int) fiber.ErrorHandler {
+	return func(c *fiber.Ctx, err error) error {
+		var p *Problem
+		var fe *fiber.Error
+		switch {
+		case errors.As(err, &p):
+		case errors.As(err, &fe):
+			p = fromFiber(c, fe, bodyLimit)
+		default:
+			log.Error("unhandled error", "request_id", RequestIDOf(c), "err", err)
+			p = newProblem(fiber.StatusInternalServerError, "internal", "Internal error",
+				"the gateway failed; the log has the details under this request id")
+		}
+		out := *p
+		out.RequestID = RequestIDOf(c)
+		out.Instance = c.Path()
+		if p.retryAfter > 0 {
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(p.retryAfter.Seconds())))
+		}
+		if p.allow != "" {
+			c.Set(fiber.HeaderAllow, p.allow)
+		}
+		c.Status(p.Status)
+		if err := c.JSON(out); err != nil {
+			return err
+		}
+		c.Set(fiber.HeaderContentType, "application/problem+json")
+		return nil
+	}
+}
+
+func fromFiber(c *fiber.Ctx, fe *fiber.Error, bodyLimit int) *Problem {
+	switch fe.Code {
+	case fiber.StatusNotFound:
+		return notFound(fmt.Sprintf("no route for %s %s", c.Method(), c.Path()))
+	case fiber.StatusRequestEntityTooLarge:
+		return bodyTooLarge(bodyLimit)
+	case fiber.StatusMethodNotAllowed:
+		return methodNotAllowed(c.Method(), "")
+	default:
+		return newProblem(fe.Code, "http-error", utils.StatusMessage(fe.Code), fe.Message)
+	}
+}

@@ -1,0 +1,35 @@
+package api
+
+import (
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// routes is the gateway's whole HTTP surface; docs/http-api.md documents it.
+func routes(app *fiber.App, cfg Config) {
+	reg, nc, log := cfg.Registry, cfg.Conn, cfg.Logger
+
+	app.Get("/healthz", Healthz())
+	only(app, "/healthz", fiber.MethodGet)
+	app.Get("/readyz", Readyz(reg, nc))
+	only(app, "/readyz", fiber.MethodGet)
+
+	app.Get("/api", Catalog(reg, nc, log))
+	only(app, "/api", fiber.MethodGet)
+	app.Get("/api/:name", Describe(reg))
+	app.Post("/api/:name", Invoke(reg, nc, log))
+	only(app, "/api/:name", fiber.MethodGet, fiber.MethodPost)
+	app.Get("/api/:name/:version", Describe(reg))
+	app.Post("/api/:name/:version", Invoke(reg, nc, log))
+	only(app, "/api/:name/:version", fiber.MethodGet, fiber.MethodPost)
+
+	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
+}
+
+// only answers 405 with an Allow header for every method a path does not
+// serve. Register it after the path's handlers: Fiber tries routes in order.
+func only(app *fiber.App, path string, methods ...string) {
+	allow := strings.Join(methods, ", ")
+	app.All(path, func(c *fiber.Ctx) error { return methodNotAllowed(c.Method(), allow) })
+}

@@ -1,0 +1,87 @@
+// Package api is the gateway's HTTP surface: routes, handlers, middleware
+// and the one place errors become problem+json.
+package api
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/nats-io/nats.go"
+
+	"github.com/notebridge/notebridge/gateway/contracts"
+)
+
+// DefaultBodyLimit is the largest request body accepted unless configured.
+const DefaultBodyLimit = 1 << 20
+
+// ErrInvalidConfig is wrapped by every error Config.Validate returns.
+var ErrInvalidConfig = errors.New("invalid gateway config")
+
+// Config holds what the HTTP server needs.
+type Config struct {
+	// Registry holds the contracts to serve.
+	Registry *contracts.Registry
+	// Conn is the NATS connection requests go over.
+	Conn *nats.Conn
+	// Logger receives one line per request and every error; nil means slog.Default().
+	Logger *slog.Logger
+	// BodyLimit is the largest request body in bytes; 0 means DefaultBodyLimit.
+	BodyLimit int
+}
+
+// Validate reports the first missing or impossible setting.
+func (cfg *Config) Validate() error {
+	switch {
+	case cfg.Registry == nil:
+		return fmt.Errorf("%w: no contract registry", ErrInvalidConfig)
+	case cfg.Conn == nil:
+		return fmt.Errorf("%w: no NATS connection", ErrInvalidConfig)
+	case cfg.BodyLimit < 0:
+		return fmt.Errorf("%w: body limit %d is negative", ErrInvalidConfig, cfg.BodyLimit)
+	}
+	return nil
+}
+
+// New builds the gateway's Fiber app.
+func New(cfg Config) (*fiber.App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.BodyLimit == 0 {
+		cfg.BodyLimit = DefaultBodyLimit
+	}
+	app := fiber.New(fiber.Config{
+		AppName:               "notebridge",
+		BodyLimit:             cfg.BodyLimit,
+		ErrorHandler:          ErrorHandler(cfg.Logger, cfg.BodyLimit),
+		DisableStartupMessage: true,
+		ReadTimeout:           30 * time.Second,
+		IdleTimeout:           2 * time.Minute,
+	})
+	app.Use(RequestID(), AccessLog(cfg.Logger))
+	routes(app, cfg)
+	return app, nil
+}
+
+// AccessLog writes one log line per request, with its id and outcome.
+func AccessLog(log *slog.Logger) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		start := time.Now()
+		err := c.Next()
+		status := c.Response().StatusCode()
+		var p *Problem
+		if errors.As(err, &p) {
+			status = p.Status
+		}
+		log.Info("request",
+			"request_id", RequestIDOf(c), "method", c.Method(), "path", c.Path(),
+			"status", status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+		return err
+	}
+}

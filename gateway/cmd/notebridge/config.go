@@ -1,0 +1,60 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/notebridge/notebridge/gateway/api"
+)
+
+// config is everything the command reads from flags and NOTEBRIDGE_* variables.
+type config struct {
+	Listen       string
+	ContractsDir string
+	NATSURL      string
+	NATSHost     string
+	NATSPort     int
+	DataDir      string
+	BodyLimit    int
+	LogFormat    string
+}
+
+// envOr returns the variable's value, or def when it is unset.
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+func envIntOr(name string, def int) int {
+	v, ok := os.LookupEnv(name)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "notebridge: %s=%q is not an integer; using %d\n", name, v, def)
+		return def
+	}
+	return n
+}
+
+// natsFlags are shared by "serve" (prefix "nats-") and "nats" (no prefix):
+// where the embedded server listens.
+func natsFlags(fs *flag.FlagSet, cfg *config, prefix string) {
+	fs.StringVar(&cfg.NATSHost, prefix+"host", envOr("NOTEBRIDGE_NATS_HOST", "127.0.0.1"), "embedded NATS: interface to listen on (env NOTEBRIDGE_NATS_HOST)")
+	fs.IntVar(&cfg.NATSPort, prefix+"port", envIntOr("NOTEBRIDGE_NATS_PORT", 4222), "embedded NATS: client port, 0 for a free one (env NOTEBRIDGE_NATS_PORT)")
+	fs.StringVar(&cfg.DataDir, "data-dir", envOr("NOTEBRIDGE_DATA_DIR", ".notebridge/data"), "embedded NATS: JetStream data directory (env NOTEBRIDGE_DATA_DIR)")
+	fs.StringVar(&cfg.LogFormat, "log-format", envOr("NOTEBRIDGE_LOG_FORMAT", "text"), "log format: text or json (env NOTEBRIDGE_LOG_FORMAT)")
+}
+
+func serveFlags(fs *flag.FlagSet, cfg *config) {
+	fs.StringVar(&cfg.Listen, "listen", envOr("NOTEBRIDGE_LISTEN", "127.0.0.1:8080"), "HTTP listen address (env NOTEBRIDGE_LISTEN)")
+	fs.StringVar(&cfg.ContractsDir, "contracts-dir", envOr("NOTEBRIDGE_CONTRACTS_DIR", "contracts"), "directory of contract manifests (env NOTEBRIDGE_CONTRACTS_DIR)")
+	fs.StringVar(&cfg.NATSURL, "nats-url", envOr("NOTEBRIDGE_NATS_URL", ""), "NATS server(s) to join, comma-separated; empty starts an embedded server (env NOTEBRIDGE_NATS_URL)")
+	fs.IntVar(&cfg.BodyLimit, "body-limit", envIntOr("NOTEBRIDGE_BODY_LIMIT", api.DefaultBodyLimit), "largest request body in bytes (env NOTEBRIDGE_BODY_LIMIT)")
+	natsFlags(fs, cfg, "nats-")
+}

@@ -1,0 +1,149 @@
+// Command notebridge is the notebridge gateway: it serves contracts over
+// HTTP and forwards requests to workers over NATS.
+//
+//	notebridge [serve] [flags]   run the gateway (embedded NATS unless -nats-url)
+//	notebridge nats [flags]      run only the embedded NATS server
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/notebridge/notebridge/gateway/api"
+	"github.com/notebridge/notebridge/gateway/contracts"
+	"github.com/notebridge/notebridge/gateway/embedded"
+)
+
+// shutdownGrace bounds how long in-flight HTTP requests may finish on exit.
+const shutdownGrace = 15 * time.Second
+
+func main() {
+	args := os.Args[1:]
+	cmd := "serve"
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "nats") {
+		cmd, args = args[0], args[1:]
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	var err error
+	switch cmd {
+	case "nats":
+		err = runNATS(ctx, args)
+	default:
+		err = runServe(ctx, args)
+	}
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "notebridge:", err)
+		os.Exit(1)
+	}
+}
+
+// runServe: config → contracts → NATS → HTTP server → wait for a signal → drain.
+func runServe(ctx context.Context, args []string) error {
+	var cfg config
+	fs := flag.NewFlagSet("notebridge serve", flag.ContinueOnError)
+	serveFlags(fs, &cfg)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogFormat)
+
+	reg, err := contracts.Load(cfg.ContractsDir)
+	if err != nil {
+		return err
+	}
+	natsURL := cfg.NATSURL
+	if natsURL == "" {
+		ns, err := startEmbedded(cfg)
+		if err != nil {
+			return err
+		}
+		defer stopEmbedded(ns)
+		natsURL = ns.ClientURL()
+		log.Info("embedded NATS server started", "url", natsURL, "data_dir", cfg.DataDir)
+	}
+	nc, err := connect(natsURL, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Drain() //nolint:errcheck // exiting anyway
+
+	app, err := api.New(api.Config{Registry: reg, Conn: nc, Logger: log, BodyLimit: cfg.BodyLimit})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	log.Info("gateway listening", "url", "http://"+ln.Addr().String(), "contracts", len(reg.All()), "nats", nc.ConnectedUrlRedacted())
+	served := make(chan error, 1)
+	go func() { served <- app.Listener(ln) }()
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", shutdownGrace)
+	return app.ShutdownWithTimeout(shutdownGrace)
+}
+
+// runNATS runs only the embedded NATS server and prints its URL on stdout
+// once it accepts connections, for tests and for workers on a laptop.
+func runNATS(ctx context.Context, args []string) error {
+	var cfg config
+	fs := flag.NewFlagSet("notebridge nats", flag.ContinueOnError)
+	natsFlags(fs, &cfg, "")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ns, err := startEmbedded(cfg)
+	if err != nil {
+		return err
+	}
+	defer stopEmbedded(ns)
+	fmt.Println(ns.ClientURL())
+	<-ctx.Done()
+	return nil
+}
+
+func startEmbedded(cfg config) (*server.Server, error) {
+	return embedded.Start(embedded.Config{Host: cfg.NATSHost, Port: cfg.NATSPort, DataDir: cfg.DataDir})
+}
+
+func stopEmbedded(ns *server.Server) {
+	ns.Shutdown()
+	ns.WaitForShutdown()
+}
+
+// connect joins NATS and keeps reconnecting for as long as the process
+// lives: a gateway must survive a broker restart.
+func connect(url string, log *slog.Logger) (*nats.Conn, error) {
+	return nats.Connect(url,
+		nats.Name("notebridge-gateway"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("NATS disconnected", "err", err) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted()) }),
+	)
+}
+
+func newLogger(format string) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+}

@@ -1,0 +1,63 @@
+package contracts
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v5"
+)
+
+// Mode says how a contract answers a request.
+type Mode string
+
+// ModeSync is the only mode so far: one request, one reply.
+const ModeSync Mode = "sync"
+
+// Example is a request a contract documents, with the response a
+// deterministic handler must give for it (Response is nil when the handler
+// is not deterministic).
+type Example struct {
+	Name     string          `json:"name"`
+	Request  json.RawMessage `json:"request"`
+	Response json.RawMessage `json:"response,omitempty"`
+}
+
+// Contract is one major version of a named contract, with its schemas compiled.
+type Contract struct {
+	Name        string
+	Version     int
+	Description string
+	Mode        Mode
+	Timeout     time.Duration
+	Deprecated  bool
+	Examples    []Example
+
+	// Subject is the NATS subject workers of this contract listen on.
+	Subject string
+	// Digest identifies the contract's schemas; see docs/protocol.md.
+	Digest string
+	// ManifestFile is the path of the manifest the contract was loaded from.
+	ManifestFile string
+	// RequestSchemaRef and ResponseSchemaRef are the schema paths as the
+	// manifest wrote them, relative to the manifest's directory.
+	RequestSchemaRef  string
+	ResponseSchemaRef string
+	// Schemas holds every schema document the contract reaches, keyed by its
+	// path relative to the manifest's directory, so a reader can resolve $refs.
+	Schemas map[string]json.RawMessage
+
+	request  *jsonschema.Schema
+	response *jsonschema.Schema
+}
+
+// ID is the contract's name and version as written in logs, headers and
+// errors: "summarize/v1".
+func (c *Contract) ID() string { return fmt.Sprintf("%s/v%d", c.Name, c.Version) }
+
+// ValidateRequest returns every way v breaks the request schema, or nil.
+// v must be decoded with json.Decoder.UseNumber so numbers keep their precision.
+func (c *Contract) ValidateRequest(v any) []Violation { return violations(c.request.Validate(v)) }
+
+// ValidateResponse returns every way v breaks the response schema, or nil.
+func (c *Contract) ValidateResponse(v any) []Violation { return violations(c.response.Validate(v)) }

@@ -1,0 +1,67 @@
+package contracts
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// SyntaxError says where a JSON document stops being JSON.
+type SyntaxError struct {
+	Offset int64 // bytes read before the error
+	Line   int
+	Column int
+	Msg    string
+}
+
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("%s at line %d, column %d", e.Msg, e.Line, e.Column)
+}
+
+// DecodeJSON decodes one JSON document for validation. Numbers stay
+// json.Number, so validation sees the exact digits the client sent, and
+// anything after the document is an error.
+func DecodeJSON(data []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, syntaxError(data, dec.InputOffset(), err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, syntaxError(data, dec.InputOffset(), errors.New("unexpected data after the JSON value"))
+	}
+	return v, nil
+}
+
+func syntaxError(data []byte, offset int64, err error) *SyntaxError {
+	var se *json.SyntaxError
+	msg := err.Error()
+	switch {
+	case errors.As(err, &se):
+		offset = se.Offset
+	case errors.Is(err, io.EOF):
+		msg = "empty body: expected a JSON value"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		msg = "unexpected end of JSON input"
+		offset = int64(len(data))
+	}
+	line, col := position(data, offset)
+	return &SyntaxError{Offset: offset, Line: line, Column: col, Msg: msg}
+}
+
+// position turns a byte offset into a 1-based line and column.
+func position(data []byte, offset int64) (line, col int) {
+	if offset > int64(len(data)) {
+		offset = int64(len(data))
+	}
+	before := data[:offset]
+	line = bytes.Count(before, []byte("\n")) + 1
+	col = int(offset) - (bytes.LastIndexByte(before, '\n') + 1)
+	if col == 0 {
+		col = 1
+	}
+	return line, col
+}

@@ -1,0 +1,61 @@
+// Package embedded runs a NATS server inside the gateway process, so a
+// laptop needs nothing else installed.
+package embedded
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// ErrNotReady is returned when the server does not accept connections in time.
+var ErrNotReady = errors.New("embedded NATS server not ready")
+
+// readyTimeout bounds the wait for the server to accept connections.
+const readyTimeout = 10 * time.Second
+
+// Config says where the embedded server listens and keeps its data.
+type Config struct {
+	// Host is the interface to listen on; "" means 127.0.0.1.
+	Host string
+	// Port is the client port; 0 or -1 picks a free one.
+	Port int
+	// DataDir holds JetStream's files; "" disables JetStream.
+	DataDir string
+}
+
+// Start starts a NATS server and waits until it accepts connections.
+// The caller stops it with Shutdown and WaitForShutdown.
+func Start(cfg Config) (*server.Server, error) {
+	host := cfg.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	port := cfg.Port
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	opts := &server.Options{
+		ServerName: "notebridge-embedded",
+		Host:       host,
+		Port:       port,
+		NoSigs:     true,
+		MaxPayload: 8 << 20,
+	}
+	if cfg.DataDir != "" {
+		opts.JetStream = true
+		opts.StoreDir = cfg.DataDir
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded NATS: %w", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(readyTimeout) {
+		ns.Shutdown()
+		return nil, fmt.Errorf("%w after %s on %s:%d", ErrNotReady, readyTimeout, host, cfg.Port)
+	}
+	return ns, nil
+}

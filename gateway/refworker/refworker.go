@@ -1,0 +1,116 @@
+// Package refworker is a Go worker for the test contract "echo"
+// (testdata/contracts), built on nats.go micro. The gateway's tests and
+// benchmarks use it so that they need no Python; it speaks the same
+// protocol as the Python SDK (docs/protocol.md).
+package refworker
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/notebridge/notebridge/gateway/contracts"
+	"github.com/notebridge/notebridge/gateway/wire"
+)
+
+// ErrNoContracts is returned by Start when it is given nothing to serve.
+var ErrNoContracts = errors.New("refworker: no contracts to serve")
+
+// Option changes how the worker behaves.
+type Option func(*worker)
+
+// WithDigest makes the worker announce and check digest instead of the
+// contract's own, to provoke contract drift.
+func WithDigest(digest string) Option { return func(w *worker) { w.digest = digest } }
+
+type worker struct {
+	digest string
+}
+
+// echoRequest is the request of the echo test contract.
+type echoRequest struct {
+	Text     string          `json:"text"`
+	N        json.RawMessage `json:"n,omitempty"`
+	SleepMS  int             `json:"sleep_ms"`
+	Behavior string          `json:"behavior"`
+}
+
+// Start serves every given contract with echo semantics until the returned
+// service is stopped. Each request runs in its own goroutine: micro calls
+// handlers one at a time per endpoint.
+func Start(nc *nats.Conn, cts []*contracts.Contract, opts ...Option) (micro.Service, error) {
+	if len(cts) == 0 {
+		return nil, ErrNoContracts
+	}
+	svc, err := micro.AddService(nc, micro.Config{
+		Name:        "notebridge-refworker",
+		Version:     "1.0.0",
+		Description: "Go reference worker for the echo test contract",
+		QueueGroup:  wire.QueueGroup,
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, ct := range cts {
+		w := &worker{digest: ct.Digest}
+		for _, opt := range opts {
+			opt(w)
+		}
+		handler := func(req micro.Request) { go w.handle(ct, req) }
+		err := svc.AddEndpoint(fmt.Sprintf("%s-v%d", ct.Name, ct.Version), micro.HandlerFunc(handler),
+			micro.WithEndpointSubject(ct.Subject),
+			micro.WithEndpointMetadata(map[string]string{
+				"contract": ct.Name, "version": fmt.Sprint(ct.Version), "digest": w.digest,
+			}))
+		if err != nil {
+			_ = svc.Stop()
+			return nil, err
+		}
+	}
+	return svc, nil
+}
+
+func (w *worker) handle(ct *contracts.Contract, req micro.Request) {
+	h := req.Headers()
+	if d := h.Get(wire.HeaderContractDigest); d != "" && d != w.digest {
+		_ = req.Error(wire.CodeDrift, fmt.Sprintf("%s: gateway has %s, worker has %s", ct.ID(), d, w.digest), nil)
+		return
+	}
+	deadline, err := wire.ParseDeadline(h.Get(wire.HeaderDeadline))
+	if err != nil {
+		deadline = time.Now().Add(ct.Timeout)
+	}
+	if time.Now().After(deadline) {
+		_ = req.Error(wire.CodeDeadlineExceeded, "deadline passed before the handler ran", nil)
+		return
+	}
+	var in echoRequest
+	if err := json.Unmarshal(req.Data(), &in); err != nil {
+		_ = req.Error(wire.CodeInvalidRequest, err.Error(), nil)
+		return
+	}
+	time.Sleep(time.Duration(in.SleepMS) * time.Millisecond)
+	switch in.Behavior {
+	case "fail":
+		_ = req.Error("echo_failed", "echo was asked to fail", nil)
+	case "crash":
+		_ = req.Error(wire.CodeInternal, "internal error in handler "+ct.ID(), nil)
+	case "bad_reply":
+		_ = req.Respond([]byte(`{"text":42}`))
+	default:
+		out := map[string]json.RawMessage{"text": mustJSON(in.Text)}
+		if len(in.N) > 0 {
+			out["n"] = in.N
+		}
+		_ = req.RespondJSON(out)
+	}
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
+}

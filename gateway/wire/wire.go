@@ -1,0 +1,55 @@
+// Package wire names the headers and error codes of the notebridge protocol
+// between the gateway and the workers. docs/protocol.md is the specification;
+// the Python SDK's notebridge_worker.protocol mirrors this file.
+package wire
+
+import (
+	"strconv"
+	"time"
+)
+
+// Request headers the gateway sets on every NATS request.
+const (
+	HeaderRequestID      = "Nb-Request-Id"
+	HeaderDeadline       = "Nb-Deadline" // Unix milliseconds
+	HeaderContract       = "Nb-Contract" // "<name>/v<N>"
+	HeaderContractDigest = "Nb-Contract-Digest"
+	HeaderTraceparent    = "traceparent"
+)
+
+// Reply headers of an error, as defined by NATS micro (ADR-32).
+const (
+	HeaderServiceError     = "Nats-Service-Error"
+	HeaderServiceErrorCode = "Nats-Service-Error-Code"
+)
+
+// Reserved error codes. Any other code is a handler's deliberate error.
+const (
+	CodeInvalidRequest   = "invalid_request"
+	CodeInvalidReply     = "invalid_reply"
+	CodeDrift            = "drift"
+	CodeUnknownContract  = "unknown_contract"
+	CodeBusy             = "busy"
+	CodeDeadlineExceeded = "deadline_exceeded"
+	CodeInternal         = "internal"
+)
+
+// QueueGroup is the queue group every worker of every contract joins.
+const QueueGroup = "nb"
+
+// Subject returns the NATS subject of a contract version: "nb.<name>.v<N>".
+func Subject(name string, version int) string {
+	return "nb." + name + ".v" + strconv.Itoa(version)
+}
+
+// FormatDeadline writes an absolute deadline as Unix milliseconds.
+func FormatDeadline(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+// ParseDeadline reads a deadline written by FormatDeadline.
+func ParseDeadline(s string) (time.Time, error) {
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.UnixMilli(ms), nil
+}

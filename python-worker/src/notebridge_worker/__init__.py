@@ -1,0 +1,3 @@
+"""notebridge worker SDK."""
+
+__version__ = "0.1.0"
