@@ -186,7 +186,11 @@ func compile(file string) (s *jsonschema.Schema, err error) {
 	}
 	c := jsonschema.NewCompiler()
 	c.Draft = jsonschema.Draft2020
-	c.ExtractAnnotations = false
+	// v5 asserts format in schemas without $schema; notebridge never does,
+	// on either side (docs/protocol.md), so every format accepts everything.
+	for name := range jsonschema.Formats {
+		c.Formats[name] = annotationOnly
+	}
 	// The compiler checks patterns against the meta-schema before it compiles
 	// them, but a panic must never be how a bad schema surfaces.
 	defer func() {
@@ -222,6 +226,8 @@ func schemaError(file string, err error) error {
 	}
 	return invalid(where, "%v", se.Err)
 }
+
+func annotationOnly(any) bool { return true }
 
 func fileURL(abs string) string {
 	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String()

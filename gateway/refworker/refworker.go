@@ -102,15 +102,12 @@ func (w *worker) handle(ct *contracts.Contract, req micro.Request) {
 	case "bad_reply":
 		_ = req.Respond([]byte(`{"text":42}`))
 	default:
-		out := map[string]json.RawMessage{"text": mustJSON(in.Text)}
-		if len(in.N) > 0 {
-			out["n"] = in.N
-		}
-		_ = req.RespondJSON(out)
+		_ = req.RespondJSON(echoReply{Text: in.Text, N: in.N})
 	}
 }
 
-func mustJSON(v any) json.RawMessage {
-	b, _ := json.Marshal(v)
-	return b
+// echoReply is the reply of the echo test contract; N keeps the request's digits.
+type echoReply struct {
+	Text string          `json:"text"`
+	N    json.RawMessage `json:"n,omitempty"`
 }

@@ -1,0 +1,124 @@
+package api_test
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/notebridge/notebridge/gateway/api"
+	"github.com/notebridge/notebridge/gateway/contracts"
+	"github.com/notebridge/notebridge/gateway/embedded"
+	"github.com/notebridge/notebridge/gateway/refworker"
+)
+
+// testBodyLimit is small so the 413 test sends little.
+const testBodyLimit = 4096
+
+// gateway is a gateway wired to a real in-process NATS server.
+type gateway struct {
+	app *fiber.App
+	ns  *server.Server
+	nc  *nats.Conn
+	reg *contracts.Registry
+}
+
+// newGateway starts a NATS server, loads the test contracts and builds the
+// app. Workers are started by the test, so each test decides who listens.
+func newGateway(t *testing.T) *gateway {
+	t.Helper()
+	ns, err := embedded.Start(embedded.Config{Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	nc, err := nats.Connect(ns.ClientURL(), nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	reg, err := contracts.Load("../../testdata/contracts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := api.New(api.Config{
+		Registry: reg, Conn: nc, BodyLimit: testBodyLimit,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &gateway{app: app, ns: ns, nc: nc, reg: reg}
+}
+
+// serveEcho starts the Go reference worker for the given echo versions on
+// its own connection, as a separate worker process would.
+func (g *gateway) serveEcho(t *testing.T, versions []int, opts ...refworker.Option) {
+	t.Helper()
+	nc, err := nats.Connect(g.ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	var cts []*contracts.Contract
+	for _, v := range versions {
+		ct, err := g.reg.Lookup("echo", v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cts = append(cts, ct)
+	}
+	svc, err := refworker.Start(nc, cts, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Stop() })
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// response is what a client observes.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) problem(t *testing.T) map[string]any {
+	t.Helper()
+	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("Content-Type = %q; want application/problem+json (body %s)", ct, r.body)
+	}
+	var p map[string]any
+	if err := json.Unmarshal(r.body, &p); err != nil {
+		t.Fatalf("problem body %q: %v", r.body, err)
+	}
+	return p
+}
+
+// do sends one request through app.Test. headers alternate name, value.
+func (g *gateway) do(t *testing.T, method, path, body string, headers ...string) response {
+	t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := g.app.Test(req, 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}

@@ -1,0 +1,169 @@
+package contracts_test
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/notebridge/notebridge/gateway/contracts"
+)
+
+func TestLoadShippedContracts(t *testing.T) {
+	for _, dir := range []string{"../../contracts", "../../testdata/contracts"} {
+		t.Run(dir, func(t *testing.T) {
+			reg, err := contracts.Load(dir)
+			if err != nil {
+				t.Fatalf("Load(%s): %v", dir, err)
+			}
+			if got := len(reg.All()); got < 2 {
+				t.Fatalf("got %d contracts; want at least 2", got)
+			}
+		})
+	}
+}
+
+func TestDigestsMatchSharedVectors(t *testing.T) {
+	raw, err := os.ReadFile("../../testdata/digests.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want map[string]string
+	if err := json.Unmarshal(raw, &want); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := contracts.Load("../../testdata/contracts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range reg.All() {
+		if c.Digest != want[c.ID()] {
+			t.Errorf("%s digest = %s; want %s", c.ID(), c.Digest, want[c.ID()])
+		}
+	}
+}
+
+func TestDigestFollowsReferencedFiles(t *testing.T) {
+	dir := writeTree(t, validTree())
+	before := mustLoad(t, dir).All()[0].Digest
+	writeFile(t, filepath.Join(dir, "schemas", "defs.json"), `{"$defs": {"short": {"type": "string", "maxLength": 9}}}`)
+	after := mustLoad(t, dir).All()[0].Digest
+	if before == after {
+		t.Fatalf("digest %s did not change when a $ref'd file changed", before)
+	}
+	writeFile(t, filepath.Join(dir, "contracts", "t.v1.json"), strings.Replace(validTree()["contracts/t.v1.json"], "A test", "Another test", 1))
+	if again := mustLoad(t, dir).All()[0].Digest; again != after {
+		t.Fatalf("digest changed from %s to %s when only the description changed", after, again)
+	}
+}
+
+func TestLoadRejects(t *testing.T) {
+	tests := []struct {
+		name    string
+		file    string // path in the tree to overwrite
+		content string
+		want    []string // substrings of the error
+	}{
+		{"bad name", "contracts/t.v1.json", manifest(`"name": "Bad Name"`), []string{"t.v1.json", "/name"}},
+		{"version zero", "contracts/t.v1.json", manifest(`"version": 0`), []string{"/version"}},
+		{"unknown mode", "contracts/t.v1.json", manifest(`"mode": "batch"`), []string{"/mode", "batch"}},
+		{"zero timeout", "contracts/t.v1.json", manifest(`"timeout_seconds": 0`), []string{"/timeout_seconds"}},
+		{"unknown field", "contracts/t.v1.json", manifest(`"timeout": 3`), []string{`unknown field "timeout"`}},
+		{"no examples", "contracts/t.v1.json", manifest(`"examples": []`), []string{"/examples"}},
+		{"example breaks request schema", "contracts/t.v1.json", manifest(`"examples": [{"name": "x", "request": {"text": 1}}]`), []string{"/examples/0", "/text"}},
+		{"example breaks response schema", "contracts/t.v1.json", manifest(`"examples": [{"name": "x", "request": {"text": "a"}, "response": {}}]`), []string{"/examples/0", "response", "missing properties"}},
+		{"missing schema file", "contracts/t.v1.json", manifest(`"request_schema": "../schemas/nope.json"`), []string{"nope.json"}},
+		{"schema not a schema", "schemas/req.json", `{"type": "strng"}`, []string{"req.json#/type"}},
+		{"look-ahead pattern", "schemas/req.json", `{"type": "object", "properties": {"text": {"type": "string", "pattern": "^(?=a)"}}}`, []string{"req.json#/properties/text/pattern"}},
+		{"back-reference in patternProperties", "schemas/req.json", `{"patternProperties": {"(a)\\1": {}}}`, []string{"req.json#/patternProperties"}},
+		{"dangling $ref", "schemas/req.json", `{"$ref": "missing.json"}`, []string{"missing.json"}},
+		{"malformed manifest", "contracts/t.v1.json", `{"name": `, []string{"t.v1.json"}},
+		{"duplicate version", "contracts/t2.v1.json", validTree()["contracts/t.v1.json"], []string{"t.v1.json", "t2.v1.json", "t/v1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tree := validTree()
+			tree[tt.file] = tt.content
+			_, err := contracts.Load(filepath.Join(writeTree(t, tree), "contracts"))
+			if !errors.Is(err, contracts.ErrInvalidContract) {
+				t.Fatalf("got err %v; want ErrInvalidContract", err)
+			}
+			t.Logf("error: %v", err)
+			for _, want := range tt.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not mention %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadEmptyDir(t *testing.T) {
+	if _, err := contracts.Load(t.TempDir()); !errors.Is(err, contracts.ErrInvalidContract) {
+		t.Fatalf("got err %v; want ErrInvalidContract", err)
+	}
+}
+
+// validTree is a minimal valid contracts/ and schemas/ tree with a $ref
+// between schema files.
+func validTree() map[string]string {
+	return map[string]string{
+		"contracts/t.v1.json": manifest(),
+		"schemas/defs.json":   `{"$defs": {"short": {"type": "string", "maxLength": 8}}}`,
+		"schemas/req.json":    `{"type": "object", "required": ["text"], "properties": {"text": {"$ref": "defs.json#/$defs/short"}}}`,
+		"schemas/resp.json":   `{"type": "object", "required": ["text"]}`,
+	}
+}
+
+// manifest returns a valid manifest with the given fields replaced.
+func manifest(overrides ...string) string {
+	fields := map[string]string{
+		"name":            `"t"`,
+		"version":         `1`,
+		"description":     `"A test"`,
+		"mode":            `"sync"`,
+		"timeout_seconds": `3`,
+		"request_schema":  `"../schemas/req.json"`,
+		"response_schema": `"../schemas/resp.json"`,
+		"examples":        `[{"name": "x", "request": {"text": "a"}, "response": {"text": "a"}}]`,
+	}
+	for _, o := range overrides {
+		key, value, _ := strings.Cut(o, ": ")
+		fields[strings.Trim(key, `"`)] = value
+	}
+	var parts []string
+	for k, v := range fields {
+		parts = append(parts, `"`+k+`": `+v)
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+func writeTree(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		writeFile(t, filepath.Join(dir, name), content)
+	}
+	return dir
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustLoad(t *testing.T, dir string) *contracts.Registry {
+	t.Helper()
+	reg, err := contracts.Load(filepath.Join(dir, "contracts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
