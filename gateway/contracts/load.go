@@ -42,27 +42,33 @@ type manifest struct {
 	Examples       []Example `json:"examples"`
 }
 
-// Load reads every *.json manifest in dir, compiles the schemas they point
-// at and checks every example. It returns the first problem, naming the file
-// (and, inside a schema, the JSON pointer), wrapped around ErrInvalidContract.
-func Load(dir string) (*Registry, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
-	if err != nil {
-		return nil, err
-	}
-	if len(files) == 0 {
-		return nil, fmt.Errorf("%w: no *.json contract manifests in %s", ErrInvalidContract, dir)
-	}
-	sort.Strings(files)
+// Load reads every *.json manifest in each of dirs, compiles the schemas
+// they point at and checks every example. It returns the first problem,
+// naming the file (and, inside a schema, the JSON pointer), wrapped around
+// ErrInvalidContract.
+func Load(dirs ...string) (*Registry, error) {
 	reg := newRegistry()
-	for _, file := range files {
-		c, err := loadContract(file)
+	for _, dir := range dirs {
+		files, err := filepath.Glob(filepath.Join(dir, "*.json"))
 		if err != nil {
 			return nil, err
 		}
-		if err := reg.add(c); err != nil {
-			return nil, err
+		if len(files) == 0 {
+			return nil, fmt.Errorf("%w: no *.json contract manifests in %s", ErrInvalidContract, dir)
 		}
+		sort.Strings(files)
+		for _, file := range files {
+			c, err := loadContract(file)
+			if err != nil {
+				return nil, err
+			}
+			if err := reg.add(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(reg.all) == 0 {
+		return nil, fmt.Errorf("%w: no contracts directory given", ErrInvalidContract)
 	}
 	return reg, nil
 }

@@ -53,7 +53,7 @@ func natsFlags(fs *flag.FlagSet, cfg *config, prefix string) {
 
 func serveFlags(fs *flag.FlagSet, cfg *config) {
 	fs.StringVar(&cfg.Listen, "listen", envOr("NOTEBRIDGE_LISTEN", "127.0.0.1:8080"), "HTTP listen address (env NOTEBRIDGE_LISTEN)")
-	fs.StringVar(&cfg.ContractsDir, "contracts-dir", envOr("NOTEBRIDGE_CONTRACTS_DIR", "contracts"), "directory of contract manifests (env NOTEBRIDGE_CONTRACTS_DIR)")
+	fs.StringVar(&cfg.ContractsDir, "contracts-dir", envOr("NOTEBRIDGE_CONTRACTS_DIR", "contracts"), "directories of contract manifests, comma-separated (env NOTEBRIDGE_CONTRACTS_DIR)")
 	fs.StringVar(&cfg.NATSURL, "nats-url", envOr("NOTEBRIDGE_NATS_URL", ""), "NATS server(s) to join, comma-separated; empty starts an embedded server (env NOTEBRIDGE_NATS_URL)")
 	fs.IntVar(&cfg.BodyLimit, "body-limit", envIntOr("NOTEBRIDGE_BODY_LIMIT", api.DefaultBodyLimit), "largest request body in bytes (env NOTEBRIDGE_BODY_LIMIT)")
 	natsFlags(fs, cfg, "nats-")

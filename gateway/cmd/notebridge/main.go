@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -60,7 +61,7 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	log := newLogger(cfg.LogFormat)
 
-	reg, err := contracts.Load(cfg.ContractsDir)
+	reg, err := contracts.Load(strings.Split(cfg.ContractsDir, ",")...)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,26 @@
+"""The one exception a handler raises on purpose."""
+
+from notebridge_worker.protocol import ERROR_CODE_PATTERN
+
+
+class ServiceError(Exception):
+    """A failure the handler means to report: the caller gets this code and message.
+
+    The gateway answers 502 with them, so pick a code a client can branch on, e.g.
+    ``ServiceError("model_unavailable", "the summarizer model is still loading")``.
+    Anything else a handler raises becomes the code ``internal`` and its traceback stays in
+    the worker's log.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        if not ERROR_CODE_PATTERN.fullmatch(code):
+            raise ValueError(
+                f"error code {code!r} must match {ERROR_CODE_PATTERN.pattern} "
+                "(lower case letters, digits and underscores)"
+            )
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"ServiceError({self.code!r}, {self.message!r})"

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# `make run`: the gateway with an embedded NATS server on 127.0.0.1:8080, the
+# example workers, and the echo test worker (so every error status can be
+# shown with curl). Ctrl-C stops everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+listen=${NOTEBRIDGE_LISTEN:-127.0.0.1:8080}
+nats_port=${NOTEBRIDGE_NATS_PORT:-4222}
+nats_url="nats://127.0.0.1:${nats_port}"
+worker=python-worker/.venv/bin/notebridge-worker
+pids=()
+
+cleanup() {
+  trap - EXIT INT TERM
+  ((${#pids[@]})) && kill -TERM "${pids[@]}" 2>/dev/null
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+bin/notebridge serve --listen "$listen" --nats-port "$nats_port" \
+  --contracts-dir contracts,testdata/contracts &
+pids+=($!)
+
+for _ in $(seq 100); do
+  curl -fs "http://$listen/readyz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fs "http://$listen/readyz" >/dev/null || { echo "gateway did not become ready" >&2; exit 1; }
+
+"$worker" run python-worker/examples/summarize.py:worker --nats-url "$nats_url" --contracts-dir contracts &
+pids+=($!)
+"$worker" run python-worker/examples/sentiment.py:worker --nats-url "$nats_url" --contracts-dir contracts &
+pids+=($!)
+"$worker" run python-worker/tests/echo_worker.py:worker --nats-url "$nats_url" --contracts-dir testdata/contracts &
+pids+=($!)
+sleep 2
+
+base="http://$listen"
+cat <<MSG
+
+notebridge is up: gateway $base, NATS $nats_url. Try:
+
+  curl -s $base/api
+  curl -s -XPOST $base/api/summarize -H 'Content-Type: application/json' \\
+       -d '{"text": "NATS moves messages. Workers join queue groups. The gateway checks every request against its contract.", "max_sentences": 1}'
+  curl -s -XPOST $base/api/sentiment/v1 -H 'Content-Type: application/json' -d '{"text": "I love it, works great"}'
+
+Errors, each a problem+json:
+  422  curl -s -XPOST $base/api/sentiment -H 'Content-Type: application/json' -d '{"text": "", "extra": 1}'
+  400  curl -s -XPOST $base/api/sentiment -H 'Content-Type: application/json' -d '{"text": '
+  415  curl -s -XPOST $base/api/sentiment -d 'text=hi'
+  404  curl -s -XPOST $base/api/sentiment/v9 -H 'Content-Type: application/json' -d '{}'
+  405  curl -s -XDELETE $base/api/sentiment
+  413  head -c 2000000 /dev/zero | tr '\\0' a | curl -s -XPOST $base/api/sentiment -H 'Content-Type: application/json' --data-binary @-
+  503  curl -s -XPOST $base/api/echo/v2 -H 'Content-Type: application/json' -d '{"text": "nobody serves v2"}'
+  504  curl -s -XPOST $base/api/echo -H 'Content-Type: application/json' -H 'Request-Timeout: 0.5' -d '{"text": "slow", "sleep_ms": 3000}'
+  502  curl -s -XPOST $base/api/echo -H 'Content-Type: application/json' -d '{"text": "x", "behavior": "fail"}'
+  502  curl -s -XPOST $base/api/echo -H 'Content-Type: application/json' -d '{"text": "x", "behavior": "bad_reply"}'
+
+Ctrl-C stops everything.
+MSG
+wait -n "${pids[@]}"
