@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"mime"
 	"strconv"
@@ -77,11 +78,11 @@ func Invoke(reg *contracts.Registry, nc *nats.Conn, log *slog.Logger) fiber.Hand
 		resp, err := contracts.DecodeJSON(reply.Data)
 		if err != nil {
 			log.Warn("worker reply is not JSON", "request_id", requestID, "contract", ct.ID(), "err", err)
-			return invalidReply(ct, 1)
+			return invalidReply(ct, "it is not JSON")
 		}
 		if vs := ct.ValidateResponse(resp); len(vs) > 0 {
 			log.Warn("worker reply breaks the contract", "request_id", requestID, "contract", ct.ID(), "violations", vs)
-			return invalidReply(ct, len(vs))
+			return invalidReply(ct, fmt.Sprintf("%d violation(s)", len(vs)))
 		}
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 		return c.Send(reply.Data)
@@ -98,6 +99,8 @@ func fromWorkerError(ct *contracts.Contract, code, msg string, timeout time.Dura
 		return deadlineExceeded(ct, timeout)
 	case wire.CodeDrift:
 		return contractDrift(ct, msg)
+	case wire.CodeInvalidReply:
+		return invalidReply(ct, "the worker caught it: "+msg)
 	default:
 		return workerError(ct, code, msg)
 	}

@@ -133,7 +133,7 @@ func TestInvokeErrors(t *testing.T) {
 					t.Errorf("code = %v; want internal", p["code"])
 				}
 			}},
-		{name: "reply breaks the response schema", path: "/api/echo/v1", body: `{"text": "a", "behavior": "bad_reply"}`, status: 502, typ: "invalid-reply", contains: "1 place"},
+		{name: "reply breaks the response schema", path: "/api/echo/v1", body: `{"text": "a", "behavior": "bad_reply"}`, status: 502, typ: "invalid-reply", contains: "1 violation"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

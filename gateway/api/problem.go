@@ -131,9 +131,12 @@ func contractDrift(c *contracts.Contract, msg string) *Problem {
 	return p
 }
 
-func invalidReply(c *contracts.Contract, n int) *Problem {
+// invalidReply is a reply that broke the response schema, caught by the
+// gateway or by the worker itself; the client gets a summary and the logs
+// get the violations.
+func invalidReply(c *contracts.Contract, detail string) *Problem {
 	p := newProblem(fiber.StatusBadGateway, "invalid-reply", "Reply breaks the contract",
-		fmt.Sprintf("the worker's reply broke the %s response schema in %d place(s); the details are in the gateway log under this request id", c.ID(), n))
+		fmt.Sprintf("the worker's reply broke the %s response schema: %s; the details are in the logs under this request id", c.ID(), detail))
 	p.Contract = c.ID()
 	return p
 }

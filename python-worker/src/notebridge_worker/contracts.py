@@ -1,0 +1,595 @@
+"""Contracts: manifests, their compiled schemas, their digest and the violations they find.
+
+A contract is one ``*.json`` manifest in a contracts directory (see contracts/summarize.v1.json)
+pointing at a request and a response JSON Schema. Loading checks everything that could
+otherwise fail while serving: the manifest's fields, every schema against its meta-schema,
+every ``pattern`` against RE2 (the Go gateway's regexp engine), every ``$ref``, and every
+example. The dialect is the one docs/protocol.md fixes for both sides: draft 2020-12 unless
+``$schema`` says otherwise, ``format`` annotates only, numbers are exact.
+"""
+
+import functools
+import hashlib
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal, Inexact, localcontext
+from pathlib import Path
+from typing import Any, TypedDict
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+import re2
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError
+from jsonschema.protocols import Validator
+from jsonschema.validators import extend, validator_for
+from referencing import Registry, Resource, Specification
+from referencing.exceptions import NoSuchResource, Unresolvable
+from referencing.jsonschema import specification_with
+
+from notebridge_worker import exactjson
+from notebridge_worker.protocol import contract_ref
+
+MANIFEST_FIELDS = frozenset(
+    {
+        "name",
+        "version",
+        "description",
+        "mode",
+        "timeout_seconds",
+        "deprecated",
+        "request_schema",
+        "response_schema",
+        "examples",
+    }
+)
+EXAMPLE_FIELDS = frozenset({"name", "request", "response"})
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+"""A contract name is one NATS subject token and one URL path segment."""
+SUPPORTED_MODES = frozenset({"sync"})
+MAX_TIMEOUT_SECONDS = 3600
+"""Past an hour, a request is a job, not a sync call."""
+DEFAULT_DIALECT = Draft202012Validator
+
+
+class ContractError(Exception):
+    """A contract, one of its schemas or one of its examples cannot be enforced.
+
+    The message names the file and, inside a schema, the JSON pointer of each problem,
+    one problem per line.
+    """
+
+
+class Violation(TypedDict):
+    """One way a JSON value breaks a schema, in the shape the gateway's 422 answers use."""
+
+    instancePath: str
+    keyword: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Example:
+    """A request a contract documents, and the response a deterministic handler gives."""
+
+    name: str
+    request: Any
+    response: Any | None = None
+
+
+@dataclass(frozen=True)
+class Contract:
+    """One major version of a named contract, with its schemas compiled."""
+
+    name: str
+    version: int
+    description: str
+    mode: str
+    timeout_seconds: float
+    deprecated: bool
+    examples: tuple[Example, ...]
+    digest: str
+    """``sha256:<hex>`` over the schema files (docs/protocol.md, "Contract digest")."""
+    manifest_path: Path
+    request_schema_path: Path
+    response_schema_path: Path
+    request_validator: Validator = field(repr=False, compare=False)
+    response_validator: Validator = field(repr=False, compare=False)
+
+    @property
+    def ref(self) -> str:
+        """The protocol's name of this contract version, e.g. ``summarize/v1``."""
+        return contract_ref(self.name, self.version)
+
+    def request_violations(self, instance: Any) -> list[Violation]:
+        """Return every way ``instance`` breaks the request schema, [] if it is valid."""
+        return violations(self.request_validator, instance)
+
+    def response_violations(self, instance: Any) -> list[Violation]:
+        """Return every way ``instance`` breaks the response schema, [] if it is valid."""
+        return violations(self.response_validator, instance)
+
+
+def load_contracts(contracts_dir: str | os.PathLike[str]) -> dict[str, Contract]:
+    """Load every ``*.json`` manifest in ``contracts_dir``, keyed by ``<name>/v<N>``.
+
+    Raises ContractError listing the problems of every manifest that cannot be enforced.
+    """
+    directory = Path(contracts_dir)
+    manifests = sorted(directory.glob("*.json"))
+    if not manifests:
+        raise ContractError(f"{_display(directory)}: no *.json contract manifests")
+    contracts: dict[str, Contract] = {}
+    problems: list[str] = []
+    for manifest in manifests:
+        try:
+            contract = load_contract(manifest)
+        except ContractError as error:
+            problems.append(str(error))
+            continue
+        if contract.ref in contracts:
+            other = contracts[contract.ref].manifest_path
+            problems.append(f"{_display(manifest)}: {contract.ref} is also defined by {other}")
+            continue
+        contracts[contract.ref] = contract
+    if problems:
+        raise ContractError("\n".join(problems))
+    return contracts
+
+
+def load_contract(manifest_path: str | os.PathLike[str]) -> Contract:
+    """Load one contract manifest, compile its schemas and check its examples.
+
+    Raises ContractError with one line per problem found.
+    """
+    path = Path(manifest_path)
+    where = _display(path)
+    try:
+        manifest = exactjson.parse_exact(path.read_bytes())
+    except (OSError, ValueError) as error:
+        raise ContractError(f"{where}: {error}") from None
+    problems = [f"{where}: {problem}" for problem in _manifest_problems(manifest)]
+    if problems:
+        raise ContractError("\n".join(problems))
+
+    request_path = _join(path.parent, manifest["request_schema"])
+    response_path = _join(path.parent, manifest["response_schema"])
+    schemas = _SchemaFiles.read([request_path, response_path])
+    problems = schemas.problems()
+    if problems:
+        raise ContractError("\n".join(problems))
+    request_validator = schemas.validator(request_path)
+    response_validator = schemas.validator(response_path)
+
+    examples = tuple(
+        Example(item["name"], item["request"], item.get("response"))
+        for item in manifest["examples"]
+    )
+    for index, example in enumerate(examples):
+        checks = [("request", example.request, request_validator)]
+        if example.response is not None:
+            checks.append(("response", example.response, response_validator))
+        for part, instance, validator in checks:
+            problems.extend(
+                f"{where}#/examples/{index}/{part} ({example.name!r}): "
+                f"{violation['instancePath'] or '(root)'}: {violation['message']}"
+                for violation in violations(validator, instance)
+            )
+    if problems:
+        raise ContractError("\n".join(problems))
+
+    return Contract(
+        name=manifest["name"],
+        version=manifest["version"],
+        description=manifest.get("description", ""),
+        mode=manifest["mode"],
+        timeout_seconds=float(manifest["timeout_seconds"]),
+        deprecated=manifest.get("deprecated", False),
+        examples=examples,
+        digest=schemas.digest(request_path, response_path),
+        manifest_path=path,
+        request_schema_path=request_path,
+        response_schema_path=response_path,
+        request_validator=request_validator,
+        response_validator=response_validator,
+    )
+
+
+def contract_digest(
+    request_schema: str | os.PathLike[str], response_schema: str | os.PathLike[str]
+) -> str:
+    """Return the digest of a contract's schemas, as docs/protocol.md defines it."""
+    request_path = _join(Path.cwd(), os.fspath(request_schema))
+    response_path = _join(Path.cwd(), os.fspath(response_schema))
+    schemas = _SchemaFiles.read([request_path, response_path])
+    if schemas.read_problems:
+        raise ContractError("\n".join(schemas.read_problems))
+    return schemas.digest(request_path, response_path)
+
+
+def violations(validator: Validator, instance: Any) -> list[Violation]:
+    """Return every way ``instance`` breaks the validator's schema, sorted by instancePath.
+
+    Like the Go gateway, each violation is a leaf: an ``anyOf`` that fails reports what is
+    wrong in each branch rather than one "is not valid under any" line.
+    """
+    found = [
+        Violation(
+            instancePath=_pointer(error.absolute_path),
+            # A false schema fails without a keyword.
+            keyword=str(error.validator) if error.validator is not None else "false",
+            message=error.message,
+        )
+        for error in _leaves(validator.iter_errors(instance))
+    ]
+    found.sort(key=lambda violation: (violation["instancePath"], violation["keyword"]))
+    return found
+
+
+def _leaves(errors: Iterable[ValidationError]) -> Iterator[ValidationError]:
+    for error in errors:
+        if error.context:
+            yield from _leaves(error.context)
+        else:
+            yield error
+
+
+def _manifest_problems(manifest: Any) -> list[str]:
+    """Check a manifest's fields the way the Go gateway does, so both load the same set."""
+    if not isinstance(manifest, dict):
+        return ["a contract manifest is a JSON object"]
+    problems = [f"/{key}: unknown field" for key in sorted(set(manifest) - MANIFEST_FIELDS)]
+    name = manifest.get("name")
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        problems.append(f"/name: {name!r} must match {NAME_PATTERN.pattern}")
+    version = manifest.get("version")
+    if not _is_int(version) or version < 1:
+        problems.append(f"/version: {version!r} must be an integer >= 1")
+    if not isinstance(manifest.get("description", ""), str):
+        problems.append("/description: must be a string")
+    if manifest.get("mode") not in SUPPORTED_MODES:
+        supported = ", ".join(sorted(SUPPORTED_MODES))
+        problems.append(f"/mode: {manifest.get('mode')!r} is not supported; use {supported}")
+    timeout = manifest.get("timeout_seconds")
+    if not _is_number(timeout) or not 0 < timeout <= MAX_TIMEOUT_SECONDS:
+        problems.append(f"/timeout_seconds: {timeout!r} must be > 0 and <= {MAX_TIMEOUT_SECONDS}")
+    if not isinstance(manifest.get("deprecated", False), bool):
+        problems.append("/deprecated: must be true or false")
+    for key in ("request_schema", "response_schema"):
+        if not isinstance(manifest.get(key), str) or not manifest[key]:
+            problems.append(f"/{key}: must be a path relative to the manifest")
+    examples = manifest.get("examples")
+    if not isinstance(examples, list) or not examples:
+        problems.append("/examples: a contract needs at least one example")
+        return problems
+    for index, example in enumerate(examples):
+        if not isinstance(example, dict):
+            problems.append(f"/examples/{index}: must be an object")
+            continue
+        problems.extend(
+            f"/examples/{index}/{key}: unknown field" for key in sorted(set(example) - EXAMPLE_FIELDS)
+        )
+        if not isinstance(example.get("name"), str):
+            problems.append(f"/examples/{index}/name: must be a string")
+        if "request" not in example:
+            problems.append(f"/examples/{index}: missing request")
+    return problems
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+
+
+class _SchemaFiles:
+    """The schema files a contract reaches from its two root schemas through ``$ref``."""
+
+    def __init__(self) -> None:
+        self.documents: dict[Path, Any] = {}
+        self.hashes: dict[Path, str] = {}
+        self.read_problems: list[str] = []
+
+    @classmethod
+    def read(cls, roots: list[Path]) -> "_SchemaFiles":
+        """Read the roots and every file their ``$ref``s reach (docs/protocol.md, step 1)."""
+        files = cls()
+        queue: list[tuple[Path, str | None]] = [(root, None) for root in roots]
+        seen: set[Path] = set()
+        while queue:
+            path, referrer = queue.pop(0)
+            if path in seen:
+                continue
+            seen.add(path)
+            try:
+                raw = path.read_bytes()
+            except OSError as error:
+                via = f" (reached from {referrer})" if referrer else ""
+                files.read_problems.append(f"{_display(path)}: {error.strerror}{via}")
+                continue
+            normalized = raw.replace(b"\r\n", b"\n")
+            files.hashes[path] = hashlib.sha256(normalized).hexdigest()
+            try:
+                document = exactjson.parse_exact(raw)
+            except ValueError as error:
+                files.read_problems.append(f"{_display(path)}: not JSON: {error}")
+                continue
+            files.documents[path] = document
+            for pointer, ref in _refs(document):
+                file_part = ref.split("#", 1)[0]
+                # Absolute URIs are not files of the contract; the Go side skips them too.
+                if file_part and ":" not in file_part:
+                    queue.append((_join(path.parent, file_part), f"{_display(path)}#{pointer}"))
+        return files
+
+    def digest(self, request_path: Path, response_path: Path) -> str:
+        """The contract digest (docs/protocol.md, steps 2 to 4)."""
+        text = f"request {self.hashes[request_path]}\nresponse {self.hashes[response_path]}\n"
+        text += "".join(f"{hex_digest}\n" for hex_digest in sorted(set(self.hashes.values())))
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+    def problems(self) -> list[str]:
+        """Every reason these schemas cannot be enforced, one line each."""
+        problems = list(self.read_problems)
+        for path, document in self.documents.items():
+            problems.extend(_schema_problems(path, document))
+        if problems:
+            return problems
+        for path, document in self.documents.items():
+            resolver = self.registry.resolver(base_uri=path.as_uri())
+            for pointer, ref in _refs(document):
+                try:
+                    resolver.lookup(ref)
+                except Unresolvable as error:
+                    problems.append(f"{_display(path)}#{pointer}: cannot resolve {ref!r}: {error}")
+        return problems
+
+    @functools.cached_property
+    def dialects(self) -> dict[Path, type[Validator]]:
+        return {path: _dialect(document) for path, document in self.documents.items()}
+
+    @functools.cached_property
+    def registry(self) -> Registry:
+        """A registry holding every file read, by file URI; it loads others from disk."""
+        resources = [
+            (path.as_uri(), _resource(document, self.dialects[path]))
+            for path, document in self.documents.items()
+        ]
+        return Registry(retrieve=_retrieve).with_resources(resources).crawl()
+
+    def validator(self, root: Path) -> Validator:
+        """A validator for the schema in ``root``, resolving its ``$ref``s from files."""
+        dialect = self.dialects[root]
+        others = {path for path, other in self.dialects.items() if other is not dialect}
+        if others:
+            # The validator cannot switch dialect on a $ref without losing the RE2 and
+            # exact-number rules, so one contract's schemas share one dialect.
+            listed = ", ".join(sorted(_display(path) for path in others))
+            raise ContractError(f"{_display(root)}: reaches {listed}, which use another $schema")
+        # The root is entered through a $ref so that its relative $refs resolve against its
+        # file, exactly as they do for every file it reaches.
+        return _enforcing(dialect)({"$ref": root.as_uri()}, registry=self.registry)
+
+
+def _join(directory: Path, relative: str) -> Path:
+    # Lexical, like Go's filepath.Join: "a/../b.json" is b.json even if a is a symlink.
+    return Path(os.path.abspath(os.path.join(directory, relative)))
+
+
+def _refs(document: Any, pointer: str = "") -> Iterator[tuple[str, str]]:
+    """Yield (JSON pointer, value) for every ``$ref`` in a schema document."""
+    if isinstance(document, dict):
+        ref = document.get("$ref")
+        if isinstance(ref, str):
+            yield f"{pointer}/$ref", ref
+        for key, value in document.items():
+            yield from _refs(value, f"{pointer}/{_escape(key)}")
+    elif isinstance(document, list):
+        for index, value in enumerate(document):
+            yield from _refs(value, f"{pointer}/{index}")
+
+
+def _dialect(document: Any) -> type[Validator]:
+    """The validator class of a schema document's ``$schema``, draft 2020-12 if it has none."""
+    if not isinstance(document, dict) or "$schema" not in document:
+        return DEFAULT_DIALECT
+    dialect = validator_for(document, default=None)
+    if dialect is None:
+        raise ContractError(f"unknown $schema {document['$schema']!r}")
+    return dialect
+
+
+def _resource(document: Any, dialect: type[Validator]) -> Resource:
+    specification: Specification = specification_with(dialect.META_SCHEMA["$schema"])
+    if isinstance(document, dict) and "$schema" in document:
+        # jsonschema picks a stock validator class for any subschema carrying $schema, which
+        # would drop the RE2 and exact-number rules below; the dialect is known already.
+        document = {key: value for key, value in document.items() if key != "$schema"}
+    return specification.create_resource(document)
+
+
+def _retrieve(uri: str) -> Resource:
+    """Load a schema that no file of the contract reached by relative path (e.g. via $id)."""
+    parts = urlsplit(uri)
+    if parts.scheme != "file":
+        raise NoSuchResource(ref=uri)
+    path = Path(url2pathname(parts.path))
+    try:
+        document = exactjson.parse_exact(path.read_bytes())
+    except (OSError, ValueError) as error:
+        raise NoSuchResource(ref=uri) from error
+    return _resource(document, _dialect(document))
+
+
+def _schema_problems(path: Path, document: Any) -> list[str]:
+    """Check one schema document against its meta-schema, with patterns checked as RE2."""
+    where = _display(path)
+    try:
+        dialect = _dialect(document)
+    except ContractError as error:
+        return [f"{where}#/$schema: {error}"]
+    problems = []
+    for error in _meta_validator(dialect).iter_errors(document):
+        pointer = _pointer(error.absolute_path)
+        if error.validator == "format" and error.validator_value == "regex":
+            if "propertyNames" in error.absolute_schema_path:
+                # A patternProperties key: the meta-schema reports the object, not the key.
+                pointer += "/" + _escape(str(error.instance))
+            problems.append(f"{where}#{pointer}: not RE2: {_re2_message(error.cause)}")
+        else:
+            problems.append(f"{where}#{pointer}: invalid schema: {error.message}")
+    return problems
+
+
+def _re2_message(error: BaseException | None) -> str:
+    detail = error.args[0] if error is not None and error.args else error
+    return detail.decode(errors="replace") if isinstance(detail, bytes) else str(detail)
+
+
+_RE2_OPTIONS = re2.Options()
+# A pattern that does not compile is reported by load; RE2's own stderr line would be noise.
+_RE2_OPTIONS.log_errors = False
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile_re2(pattern: str) -> Any:
+    return re2.compile(pattern, _RE2_OPTIONS)
+
+
+_RE2_FORMATS = FormatChecker(formats=())
+
+
+@_RE2_FORMATS.checks("regex", raises=re2.error)
+def _is_re2(value: object) -> bool:
+    if isinstance(value, str):
+        _compile_re2(value)
+    return True
+
+
+@functools.cache
+def _meta_validator(dialect: type[Validator]) -> Validator:
+    meta_dialect = validator_for(dialect.META_SCHEMA, default=dialect)
+    return meta_dialect(dialect.META_SCHEMA, format_checker=_RE2_FORMATS)
+
+
+def _pattern(validator: Validator, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+    if validator.is_type(instance, "string") and not _compile_re2(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _pattern_properties(
+    validator: Validator, patterns: dict[str, Any], instance: Any, schema: Any
+) -> Iterator[Any]:
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        for key, value in instance.items():
+            if _compile_re2(pattern).search(key):
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+def _additional_properties(
+    validator: Validator, additional: Any, instance: Any, schema: Any
+) -> Iterator[Any]:
+    if not validator.is_type(instance, "object"):
+        return
+    declared = schema.get("properties", {})
+    patterns = [_compile_re2(pattern) for pattern in schema.get("patternProperties", {})]
+    extras = [
+        key
+        for key in instance
+        if key not in declared and not any(pattern.search(key) for pattern in patterns)
+    ]
+    if validator.is_type(additional, "object"):
+        for extra in extras:
+            yield from validator.descend(instance[extra], additional, path=extra)
+    elif additional is False and extras:
+        listed = ", ".join(repr(extra) for extra in sorted(extras))
+        verb = "was" if len(extras) == 1 else "were"
+        yield ValidationError(f"Additional properties are not allowed ({listed} {verb} unexpected)")
+
+
+def _multiple_of(validator: Validator, divisor: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    if validator.is_type(instance, "number") and not _is_multiple(instance, divisor):
+        yield ValidationError(f"{instance!r} is not a multiple of {divisor!r}")
+
+
+def _is_multiple(number: Any, divisor: Any) -> bool:
+    """Exact decimal divisibility, as Go's big.Rat computes it."""
+    dividend, divisor = _as_decimal(number), _as_decimal(divisor)
+    with localcontext() as context:
+        # Enough digits for any integer quotient: dividing by a divisor with d digits adds at
+        # most ~2.33 d digits to the dividend's (divisors of powers of ten are 2^a 5^b).
+        context.prec = len(dividend.as_tuple().digits) + 3 * len(divisor.as_tuple().digits) + 2
+        context.Emax, context.Emin = 999_999_999_999_999_999, -999_999_999_999_999_999
+        context.traps[Inexact] = False
+        quotient = dividend / divisor
+        return not context.flags[Inexact] and quotient == quotient.to_integral_value()
+
+
+def _as_decimal(number: Any) -> Decimal:
+    if isinstance(number, float):
+        # The shortest text that reads back as this float, i.e. what JSON would have carried.
+        return Decimal(repr(number))
+    return Decimal(number)
+
+
+def _is_integral_decimal(instance: Any) -> bool:
+    return (
+        isinstance(instance, Decimal)
+        and instance.is_finite()
+        and instance == instance.to_integral_value()
+    )
+
+
+@functools.cache
+def _enforcing(dialect: type[Validator]) -> type[Validator]:
+    """``dialect`` with the rules docs/protocol.md shares with Go: RE2, exact numbers."""
+    stock_types = dialect.TYPE_CHECKER
+
+    def is_integer(checker: Any, instance: Any) -> bool:
+        # "1.0 is an integer", also when it arrives as an exact decimal.
+        return stock_types.is_type(instance, "integer") or _is_integral_decimal(instance)
+
+    replacements = {
+        "pattern": _pattern,
+        "patternProperties": _pattern_properties,
+        "additionalProperties": _additional_properties,
+        "multipleOf": _multiple_of,
+    }
+    return extend(
+        dialect,
+        validators={k: v for k, v in replacements.items() if k in dialect.VALIDATORS},
+        type_checker=stock_types.redefine("integer", is_integer),
+    )
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def _pointer(path: Iterable[Any]) -> str:
+    """An RFC 6901 JSON pointer, "" for the whole document."""
+    return "".join(f"/{_escape(str(part))}" for part in path)
+
+
+def _display(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it, else absolute."""
+    relative = os.path.relpath(path)
+    return path.as_posix() if relative.startswith("..") else Path(relative).as_posix()
+
+
+__all__ = [
+    "Contract",
+    "ContractError",
+    "Example",
+    "Violation",
+    "contract_digest",
+    "load_contract",
+    "load_contracts",
+    "violations",
+]
+

@@ -1,0 +1,121 @@
+"""Fixtures for end-to-end tests: the real gateway binary and real worker processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+GATEWAY_BIN = Path(os.environ.get("NOTEBRIDGE_BIN", REPO / "bin" / "notebridge"))
+WORKER_BIN = Path(sys.executable).parent / "notebridge-worker"
+TEST_CONTRACTS = REPO / "testdata" / "contracts"
+ECHO_WORKER = "tests/echo_worker.py:worker"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop(proc: subprocess.Popen, timeout: float = 10) -> int:
+    """Stop a process the way an orchestrator does: SIGTERM, then SIGKILL."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def wait_until(check, what: str, timeout: float = 15) -> None:
+    """Poll check() until it is true; a bounded loop, never a hang."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@dataclass
+class Gateway:
+    """A running gateway process."""
+
+    proc: subprocess.Popen
+    url: str
+    nats_url: str
+    log: Path
+
+    def workers(self, name: str, version: int) -> int:
+        catalog = httpx.get(f"{self.url}/api", timeout=5).json()
+        for contract in catalog["contracts"]:
+            for v in contract["versions"]:
+                if contract["name"] == name and v["version"] == version:
+                    return v["workers"]
+        return 0
+
+
+def start_gateway(tmp: Path, *extra: str, nats_url: str | None = None) -> Gateway:
+    if not GATEWAY_BIN.exists():
+        raise FileNotFoundError(f"{GATEWAY_BIN} is missing: run `make build` first")
+    http_port = free_port()
+    args = [str(GATEWAY_BIN), "serve", "--listen", f"127.0.0.1:{http_port}",
+            "--contracts-dir", str(TEST_CONTRACTS), *extra]
+    if nats_url:
+        args += ["--nats-url", nats_url]
+    else:
+        nats_port = free_port()
+        nats_url = f"nats://127.0.0.1:{nats_port}"
+        args += ["--nats-port", str(nats_port), "--data-dir", str(tmp / "nats")]
+    log = tmp / f"gateway-{http_port}.log"
+    proc = subprocess.Popen(args, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    gw = Gateway(proc=proc, url=f"http://127.0.0.1:{http_port}", nats_url=nats_url, log=log)
+    try:
+        wait_until(lambda: httpx.get(f"{gw.url}/readyz", timeout=1).status_code == 200, "gateway ready")
+    except BaseException:
+        stop(proc)
+        raise
+    return gw
+
+
+def start_worker(nats_url: str, target: str = ECHO_WORKER, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(WORKER_BIN), "run", target, "--nats-url", nats_url,
+         "--contracts-dir", str(TEST_CONTRACTS), *extra],
+        cwd=REPO / "python-worker",
+    )
+
+
+@pytest.fixture
+def gateway(tmp_path: Path) -> Iterator[Gateway]:
+    gw = start_gateway(tmp_path)
+    try:
+        yield gw
+    finally:
+        stop(gw.proc)
+
+
+@pytest.fixture
+def echo_worker(gateway: Gateway) -> Iterator[subprocess.Popen]:
+    proc = start_worker(gateway.nats_url)
+    try:
+        wait_until(lambda: gateway.workers("echo", 1) >= 1, "echo worker discovered")
+        yield proc
+    finally:
+        stop(proc)
