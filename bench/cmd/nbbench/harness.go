@@ -1,0 +1,347 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// harness starts and stops the processes of each row.
+type harness struct {
+	opts  options
+	tmp   string
+	body  string // the ~200-byte request every row sends
+	procs []*exec.Cmd
+}
+
+func newHarness(opts options) (*harness, error) {
+	tmp, err := os.MkdirTemp("", "nbbench-")
+	if err != nil {
+		return nil, err
+	}
+	var manifest struct {
+		Examples []struct {
+			Request json.RawMessage `json:"request"`
+		} `json:"examples"`
+	}
+	raw, err := os.ReadFile(filepath.Join(opts.root, "bench/contracts/mirror.v1.json"))
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(raw, &manifest); err != nil {
+		return nil, err
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, manifest.Examples[0].Request); err != nil {
+		return nil, err
+	}
+	return &harness{opts: opts, tmp: tmp, body: compact.String()}, nil
+}
+
+func (h *harness) close() {
+	h.stopAll()
+	_ = os.RemoveAll(h.tmp)
+}
+
+func (h *harness) path(rel string) string { return filepath.Join(h.opts.root, rel) }
+
+// start runs a process with its output in a log file under the temp dir.
+func (h *harness) start(name string, args ...string) (*exec.Cmd, error) {
+	log, err := os.Create(filepath.Join(h.tmp, fmt.Sprintf("%s-%d.log", name, len(h.procs))))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Dir = h.opts.root
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	h.procs = append(h.procs, cmd)
+	return cmd, nil
+}
+
+func (h *harness) stopAll() {
+	for _, p := range h.procs {
+		_ = p.Process.Signal(syscall.SIGTERM)
+	}
+	for _, p := range h.procs {
+		done := make(chan struct{})
+		go func() { _ = p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = p.Process.Kill()
+			<-done
+		}
+	}
+	h.procs = nil
+}
+
+// startNATS runs the project's own NATS server and returns its URL.
+func (h *harness) startNATS() (string, error) {
+	cmd := exec.Command(h.path("bin/notebridge"), "nats", "-port", "0", "-data-dir", filepath.Join(h.tmp, "js"))
+	cmd.Dir = h.opts.root
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	h.procs = append(h.procs, cmd)
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		return "", fmt.Errorf("nats: %w", err)
+	}
+	return string(bytes.TrimSpace([]byte(line))), nil
+}
+
+// startGateway runs bin/notebridge against url with the bench contracts.
+func (h *harness) startGateway(url string) (string, *exec.Cmd, error) {
+	addr := freeAddr()
+	cmd, err := h.start("gateway", h.path("bin/notebridge"), "serve", "-listen", addr,
+		"-nats-url", url, "-contracts-dir", "bench/contracts")
+	return "http://" + addr + "/api/mirror/v1", cmd, err
+}
+
+func (h *harness) benchnode(args ...string) (*exec.Cmd, error) {
+	return h.start("benchnode-"+args[0], append([]string{h.path("bin/benchnode")}, args...)...)
+}
+
+func (h *harness) pythonWorker(url string) (*exec.Cmd, error) {
+	return h.start("python-worker", h.path("python-worker/.venv/bin/notebridge-worker"), "run",
+		"bench/python/mirror_worker.py:worker", "--nats-url", url, "--contracts-dir", "bench/contracts")
+}
+
+// waitServing posts the body until the target answers 200 and, behind a
+// gateway (want > 0), until its catalog counts want workers.
+func (h *harness) waitServing(url string, want int) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Post(url, "application/json", bytes.NewBufferString(h.body))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && (want == 0 || h.workers(url) >= want) {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("%s did not serve within 30s (logs in %s)", url, h.tmp)
+}
+
+// workers counts the workers the gateway's catalog reports for mirror v1.
+func (h *harness) workers(url string) int {
+	resp, err := http.Get(strings.TrimSuffix(url, "/mirror/v1"))
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	var c struct {
+		Contracts []struct {
+			Versions []struct {
+				Workers int `json:"workers"`
+			} `json:"versions"`
+		} `json:"contracts"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&c) != nil || len(c.Contracts) == 0 {
+		return 0
+	}
+	return c.Contracts[0].Versions[0].Workers
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// measure warms a target up, then drives it for the configured duration.
+func (h *harness) measure(name, desc, url string, conns int, pid int) (result, error) {
+	script, err := wrkScript(h.tmp, h.body)
+	if err != nil {
+		return result{}, err
+	}
+	if _, err := runWrk(script, url, conns, time.Second); err != nil { // warm-up
+		return result{}, err
+	}
+	r, err := runWrk(script, url, conns, h.opts.duration)
+	if err != nil {
+		return result{}, fmt.Errorf("%s: %w", name, err)
+	}
+	r.Name, r.Desc, r.Conns, r.PeakRSS = name, desc, conns, peakRSS(pid)
+	fmt.Fprintf(os.Stderr, "%-7s %8.0f req/s  p50 %-9s p99 %-9s errors %d\n", name, r.RPS, r.P50, r.P99, r.Errors)
+	return r, nil
+}
+
+// run measures every selected row group, each with fresh processes.
+func (h *harness) run() ([]result, error) {
+	var out []result
+	groups := []struct {
+		name string
+		run  func() ([]result, error)
+	}{
+		{"R0", h.rowR0}, {"R1", h.rowR1}, {"G", h.rowG}, {"P", h.rowP}, {"F", h.rowF},
+	}
+	for _, g := range groups {
+		if !h.opts.wants(g.name) {
+			continue
+		}
+		rs, err := g.run()
+		h.stopAll()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rs...)
+	}
+	return out, nil
+}
+
+func (h *harness) rowR0() ([]result, error) {
+	addr := freeAddr()
+	p, err := h.benchnode("fixed", "-listen", addr, "-body", h.body)
+	if err != nil {
+		return nil, err
+	}
+	url := "http://" + addr + "/api/mirror/v1"
+	if err := h.waitServing(url, 0); err != nil {
+		return nil, err
+	}
+	r, err := h.measure("R0", "Fiber, fixed reply (framework ceiling)", url, h.opts.conns, p.Process.Pid)
+	return []result{r}, err
+}
+
+func (h *harness) rowR1() ([]result, error) {
+	natsURL, err := h.startNATS()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := h.benchnode("mirror", "-nats", natsURL, "-contracts", "bench/contracts"); err != nil {
+		return nil, err
+	}
+	addr := freeAddr()
+	p, err := h.benchnode("bridge", "-listen", addr, "-nats", natsURL, "-subject", "nb.mirror.v1")
+	if err != nil {
+		return nil, err
+	}
+	url := "http://" + addr + "/api/mirror/v1"
+	if err := h.waitServing(url, 0); err != nil {
+		return nil, err
+	}
+	r, err := h.measure("R1", "Fiber + NATS request to a Go responder, no validation (bridge ceiling)", url, h.opts.conns, p.Process.Pid)
+	return []result{r}, err
+}
+
+func (h *harness) rowG() ([]result, error) {
+	natsURL, err := h.startNATS()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := h.benchnode("mirror", "-nats", natsURL, "-contracts", "bench/contracts"); err != nil {
+		return nil, err
+	}
+	url, gw, err := h.startGateway(natsURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.waitServing(url, 1); err != nil {
+		return nil, err
+	}
+	g, err := h.measure("G", "notebridge + Go worker, request and reply validated", url, h.opts.conns, gw.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
+	g1, err := h.measure("G@1", "G at one connection (latency)", url, 1, gw.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
+	n1, err := h.directNATS(natsURL)
+	if err != nil {
+		return nil, err
+	}
+	many, err := h.measure("G@many", "G holding many keep-alive connections (memory)", url, h.opts.manyConns, gw.Process.Pid)
+	return []result{g, g1, n1, many}, err
+}
+
+// directNATS times sequential NATS requests from Go to the same worker:
+// the floor under G@1's latency.
+func (h *harness) directNATS(natsURL string) (result, error) {
+	n := "5000"
+	if h.opts.smoke {
+		n = "200"
+	}
+	out, err := exec.Command(h.path("bin/benchnode"), "natsreq", "-nats", natsURL, "-subject", "nb.mirror.v1", "-body", h.body, "-n", n).CombinedOutput()
+	if err != nil {
+		return result{}, fmt.Errorf("natsreq: %v: %s", err, out)
+	}
+	m := regexp.MustCompile(`p50_us=([0-9]+) p99_us=([0-9]+)`).FindSubmatch(out)
+	if m == nil {
+		return result{}, fmt.Errorf("natsreq: unexpected output %s", out)
+	}
+	p50, _ := strconv.Atoi(string(m[1]))
+	p99, _ := strconv.Atoi(string(m[2]))
+	count, _ := strconv.Atoi(n)
+	return result{Name: "N1", Desc: "direct NATS request from Go, sequential (latency floor)", Conns: 1,
+		P50: time.Duration(p50) * time.Microsecond, P99: time.Duration(p99) * time.Microsecond, Requests: count}, nil
+}
+
+func (h *harness) rowP() ([]result, error) {
+	natsURL, err := h.startNATS()
+	if err != nil {
+		return nil, err
+	}
+	url, gw, err := h.startGateway(natsURL)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := h.pythonWorker(natsURL); err != nil {
+		return nil, err
+	}
+	if err := h.waitServing(url, 1); err != nil {
+		return nil, err
+	}
+	p1, err := h.measure("P1", "notebridge + 1 Python worker process", url, h.opts.conns, gw.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := h.pythonWorker(natsURL); err != nil {
+		return nil, err
+	}
+	if err := h.waitServing(url, 2); err != nil {
+		return nil, err
+	}
+	p2, err := h.measure("P2", "notebridge + 2 Python worker processes", url, h.opts.conns, gw.Process.Pid)
+	return []result{p1, p2}, err
+}
+
+func (h *harness) rowF() ([]result, error) {
+	addr := freeAddr()
+	host, port, _ := net.SplitHostPort(addr)
+	p, err := h.start("uvicorn", h.path("python-worker/.venv/bin/uvicorn"), "fastapi_mirror:app",
+		"--app-dir", "bench/python", "--host", host, "--port", port,
+		"--workers", "1", "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning")
+	if err != nil {
+		return nil, err
+	}
+	url := "http://" + addr + "/api/mirror"
+	if err := h.waitServing(url, 0); err != nil {
+		return nil, err
+	}
+	r, err := h.measure("F", "FastAPI + uvicorn, same handler, 1 process", url, h.opts.conns, p.Process.Pid)
+	return []result{r}, err
+}
