@@ -268,7 +268,8 @@ def _manifest_problems(manifest: Any) -> list[str]:
             problems.append(f"/examples/{index}: must be an object")
             continue
         problems.extend(
-            f"/examples/{index}/{key}: unknown field" for key in sorted(set(example) - EXAMPLE_FIELDS)
+            f"/examples/{index}/{key}: unknown field"
+            for key in sorted(set(example) - EXAMPLE_FIELDS)
         )
         if not isinstance(example.get("name"), str):
             problems.append(f"/examples/{index}/name: must be a string")
@@ -349,6 +350,7 @@ class _SchemaFiles:
 
     @functools.cached_property
     def dialects(self) -> dict[Path, type[Validator]]:
+        """The validator class each file's ``$schema`` names."""
         return {path: _dialect(document) for path, document in self.documents.items()}
 
     @functools.cached_property
@@ -592,4 +594,3 @@ __all__ = [
     "load_contracts",
     "violations",
 ]
-

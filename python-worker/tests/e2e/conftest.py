@@ -75,8 +75,15 @@ def start_gateway(tmp: Path, *extra: str, nats_url: str | None = None) -> Gatewa
     if not GATEWAY_BIN.exists():
         raise FileNotFoundError(f"{GATEWAY_BIN} is missing: run `make build` first")
     http_port = free_port()
-    args = [str(GATEWAY_BIN), "serve", "--listen", f"127.0.0.1:{http_port}",
-            "--contracts-dir", str(TEST_CONTRACTS), *extra]
+    args = [
+        str(GATEWAY_BIN),
+        "serve",
+        "--listen",
+        f"127.0.0.1:{http_port}",
+        "--contracts-dir",
+        str(TEST_CONTRACTS),
+        *extra,
+    ]
     if nats_url:
         args += ["--nats-url", nats_url]
     else:
@@ -87,7 +94,9 @@ def start_gateway(tmp: Path, *extra: str, nats_url: str | None = None) -> Gatewa
     proc = subprocess.Popen(args, stdout=log.open("w"), stderr=subprocess.STDOUT)
     gw = Gateway(proc=proc, url=f"http://127.0.0.1:{http_port}", nats_url=nats_url, log=log)
     try:
-        wait_until(lambda: httpx.get(f"{gw.url}/readyz", timeout=1).status_code == 200, "gateway ready")
+        wait_until(
+            lambda: httpx.get(f"{gw.url}/readyz", timeout=1).status_code == 200, "gateway ready"
+        )
     except BaseException:
         stop(proc)
         raise
@@ -96,8 +105,16 @@ def start_gateway(tmp: Path, *extra: str, nats_url: str | None = None) -> Gatewa
 
 def start_worker(nats_url: str, target: str = ECHO_WORKER, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [str(WORKER_BIN), "run", target, "--nats-url", nats_url,
-         "--contracts-dir", str(TEST_CONTRACTS), *extra],
+        [
+            str(WORKER_BIN),
+            "run",
+            target,
+            "--nats-url",
+            nats_url,
+            "--contracts-dir",
+            str(TEST_CONTRACTS),
+            *extra,
+        ],
         cwd=REPO / "python-worker",
     )
 

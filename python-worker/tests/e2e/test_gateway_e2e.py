@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from .conftest import (
+    GATEWAY_BIN,
     REPO,
     TEST_CONTRACTS,
-    GATEWAY_BIN,
     Gateway,
     start_gateway,
     start_worker,
@@ -27,8 +27,9 @@ JSON = {"Content-Type": "application/json"}
 
 
 def post(gw: Gateway, path: str, body: object, **headers: str) -> httpx.Response:
-    return httpx.post(f"{gw.url}{path}", content=json.dumps(body), headers={**JSON, **headers},
-                      timeout=15)
+    return httpx.post(
+        f"{gw.url}{path}", content=json.dumps(body), headers={**JSON, **headers}, timeout=15
+    )
 
 
 def problem(resp: httpx.Response, status: int, kind: str) -> dict:
@@ -48,7 +49,9 @@ def test_success_reaches_the_python_worker(gateway, echo_worker):
 
 
 def test_invalid_request_is_422_with_every_violation(gateway, echo_worker):
-    body = problem(post(gateway, "/api/echo/v1", {"text": 1, "sleep_ms": -5}), 422, "invalid-request")
+    body = problem(
+        post(gateway, "/api/echo/v1", {"text": 1, "sleep_ms": -5}), 422, "invalid-request"
+    )
     assert [(e["instancePath"], e["keyword"]) for e in body["errors"]] == [
         ("/sleep_ms", "minimum"),
         ("/text", "type"),
@@ -63,12 +66,16 @@ def test_no_worker_is_503_at_once(gateway, echo_worker):
 
 
 def test_slow_handler_is_504(gateway, echo_worker):
-    resp = post(gateway, "/api/echo/v1", {"text": "slow", "sleep_ms": 3000}, **{"Request-Timeout": "0.5"})
+    resp = post(
+        gateway, "/api/echo/v1", {"text": "slow", "sleep_ms": 3000}, **{"Request-Timeout": "0.5"}
+    )
     assert problem(resp, 504, "deadline-exceeded")["contract"] == "echo/v1"
 
 
 def test_handler_service_error_is_502_with_its_code(gateway, echo_worker):
-    body = problem(post(gateway, "/api/echo/v1", {"text": "x", "behavior": "fail"}), 502, "worker-error")
+    body = problem(
+        post(gateway, "/api/echo/v1", {"text": "x", "behavior": "fail"}), 502, "worker-error"
+    )
     assert body["code"] == "echo_failed"
     assert "echo was asked to fail" in body["detail"]
 
@@ -77,26 +84,42 @@ def test_handler_crash_is_502_without_traceback(gateway, tmp_path):
     log = tmp_path / "worker.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [str(Path(REPO / "python-worker/.venv/bin/notebridge-worker")), "run",
-             "tests/echo_worker.py:worker", "--nats-url", gateway.nats_url,
-             "--contracts-dir", str(TEST_CONTRACTS)],
-            cwd=REPO / "python-worker", stdout=out, stderr=subprocess.STDOUT,
+            [
+                str(Path(REPO / "python-worker/.venv/bin/notebridge-worker")),
+                "run",
+                "tests/echo_worker.py:worker",
+                "--nats-url",
+                gateway.nats_url,
+                "--contracts-dir",
+                str(TEST_CONTRACTS),
+            ],
+            cwd=REPO / "python-worker",
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         wait_until(lambda: gateway.workers("echo", 1) >= 1, "echo worker discovered")
-        resp = post(gateway, "/api/echo/v1", {"text": "x", "behavior": "crash"},
-                    **{"X-Request-Id": "crash-1"})
+        resp = post(
+            gateway,
+            "/api/echo/v1",
+            {"text": "x", "behavior": "crash"},
+            **{"X-Request-Id": "crash-1"},
+        )
         body = problem(resp, 502, "worker-error")
         assert body["code"] == "internal"
-        assert "boom" not in resp.text and "Traceback" not in resp.text
+        assert "boom" not in resp.text
+        assert "Traceback" not in resp.text
     finally:
         stop(proc)
     worker_log = log.read_text()
-    assert "Traceback" in worker_log and "crash-1" in worker_log, worker_log
+    assert "Traceback" in worker_log, worker_log
+    assert "crash-1" in worker_log, worker_log
 
 
 def test_reply_that_breaks_the_contract_is_502(gateway, echo_worker):
-    body = problem(post(gateway, "/api/echo/v1", {"text": "x", "behavior": "bad_reply"}), 502, "invalid-reply")
+    body = problem(
+        post(gateway, "/api/echo/v1", {"text": "x", "behavior": "bad_reply"}), 502, "invalid-reply"
+    )
     assert body["contract"] == "echo/v1"
 
 
@@ -121,8 +144,15 @@ def test_drifted_worker_is_502_naming_the_contract(gateway, tmp_path):
     defs = drifted / "schemas" / "defs.json"
     defs.write_text(defs.read_text().replace('"maxLength": 64', '"maxLength": 65'))
     proc = subprocess.Popen(
-        [str(REPO / "python-worker/.venv/bin/notebridge-worker"), "run", "tests/echo_worker.py:worker",
-         "--nats-url", gateway.nats_url, "--contracts-dir", str(drifted / "contracts")],
+        [
+            str(REPO / "python-worker/.venv/bin/notebridge-worker"),
+            "run",
+            "tests/echo_worker.py:worker",
+            "--nats-url",
+            gateway.nats_url,
+            "--contracts-dir",
+            str(drifted / "contracts"),
+        ],
         cwd=REPO / "python-worker",
     )
     try:
@@ -138,7 +168,9 @@ def test_drifted_worker_is_502_naming_the_contract(gateway, tmp_path):
 
 def test_sigterm_lets_in_flight_requests_finish(gateway, echo_worker):
     with ThreadPoolExecutor(1) as pool:
-        inflight = pool.submit(post, gateway, "/api/echo/v1", {"text": "finish me", "sleep_ms": 1000})
+        inflight = pool.submit(
+            post, gateway, "/api/echo/v1", {"text": "finish me", "sleep_ms": 1000}
+        )
         time.sleep(0.3)  # let the request reach the worker
         gateway.proc.terminate()
         resp = inflight.result()
@@ -150,8 +182,11 @@ def test_sigterm_lets_in_flight_requests_finish(gateway, echo_worker):
 def test_gateway_reconnects_after_nats_restarts(tmp_path):
 
     def start_nats(port_arg: str) -> tuple[subprocess.Popen, str]:
-        proc = subprocess.Popen([str(GATEWAY_BIN), "nats", "--port", port_arg, "--data-dir", str(tmp_path / "js")],
-                                stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [str(GATEWAY_BIN), "nats", "--port", port_arg, "--data-dir", str(tmp_path / "js")],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         return proc, proc.stdout.readline().strip()
 
     nats, url = start_nats("0")
@@ -163,11 +198,19 @@ def test_gateway_reconnects_after_nats_restarts(tmp_path):
         assert post(gw, "/api/echo/v1", {"text": "before"}).status_code == 200
 
         stop(nats)
-        wait_until(lambda: httpx.get(f"{gw.url}/readyz").status_code == 503, "readyz 503 while NATS is down")
+        wait_until(
+            lambda: httpx.get(f"{gw.url}/readyz").status_code == 503,
+            "readyz 503 while NATS is down",
+        )
         nats, _ = start_nats(port)
-        wait_until(lambda: httpx.get(f"{gw.url}/readyz").status_code == 200, "readyz 200 after restart")
-        wait_until(lambda: post(gw, "/api/echo/v1", {"text": "after"}).status_code == 200,
-                   "a request succeeds after the restart", timeout=20)
+        wait_until(
+            lambda: httpx.get(f"{gw.url}/readyz").status_code == 200, "readyz 200 after restart"
+        )
+        wait_until(
+            lambda: post(gw, "/api/echo/v1", {"text": "after"}).status_code == 200,
+            "a request succeeds after the restart",
+            timeout=20,
+        )
     finally:
         stop(worker)
         stop(gw.proc)
