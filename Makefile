@@ -7,10 +7,12 @@ PYTHON  ?= python3
 BIN     := bin/notebridge
 VENV    := python-worker/.venv
 VENV_OK := $(VENV)/.installed
+# The contract directories the project ships; contracts-check lints and diffs them.
+CONTRACT_DIRS := contracts,testdata/contracts
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 .PHONY: build
 build: ## build the gateway binary into bin/
@@ -20,7 +22,7 @@ build: ## build the gateway binary into bin/
 $(VENV_OK): python-worker/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e 'python-worker[test]'
+	$(VENV)/bin/pip install --quiet -e 'python-worker[test,examples]'
 	touch $@
 
 .PHONY: venv
@@ -31,11 +33,35 @@ run: build venv ## start the gateway (embedded NATS) and the example workers on 
 	@scripts/run.sh
 
 .PHONY: test
-test: lint test-go test-python ## run every test: lint, Go, Python and end-to-end
+test: lint contracts-check test-go test-python ## run every test: lint, contracts, Go, Python and end-to-end
 
 .PHONY: test-go
-test-go: ## Go tests (real in-process NATS, race detector on)
+test-go: browser ## Go tests (real in-process NATS and chromium, race detector on)
 	$(GO) test -race -count=1 ./...
+
+# The diff compares the working tree with the previous commit. A clone with
+# one commit (or a shallow one) has no HEAD~1: it compares with HEAD, which
+# still checks the uncommitted changes, and says so.
+.PHONY: contracts-check
+contracts-check: build ## lint the contracts and fail on breaking changes since the previous commit
+	$(BIN) contracts lint --contracts-dir $(CONTRACT_DIRS)
+	@if ! git rev-parse -q --verify 'HEAD^{commit}' >/dev/null 2>&1; then \
+	  echo "contracts-check: not a git checkout with a commit: no diff"; exit 0; \
+	fi; \
+	ref=HEAD~1; \
+	if ! git rev-parse -q --verify 'HEAD~1^{commit}' >/dev/null; then \
+	  ref=HEAD; echo "contracts-check: HEAD~1 does not exist (a shallow or single-commit clone): diffing against HEAD"; \
+	fi; \
+	echo "$(BIN) contracts diff --against $$ref --contracts-dir $(CONTRACT_DIRS)"; \
+	$(BIN) contracts diff --against $$ref --contracts-dir $(CONTRACT_DIRS)
+
+# The /docs test drives Debian's chromium; nothing is fetched when it is there.
+.PHONY: browser
+browser: ## install Debian's chromium for the /docs browser test, unless /usr/bin/chromium exists
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update && $$sudo apt-get install -y chromium; \
+	fi
 
 .PHONY: test-python
 test-python: build venv ## Python SDK and end-to-end tests (real NATS and gateway binaries)

@@ -21,77 +21,109 @@ import (
 // contract's timeout, in seconds ("0.5").
 const HeaderRequestTimeout = "Request-Timeout"
 
-// Invoke is the request path of a sync contract: check the body against the
-// request schema, send it over NATS with the deadline, check the reply
-// against the response schema, answer with the worker's bytes.
+// call is a request that passed admission: its contract, the client's
+// bytes, and when it must be answered.
+type call struct {
+	ct          *contracts.Contract
+	body        []byte
+	requestID   string
+	timeout     time.Duration
+	deadline    time.Time
+	traceparent string
+}
+
+// request builds the NATS message of the call: the client's bytes, never a
+// re-encoding, so no digit is lost.
+func (k *call) request() *nats.Msg {
+	return k.ct.NewRequest(k.body, k.requestID, k.deadline, k.traceparent)
+}
+
+// Invoke is the request path of a contract: admit the request (route,
+// content type, JSON, request schema), then call the workers the way the
+// contract's mode says.
 func Invoke(reg *contracts.Registry, nc *nats.Conn, log *slog.Logger) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		ct, err := contractOf(reg, c)
+		k, err := admit(reg, c)
 		if err != nil {
 			return err
 		}
-		if !isJSON(c.Get(fiber.HeaderContentType)) {
-			return unsupportedMediaType(c.Get(fiber.HeaderContentType))
+		if k.ct.Mode == contracts.ModeStream {
+			return relayStream(c, nc, log, k)
 		}
-		timeout, err := requestTimeout(c.Get(HeaderRequestTimeout), ct.Timeout)
-		if err != nil {
-			return err
-		}
-		body := c.Body()
-		req, err := contracts.DecodeJSON(body)
-		if err != nil {
-			var se *contracts.SyntaxError
-			errors.As(err, &se)
-			return malformedJSON(se)
-		}
-		if vs := ct.ValidateRequest(req); len(vs) > 0 {
-			return invalidRequest(ct, vs)
-		}
-
-		requestID := RequestIDOf(c)
-		deadline := time.Now().Add(timeout)
-		msg := nats.NewMsg(ct.Subject)
-		msg.Data = body // the client's bytes: no re-encoding, no lost precision
-		msg.Header.Set(wire.HeaderRequestID, requestID)
-		msg.Header.Set(wire.HeaderDeadline, wire.FormatDeadline(deadline))
-		msg.Header.Set(wire.HeaderContract, ct.ID())
-		msg.Header.Set(wire.HeaderContractDigest, ct.Digest)
-		if tp := c.Get(wire.HeaderTraceparent); tp != "" {
-			msg.Header.Set(wire.HeaderTraceparent, tp)
-		}
-
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		defer cancel()
-		reply, err := nc.RequestMsgWithContext(ctx, msg)
-		switch {
-		case errors.Is(err, nats.ErrNoResponders):
-			return noWorker(ct)
-		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
-			return deadlineExceeded(ct, timeout)
-		case err != nil:
-			return natsUnavailable(err.Error())
-		}
-		if code := reply.Header.Get(wire.HeaderServiceErrorCode); code != "" {
-			return fromWorkerError(ct, code, reply.Header.Get(wire.HeaderServiceError), timeout)
-		}
-
-		resp, err := contracts.DecodeJSON(reply.Data)
-		if err != nil {
-			log.Warn("worker reply is not JSON", "request_id", requestID, "contract", ct.ID(), "err", err)
-			return invalidReply(ct, "it is not JSON")
-		}
-		if vs := ct.ValidateResponse(resp); len(vs) > 0 {
-			log.Warn("worker reply breaks the contract", "request_id", requestID, "contract", ct.ID(), "violations", vs)
-			return invalidReply(ct, fmt.Sprintf("%d violation(s)", len(vs)))
-		}
-		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-		return c.Send(reply.Data)
+		return callSync(c, nc, log, k)
 	}
+}
+
+// admit checks everything about a request that needs no worker.
+func admit(reg *contracts.Registry, c *fiber.Ctx) (*call, error) {
+	ct, err := contractOf(reg, c)
+	if err != nil {
+		return nil, err
+	}
+	if !isJSON(c.Get(fiber.HeaderContentType)) {
+		return nil, unsupportedMediaType(c.Get(fiber.HeaderContentType))
+	}
+	timeout, err := requestTimeout(c.Get(HeaderRequestTimeout), ct.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	body := c.Body()
+	req, err := contracts.DecodeJSON(body)
+	if err != nil {
+		var se *contracts.SyntaxError
+		errors.As(err, &se)
+		return nil, malformedJSON(se)
+	}
+	if vs := ct.ValidateRequest(req); len(vs) > 0 {
+		return nil, invalidRequest(ct, vs)
+	}
+	return &call{
+		ct: ct, body: body, requestID: RequestIDOf(c), timeout: timeout,
+		deadline: time.Now().Add(timeout), traceparent: c.Get(wire.HeaderTraceparent),
+	}, nil
+}
+
+// callSync sends one request and checks its one reply.
+func callSync(c *fiber.Ctx, nc *nats.Conn, log *slog.Logger, k *call) error {
+	ctx, cancel := context.WithDeadline(context.Background(), k.deadline)
+	defer cancel()
+	reply, err := nc.RequestMsgWithContext(ctx, k.request())
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return noWorker(k.ct)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+		return deadlineExceeded(k.ct, k.timeout)
+	case err != nil:
+		return natsUnavailable(err.Error())
+	}
+	if code := reply.Header.Get(wire.HeaderServiceErrorCode); code != "" {
+		return fromWorkerError(k.ct, code, reply.Header.Get(wire.HeaderServiceError), k.timeout)
+	}
+	if err := checkReply(log, k, reply.Data, k.ct.ValidateResponse); err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(reply.Data)
+}
+
+// checkReply validates what a worker sent; the client gets a summary, the
+// log gets the violations.
+func checkReply(log *slog.Logger, k *call, data []byte, validate func(any) []contracts.Violation) *Problem {
+	v, err := contracts.DecodeJSON(data)
+	if err != nil {
+		log.Warn("worker reply is not JSON", "request_id", k.requestID, "contract", k.ct.ID(), "err", err)
+		return invalidReply(k.ct, "it is not JSON")
+	}
+	if vs := validate(v); len(vs) > 0 {
+		log.Warn("worker reply breaks the contract", "request_id", k.requestID, "contract", k.ct.ID(), "violations", vs)
+		return invalidReply(k.ct, fmt.Sprintf("%d violation(s)", len(vs)))
+	}
+	return nil
 }
 
 // fromWorkerError maps a worker's error code to the client's answer
 // (docs/protocol.md has the table).
-func fromWorkerError(ct *contracts.Contract, code, msg string, timeout time.Duration) error {
+func fromWorkerError(ct *contracts.Contract, code, msg string, timeout time.Duration) *Problem {
 	switch code {
 	case wire.CodeBusy:
 		return workerBusy(ct, msg)

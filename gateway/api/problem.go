@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -134,6 +135,20 @@ func contractDrift(c *contracts.Contract, msg string) *Problem {
 // invalidReply is a reply that broke the response schema, caught by the
 // gateway or by the worker itself; the client gets a summary and the logs
 // get the violations.
+func workerLost(c *contracts.Contract, idle time.Duration) *Problem {
+	p := newProblem(fiber.StatusBadGateway, "worker-lost", "Worker lost",
+		fmt.Sprintf("the worker serving %s sent nothing for %s mid-stream and is presumed dead", c.ID(), idle))
+	p.Contract = c.ID()
+	return p
+}
+
+func notAcceptable(c *contracts.Contract) *Problem {
+	p := newProblem(fiber.StatusNotAcceptable, "not-acceptable", "Not acceptable",
+		fmt.Sprintf("%s streams text/event-stream and declares no merge, so it cannot answer application/json", c.ID()))
+	p.Contract = c.ID()
+	return p
+}
+
 func invalidReply(c *contracts.Contract, detail string) *Problem {
 	p := newProblem(fiber.StatusBadGateway, "invalid-reply", "Reply breaks the contract",
 		fmt.Sprintf("the worker's reply broke the %s response schema: %s; the details are in the logs under this request id", c.ID(), detail))
@@ -157,22 +172,29 @@ func ErrorHandler(log *slog.Logger, bodyLimit int) fiber.ErrorHandler {
 			p = newProblem(fiber.StatusInternalServerError, "internal", "Internal error",
 				"the gateway failed; the log has the details under this request id")
 		}
-		out := *p
-		out.RequestID = RequestIDOf(c)
-		out.Instance = c.Path()
 		if p.retryAfter > 0 {
 			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(p.retryAfter.Seconds())))
 		}
 		if p.allow != "" {
 			c.Set(fiber.HeaderAllow, p.allow)
 		}
-		c.Status(p.Status)
-		if err := c.JSON(out); err != nil {
-			return err
-		}
-		c.Set(fiber.HeaderContentType, "application/problem+json")
-		return nil
+		c.Set(fiber.HeaderContentType, mimeProblem)
+		return c.Status(p.Status).Send(p.render(RequestIDOf(c), c.Path()))
 	}
+}
+
+const mimeProblem = "application/problem+json"
+
+// render is the one place a problem becomes bytes: the body of an error
+// response, or the data of a stream's error event.
+func (p *Problem) render(requestID, instance string) []byte {
+	out := *p
+	out.RequestID, out.Instance = requestID, instance
+	b, err := json.Marshal(out)
+	if err != nil { // a Problem holds only strings, numbers and violations
+		panic(err)
+	}
+	return b
 }
 
 func fromFiber(c *fiber.Ctx, fe *fiber.Error, bodyLimit int) *Problem {

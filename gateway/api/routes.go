@@ -6,14 +6,20 @@ import (
 	"github.com/gofiber/fiber/v2"
 )
 
-// routes is the gateway's whole HTTP surface; docs/http-api.md documents it.
-func routes(app *fiber.App, cfg Config) {
+// routes is the gateway's whole HTTP surface; docs/http-api.md documents it
+// for people and GET /openapi.json (spec, rendered once by New) for tools.
+func routes(app *fiber.App, cfg Config, spec []byte) {
 	reg, nc, log := cfg.Registry, cfg.Conn, cfg.Logger
 
 	app.Get("/healthz", Healthz())
 	only(app, "/healthz", fiber.MethodGet)
 	app.Get("/readyz", Readyz(reg, nc))
 	only(app, "/readyz", fiber.MethodGet)
+
+	app.Get("/openapi.json", ServeJSON(spec))
+	only(app, "/openapi.json", fiber.MethodGet)
+	app.Get("/docs", Docs())
+	only(app, "/docs", fiber.MethodGet)
 
 	app.Get("/api", Catalog(reg, nc, log))
 	only(app, "/api", fiber.MethodGet)

@@ -3,6 +3,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -64,8 +65,16 @@ func New(cfg Config) (*fiber.App, error) {
 		ReadTimeout:           30 * time.Second,
 		IdleTimeout:           2 * time.Minute,
 	})
+	doc, err := OpenAPI(cfg.Registry)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := json.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
 	app.Use(RequestID(), AccessLog(cfg.Logger))
-	routes(app, cfg)
+	routes(app, cfg, spec)
 	return app, nil
 }
 

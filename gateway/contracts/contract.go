@@ -11,8 +11,13 @@ import (
 // Mode says how a contract answers a request.
 type Mode string
 
-// ModeSync is the only mode so far: one request, one reply.
-const ModeSync Mode = "sync"
+// The modes of docs/protocol.md.
+const (
+	// ModeSync is one request, one reply.
+	ModeSync Mode = "sync"
+	// ModeStream is one request, a sequence of chunks, relayed as Server-Sent Events.
+	ModeStream Mode = "stream"
+)
 
 // Example is a request a contract documents, with the response a
 // deterministic handler must give for it (Response is nil when the handler
@@ -32,6 +37,12 @@ type Contract struct {
 	Timeout     time.Duration
 	Deprecated  bool
 	Examples    []Example
+	// IdleTimeout is how long a stream may go without a message before the
+	// worker is presumed dead (stream mode).
+	IdleTimeout time.Duration
+	// Merge says how a stream's chunks become one JSON reply for clients
+	// that ask for application/json; nil means they cannot (stream mode).
+	Merge *Merge
 
 	// Subject is the NATS subject workers of this contract listen on.
 	Subject string
@@ -43,12 +54,14 @@ type Contract struct {
 	// manifest wrote them, relative to the manifest's directory.
 	RequestSchemaRef  string
 	ResponseSchemaRef string
+	ChunkSchemaRef    string
 	// Schemas holds every schema document the contract reaches, keyed by its
 	// path relative to the manifest's directory, so a reader can resolve $refs.
 	Schemas map[string]json.RawMessage
 
 	request  *jsonschema.Schema
 	response *jsonschema.Schema
+	chunk    *jsonschema.Schema
 }
 
 // ID is the contract's name and version as written in logs, headers and
@@ -61,3 +74,7 @@ func (c *Contract) ValidateRequest(v any) []Violation { return violations(c.requ
 
 // ValidateResponse returns every way v breaks the response schema, or nil.
 func (c *Contract) ValidateResponse(v any) []Violation { return violations(c.response.Validate(v)) }
+
+// ValidateChunk returns every way v breaks the chunk schema of a stream
+// contract, or nil.
+func (c *Contract) ValidateChunk(v any) []Violation { return violations(c.chunk.Validate(v)) }

@@ -1,16 +1,12 @@
 package contracts
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
@@ -22,75 +18,83 @@ import (
 // schema or example that cannot be enforced.
 var ErrInvalidContract = errors.New("invalid contract")
 
-// namePattern keeps a contract name usable as one NATS subject token and
-// one URL path segment.
-var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,63}$`)
-
-// maxTimeout bounds a sync contract's timeout: past it, a job fits better.
-const maxTimeout = time.Hour
-
-// manifest is the file format of a contract; docs/contracts.md describes it.
-type manifest struct {
-	Name           string    `json:"name"`
-	Version        int       `json:"version"`
-	Description    string    `json:"description"`
-	Mode           Mode      `json:"mode"`
-	TimeoutSeconds float64   `json:"timeout_seconds"`
-	Deprecated     bool      `json:"deprecated"`
-	RequestSchema  string    `json:"request_schema"`
-	ResponseSchema string    `json:"response_schema"`
-	Examples       []Example `json:"examples"`
-}
-
 // Load reads every *.json manifest in each of dirs, compiles the schemas
 // they point at and checks every example. It returns the first problem,
-// naming the file (and, inside a schema, the JSON pointer), wrapped around
-// ErrInvalidContract.
+// naming the file (and, inside a file, the JSON pointer), wrapped around
+// ErrInvalidContract; Check returns all of them.
 func Load(dirs ...string) (*Registry, error) {
-	reg := newRegistry()
-	for _, dir := range dirs {
-		files, err := filepath.Glob(filepath.Join(dir, "*.json"))
-		if err != nil {
-			return nil, err
-		}
-		if len(files) == 0 {
-			return nil, fmt.Errorf("%w: no *.json contract manifests in %s", ErrInvalidContract, dir)
-		}
-		sort.Strings(files)
-		for _, file := range files {
-			c, err := loadContract(file)
-			if err != nil {
-				return nil, err
-			}
-			if err := reg.add(c); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if len(reg.all) == 0 {
-		return nil, fmt.Errorf("%w: no contracts directory given", ErrInvalidContract)
+	reg, findings := Check(dirs...)
+	if len(findings) > 0 {
+		return nil, findings[0].err()
 	}
 	return reg, nil
 }
 
-func invalid(file, format string, args ...any) error {
-	return fmt.Errorf("%w: %s: %s", ErrInvalidContract, file, fmt.Sprintf(format, args...))
+// Check reads the manifests in dirs as Load does, but goes on past a
+// problem: it returns a registry of the contracts that have none, and every
+// Finding, manifest by manifest in file order.
+func Check(dirs ...string) (*Registry, []Finding) {
+	reg := newRegistry()
+	if len(dirs) == 0 {
+		return reg, []Finding{finding(".", "", "no contracts directory given")}
+	}
+	var out []Finding
+	claimed := map[string]string{} // subject -> manifest that claimed it first
+	for _, dir := range dirs {
+		files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+		if err != nil {
+			out = append(out, finding(dir, "", "%v", err))
+			continue
+		}
+		if len(files) == 0 {
+			out = append(out, finding(dir, "", "no *.json contract manifests in %s", dir))
+			continue
+		}
+		sort.Strings(files)
+		for _, file := range files {
+			c, m, fs := checkContract(file)
+			if m != nil && namePattern.MatchString(m.Name) && m.Version >= 1 {
+				subject := wire.Subject(m.Name, m.Version)
+				if first, dup := claimed[subject]; dup {
+					fs = append(fs, finding(file, "/version", "%s/v%d (subject %s) is also defined by %s",
+						m.Name, m.Version, subject, first))
+				} else {
+					claimed[subject] = file
+				}
+			}
+			if len(fs) > 0 {
+				out = append(out, fs...)
+				continue
+			}
+			if err := reg.add(c); err != nil {
+				out = append(out, finding(file, "", "%v", err))
+			}
+		}
+	}
+	return reg, out
 }
 
-func loadContract(file string) (*Contract, error) {
+// checkContract loads one manifest. It returns the contract when there is
+// no finding, and the decoded manifest whenever the file is a JSON object.
+func checkContract(file string) (*Contract, *manifest, []Finding) {
 	raw, err := os.ReadFile(file)
 	if err != nil {
-		return nil, invalid(file, "%v", err)
+		return nil, nil, []Finding{finding(file, "", "%v", err)}
 	}
-	var m manifest
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil {
-		return nil, invalid(file, "%v", err)
+	m, out := decodeManifest(file, raw)
+	if len(out) == 1 && out[0].Pointer == "" {
+		return nil, nil, out // not a JSON object: nothing else to check
 	}
-	if err := m.check(); err != nil {
-		return nil, invalid(file, "%v", err)
+	reported := map[string]bool{}
+	for _, f := range out {
+		reported[f.Pointer] = true
 	}
+	for _, f := range m.problems(file) {
+		if !reported[f.Pointer] {
+			out = append(out, f)
+		}
+	}
+
 	dir := filepath.Dir(file)
 	c := &Contract{
 		Name:              m.Name,
@@ -107,89 +111,68 @@ func loadContract(file string) (*Contract, error) {
 	}
 	reqFile := filepath.Join(dir, filepath.FromSlash(m.RequestSchema))
 	respFile := filepath.Join(dir, filepath.FromSlash(m.ResponseSchema))
-	if c.request, err = compile(reqFile); err != nil {
-		return nil, err
+	var fs []Finding
+	if m.RequestSchema != "" {
+		c.request, fs = compileRef(file, "/request_schema", reqFile)
+		out = append(out, fs...)
 	}
-	if c.response, err = compile(respFile); err != nil {
-		return nil, err
+	if m.ResponseSchema != "" {
+		c.response, fs = compileRef(file, "/response_schema", respFile)
+		out = append(out, fs...)
 	}
-	if c.Digest, c.Schemas, err = digest(dir, reqFile, respFile); err != nil {
-		return nil, invalid(file, "%v", err)
+	if c.request != nil && c.response != nil {
+		if c.Digest, c.Schemas, err = digest(dir, reqFile, respFile); err != nil {
+			out = append(out, finding(file, "", "%v", err))
+		}
 	}
 	for i, ex := range c.Examples {
-		if err := checkExample(c, ex); err != nil {
-			return nil, invalid(file, "/examples/%d (%q): %v", i, ex.Name, err)
-		}
+		out = append(out, checkExample(c, file, i, ex)...)
 	}
-	return c, nil
+	if len(out) > 0 {
+		return nil, &m, out
+	}
+	return c, &m, nil
 }
 
-func (m *manifest) check() error {
-	switch {
-	case !namePattern.MatchString(m.Name):
-		return fmt.Errorf("/name: %q must match %s", m.Name, namePattern)
-	case m.Version < 1:
-		return fmt.Errorf("/version: %d must be an integer >= 1", m.Version)
-	case m.Mode != ModeSync:
-		return fmt.Errorf("/mode: %q is not supported; use %q", m.Mode, ModeSync)
-	case m.TimeoutSeconds <= 0 || m.TimeoutSeconds > maxTimeout.Seconds():
-		return fmt.Errorf("/timeout_seconds: %v must be > 0 and <= %v", m.TimeoutSeconds, maxTimeout.Seconds())
-	case m.RequestSchema == "":
-		return errors.New("/request_schema: missing")
-	case m.ResponseSchema == "":
-		return errors.New("/response_schema: missing")
-	case len(m.Examples) == 0:
-		return errors.New("/examples: a contract needs at least one example")
+// compileRef compiles the schema a manifest member points at.
+func compileRef(manifestFile, pointer, schemaFile string) (*jsonschema.Schema, []Finding) {
+	if _, err := os.Stat(schemaFile); err != nil {
+		return nil, []Finding{finding(manifestFile, pointer, "cannot read %s: %v", schemaFile, errors.Unwrap(err))}
 	}
-	return nil
+	return compile(schemaFile)
 }
 
-func checkExample(c *Contract, ex Example) error {
+// checkExample validates one example against the schemas that compiled,
+// one finding per violation, located inside the manifest.
+func checkExample(c *Contract, file string, i int, ex Example) []Finding {
+	at := fmt.Sprintf("/examples/%d", i)
 	if len(ex.Request) == 0 {
-		return errors.New("missing request")
+		return []Finding{finding(file, at+"/request", "example %q has no request", ex.Name)}
 	}
-	if err := checkAgainst(ex.Request, c.ValidateRequest); err != nil {
-		return fmt.Errorf("request: %w", err)
-	}
-	if len(ex.Response) == 0 {
-		return nil
-	}
-	if err := checkAgainst(ex.Response, c.ValidateResponse); err != nil {
-		return fmt.Errorf("response: %w", err)
-	}
-	return nil
-}
-
-func checkAgainst(doc json.RawMessage, validate func(any) []Violation) error {
-	v, err := DecodeJSON(doc)
-	if err != nil {
-		return err
-	}
-	if vs := validate(v); len(vs) > 0 {
-		msgs := make([]string, len(vs))
-		for i, v := range vs {
-			msgs[i] = fmt.Sprintf("%s: %s", pointerOrRoot(v.InstancePath), v.Message)
+	var out []Finding
+	check := func(member string, doc []byte, validate func(any) []Violation) {
+		v, err := DecodeJSON(doc)
+		if err != nil {
+			out = append(out, finding(file, at+"/"+member, "example %q: %v", ex.Name, err))
+			return
 		}
-		return errors.New(strings.Join(msgs, "; "))
+		for _, viol := range validate(v) {
+			out = append(out, finding(file, at+"/"+member+viol.InstancePath, "example %q: %s: %s", ex.Name, member, viol.Message))
+		}
 	}
-	return nil
+	if c.request != nil {
+		check("request", ex.Request, c.ValidateRequest)
+	}
+	if c.response != nil && len(ex.Response) > 0 {
+		check("response", ex.Response, c.ValidateResponse)
+	}
+	return out
 }
 
-func pointerOrRoot(p string) string {
-	if p == "" {
-		return "(root)"
-	}
-	return p
-}
-
-// compile compiles one schema file; the schemas it references are loaded
-// from disk relative to it. Draft 2020-12 applies unless $schema says
-// otherwise, and format is an annotation (docs/protocol.md).
-func compile(file string) (s *jsonschema.Schema, err error) {
-	abs, err := filepath.Abs(file)
-	if err != nil {
-		return nil, invalid(file, "%v", err)
-	}
+// NewCompiler returns a JSON Schema compiler configured as notebridge
+// validates everywhere: draft 2020-12 unless a document's $schema says
+// otherwise, and format as an annotation only (docs/protocol.md).
+func NewCompiler() *jsonschema.Compiler {
 	c := jsonschema.NewCompiler()
 	c.Draft = jsonschema.Draft2020
 	// v5 asserts format in schemas without $schema; notebridge never does,
@@ -197,45 +180,68 @@ func compile(file string) (s *jsonschema.Schema, err error) {
 	for name := range jsonschema.Formats {
 		c.Formats[name] = annotationOnly
 	}
+	return c
+}
+
+// compile compiles one schema file; the schemas it references are loaded
+// from disk relative to it.
+func compile(file string) (s *jsonschema.Schema, fs []Finding) {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return nil, []Finding{finding(file, "", "%v", err)}
+	}
 	// The compiler checks patterns against the meta-schema before it compiles
 	// them, but a panic must never be how a bad schema surfaces.
 	defer func() {
 		if r := recover(); r != nil {
-			s, err = nil, invalid(file, "%v", r)
+			s, fs = nil, []Finding{finding(file, "", "%v", r)}
 		}
 	}()
-	s, err = c.Compile(fileURL(abs))
+	s, err = NewCompiler().Compile(FileURL(abs))
 	if err != nil {
-		return nil, schemaError(file, err)
+		return nil, schemaFindings(file, err)
 	}
 	return s, nil
 }
 
-// schemaError turns a compiler error into "file#pointer: message" lines.
-func schemaError(file string, err error) error {
+// schemaFindings turns a compiler error into findings located by file and
+// JSON pointer: one per meta-schema violation.
+func schemaFindings(file string, err error) []Finding {
 	var se *jsonschema.SchemaError
 	if !errors.As(err, &se) {
-		return invalid(file, "%v", err)
+		return []Finding{finding(file, "", "%v", err)}
 	}
 	where := file
 	if p, err := urlToPath(se.SchemaURL); err == nil {
-		where = p
+		where = displayPath(p)
 	}
 	var ve *jsonschema.ValidationError
 	if errors.As(se.Err, &ve) {
-		vs := violations(ve)
-		msgs := make([]string, len(vs))
-		for i, v := range vs {
-			msgs[i] = fmt.Sprintf("%s#%s: %s", where, v.InstancePath, v.Message)
+		var out []Finding
+		seen := map[string]bool{}
+		for _, v := range violations(ve) {
+			ptr, err := url.PathUnescape(v.InstancePath)
+			if err != nil {
+				ptr = v.InstancePath
+			}
+			// The meta-schema's anyOf yields one leaf per alternative
+			// ("one of these names" and "or an array"): the first says it.
+			if seen[ptr] {
+				continue
+			}
+			seen[ptr] = true
+			out = append(out, finding(where, ptr, "%s", v.Message))
 		}
-		return fmt.Errorf("%w: %s", ErrInvalidContract, strings.Join(msgs, "; "))
+		return out
 	}
-	return invalid(where, "%v", se.Err)
+	return []Finding{finding(where, "", "%v", se.Err)}
 }
 
 func annotationOnly(any) bool { return true }
 
-func fileURL(abs string) string {
+// FileURL turns an absolute file path into the file:// URL the schema
+// compiler knows the file by.
+func FileURL(abs string) string {
 	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String()
 }
 

@@ -24,6 +24,12 @@ type Config struct {
 	Port int
 	// DataDir holds JetStream's files; "" disables JetStream.
 	DataDir string
+	// User and Password, when User is set, are the one account clients
+	// must log in with.
+	User     string
+	Password string
+	// Token, when set, is the token clients must present.
+	Token string
 }
 
 // Start starts a NATS server and waits until it accepts connections.
@@ -43,6 +49,10 @@ func Start(cfg Config) (*server.Server, error) {
 		Port:       port,
 		NoSigs:     true,
 		MaxPayload: 8 << 20,
+		Username:   cfg.User,
+		Password:   cfg.Password,
+		// Authorization is the server's name for a client token.
+		Authorization: cfg.Token,
 	}
 	if cfg.DataDir != "" {
 		opts.JetStream = true

@@ -34,6 +34,21 @@ const (
 	CodeInternal         = "internal"
 )
 
+// Stream mode headers (docs/protocol.md, "Stream mode").
+const (
+	HeaderStream = "Nb-Stream" // one of the Stream* kinds
+	HeaderSeq    = "Nb-Seq"    // chunk number, from 1
+	HeaderCancel = "Nb-Cancel" // where the gateway publishes to stop the handler
+)
+
+// Kinds of stream message, the values of HeaderStream.
+const (
+	StreamChunk     = "chunk"
+	StreamHeartbeat = "heartbeat"
+	StreamEnd       = "end"
+	StreamError     = "error"
+)
+
 // QueueGroup is the queue group every worker of every contract joins.
 const QueueGroup = "nb"
 

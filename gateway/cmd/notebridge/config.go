@@ -17,8 +17,13 @@ type config struct {
 	NATSHost     string
 	NATSPort     int
 	DataDir      string
+	NATSUser     string
+	NATSPassword string
+	NATSToken    string
 	BodyLimit    int
 	LogFormat    string
+	LogLevel     string
+	DebugListen  string
 }
 
 // envOr returns the variable's value, or def when it is unset.
@@ -49,12 +54,22 @@ func natsFlags(fs *flag.FlagSet, cfg *config, prefix string) {
 	fs.IntVar(&cfg.NATSPort, prefix+"port", envIntOr("NOTEBRIDGE_NATS_PORT", 4222), "embedded NATS: client port, 0 for a free one (env NOTEBRIDGE_NATS_PORT)")
 	fs.StringVar(&cfg.DataDir, "data-dir", envOr("NOTEBRIDGE_DATA_DIR", ".notebridge/data"), "embedded NATS: JetStream data directory (env NOTEBRIDGE_DATA_DIR)")
 	fs.StringVar(&cfg.LogFormat, "log-format", envOr("NOTEBRIDGE_LOG_FORMAT", "text"), "log format: text or json (env NOTEBRIDGE_LOG_FORMAT)")
+	fs.StringVar(&cfg.LogLevel, "log-level", envOr("NOTEBRIDGE_LOG_LEVEL", "info"), "least level logged: debug, info (one line per request), warn or error (env NOTEBRIDGE_LOG_LEVEL)")
+}
+
+// natsAuthFlags are the "nats" command's: the credentials clients of the
+// embedded server must present (none by default).
+func natsAuthFlags(fs *flag.FlagSet, cfg *config) {
+	fs.StringVar(&cfg.NATSUser, "user", envOr("NOTEBRIDGE_NATS_USER", ""), "embedded NATS: user clients log in as, with -password (env NOTEBRIDGE_NATS_USER)")
+	fs.StringVar(&cfg.NATSPassword, "password", envOr("NOTEBRIDGE_NATS_PASSWORD", ""), "embedded NATS: password of -user (env NOTEBRIDGE_NATS_PASSWORD)")
+	fs.StringVar(&cfg.NATSToken, "token", envOr("NOTEBRIDGE_NATS_TOKEN", ""), "embedded NATS: token clients must present (env NOTEBRIDGE_NATS_TOKEN)")
 }
 
 func serveFlags(fs *flag.FlagSet, cfg *config) {
 	fs.StringVar(&cfg.Listen, "listen", envOr("NOTEBRIDGE_LISTEN", "127.0.0.1:8080"), "HTTP listen address (env NOTEBRIDGE_LISTEN)")
 	fs.StringVar(&cfg.ContractsDir, "contracts-dir", envOr("NOTEBRIDGE_CONTRACTS_DIR", "contracts"), "directories of contract manifests, comma-separated (env NOTEBRIDGE_CONTRACTS_DIR)")
 	fs.StringVar(&cfg.NATSURL, "nats-url", envOr("NOTEBRIDGE_NATS_URL", ""), "NATS server(s) to join, comma-separated; empty starts an embedded server (env NOTEBRIDGE_NATS_URL)")
+	fs.StringVar(&cfg.DebugListen, "debug-listen", envOr("NOTEBRIDGE_DEBUG_LISTEN", ""), "address for Go's pprof profiles (/debug/pprof/); empty disables (env NOTEBRIDGE_DEBUG_LISTEN)")
 	fs.IntVar(&cfg.BodyLimit, "body-limit", envIntOr("NOTEBRIDGE_BODY_LIMIT", api.DefaultBodyLimit), "largest request body in bytes (env NOTEBRIDGE_BODY_LIMIT)")
 	natsFlags(fs, cfg, "nats-")
 }

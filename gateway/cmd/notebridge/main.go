@@ -1,8 +1,10 @@
 // Command notebridge is the notebridge gateway: it serves contracts over
 // HTTP and forwards requests to workers over NATS.
 //
-//	notebridge [serve] [flags]   run the gateway (embedded NATS unless -nats-url)
-//	notebridge nats [flags]      run only the embedded NATS server
+//	notebridge [serve] [flags]       run the gateway (embedded NATS unless -nats-url)
+//	notebridge nats [flags]          run only the embedded NATS server
+//	notebridge contracts lint|test|diff [flags]
+//	                                 check contracts in CI (docs/contracts.md)
 package main
 
 import (
@@ -12,6 +14,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	_ "net/http/pprof" // for -debug-listen
 	"os"
 	"os/signal"
 	"strings"
@@ -32,7 +36,7 @@ const shutdownGrace = 15 * time.Second
 func main() {
 	args := os.Args[1:]
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "nats") {
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "nats" || args[0] == "contracts") {
 		cmd, args = args[0], args[1:]
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -42,10 +46,16 @@ func main() {
 	switch cmd {
 	case "nats":
 		err = runNATS(ctx, args)
+	case "contracts":
+		err = runContracts(ctx, args, os.Stdout, os.Stderr)
 	default:
 		err = runServe(ctx, args)
 	}
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errContractsFailed): // the report says why
+		os.Exit(1)
+	default:
 		fmt.Fprintln(os.Stderr, "notebridge:", err)
 		os.Exit(1)
 	}
@@ -59,8 +69,14 @@ func runServe(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	log := newLogger(cfg.LogFormat)
+	log, err := newLogger(cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
 
+	if cfg.DebugListen != "" {
+		go serveDebug(cfg.DebugListen, log)
+	}
 	reg, err := contracts.Load(strings.Split(cfg.ContractsDir, ",")...)
 	if err != nil {
 		return err
@@ -108,6 +124,7 @@ func runNATS(ctx context.Context, args []string) error {
 	var cfg config
 	fs := flag.NewFlagSet("notebridge nats", flag.ContinueOnError)
 	natsFlags(fs, &cfg, "")
+	natsAuthFlags(fs, &cfg)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -122,7 +139,10 @@ func runNATS(ctx context.Context, args []string) error {
 }
 
 func startEmbedded(cfg config) (*server.Server, error) {
-	return embedded.Start(embedded.Config{Host: cfg.NATSHost, Port: cfg.NATSPort, DataDir: cfg.DataDir})
+	return embedded.Start(embedded.Config{
+		Host: cfg.NATSHost, Port: cfg.NATSPort, DataDir: cfg.DataDir,
+		User: cfg.NATSUser, Password: cfg.NATSPassword, Token: cfg.NATSToken,
+	})
 }
 
 func stopEmbedded(ns *server.Server) {
@@ -142,9 +162,26 @@ func connect(url string, log *slog.Logger) (*nats.Conn, error) {
 	)
 }
 
-func newLogger(format string) *slog.Logger {
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, nil))
+// serveDebug serves pprof on its own listener, away from the public port.
+func serveDebug(addr string, log *slog.Logger) {
+	log.Info("debug listener", "url", "http://"+addr+"/debug/pprof/")
+	if err := http.ListenAndServe(addr, nil); err != nil { //nolint:gosec // profiling endpoint, operator-chosen address
+		log.Error("debug listener failed", "err", err)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+}
+
+func newLogger(format, level string) (*slog.Logger, error) {
+	var opts slog.HandlerOptions
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level: %w", err)
+	}
+	opts.Level = lvl
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, &opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, &opts)), nil
+	}
+	return nil, fmt.Errorf("-log-format: %q is neither text nor json", format)
 }

@@ -1,0 +1,174 @@
+package api_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath is Debian's chromium; `make browser` installs it.
+const chromiumPath = "/usr/bin/chromium"
+
+// browser starts a headless chromium that reaches nothing on its own:
+// no background networking, component updates, sync or first-run pages.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Fatalf("%s is missing: run `make browser` to install Debian's chromium (%v)", chromiumPath, err)
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelCtx := chromedp.NewContext(alloc)
+	t.Cleanup(cancelCtx)
+	// A bound on the whole test, so a broken page fails instead of hanging.
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(cancelTimeout)
+	return ctx
+}
+
+// void drops an action's value, so it can be one of several steps.
+func void[T any](a chromedp.Action[T]) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := a(ctx, t)
+		return chromedp.Void{}, err
+	}
+}
+
+// waitFor polls a JavaScript condition in the page.
+func waitFor(cond string) chromedp.Action[chromedp.Void] {
+	return void(chromedp.Poll[bool](cond, chromedp.WithPollingInterval(20*time.Millisecond)))
+}
+
+// sendFromForm fills the try-it form, clicks "Send" and waits for the
+// answer to be shown.
+func sendFromForm(body string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.SetValue(chromedp.CSS("#try-body"), body),
+		void(chromedp.Evaluate[any](`document.querySelector("#try-status").textContent = ""`)),
+		chromedp.Click(chromedp.CSS("#try-send")),
+		waitFor(`/^\d{3} /.test(document.querySelector("#try-status").textContent)`),
+	)
+}
+
+// texts reads the text of each CSS selector.
+func texts(ctx context.Context, t *testing.T, selectors ...string) []string {
+	t.Helper()
+	out := make([]string, len(selectors))
+	for i, sel := range selectors {
+		var err error
+		if out[i], err = chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(sel))); err != nil {
+			t.Fatalf("%s: %v", sel, err)
+		}
+	}
+	return out
+}
+
+func TestDocsPageInBrowser(t *testing.T) {
+	g := newGateway(t)
+	g.serveEcho(t, []int{1})
+	base := g.listen(t)
+	ctx := browser(t)
+
+	var mu sync.Mutex
+	var requested []string
+	err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
+			mu.Lock()
+			requested = append(requested, e.Request.URL)
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	v1 := chromedp.CSS(`button.version[data-contract="echo"][data-version="1"]`)
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/docs"),
+		chromedp.WaitVisible(v1),
+	); err != nil {
+		t.Fatal(err)
+	}
+	live := texts(ctx, t, `[data-live="echo/v1"]`, `[data-live="echo/v2"]`)
+	if live[0] != "1 worker(s)" || live[1] != "no worker" {
+		t.Errorf("liveness: got v1 %q, v2 %q; want \"1 worker(s)\", \"no worker\"", live[0], live[1])
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(v1), chromedp.WaitVisible(chromedp.CSS("#try-send"))); err != nil {
+		t.Fatal(err)
+	}
+	firstExample, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS("#try-body")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(firstExample, `"text": "hello"`) {
+		t.Errorf("got the form filled with %q; want the first example", firstExample)
+	}
+
+	t.Run("reply", func(t *testing.T) {
+		if err := chromedp.Do(ctx, sendFromForm(`{"text": "hello from chromium"}`)); err != nil {
+			t.Fatal(err)
+		}
+		got := texts(ctx, t, "#try-status", "#try-output")
+		if !strings.HasPrefix(got[0], "200 ") || !strings.Contains(got[1], `"text": "hello from chromium"`) {
+			t.Errorf("got status %q output %q; want 200 and the echo", got[0], got[1])
+		}
+	})
+	t.Run("example number keeps its digits", func(t *testing.T) {
+		err := chromedp.Do(ctx,
+			void(chromedp.Evaluate[any](`(() => { const s = document.querySelector("#try-example"); s.value = "1"; s.dispatchEvent(new Event("change")); })()`)),
+			chromedp.Click(chromedp.CSS("#try-send")),
+			waitFor(`document.querySelector("#try-output").textContent.includes("12345678901234567890.125")`),
+		)
+		if err != nil {
+			got := texts(ctx, t, "#try-body", "#try-output")
+			t.Fatalf("%v (form body %q, output %q)", err, got[0], got[1])
+		}
+	})
+	t.Run("problem", func(t *testing.T) {
+		if err := chromedp.Do(ctx, sendFromForm(`{"colour": "red"}`)); err != nil {
+			t.Fatal(err)
+		}
+		got := texts(ctx, t, "#try-status", "#try-errors", "#try-output")
+		status, errs, output := got[0], got[1], got[2]
+		if !strings.HasPrefix(status, "422 ") || !strings.Contains(status, "Request breaks the contract") {
+			t.Errorf("got status %q; want 422 Request breaks the contract", status)
+		}
+		for _, want := range []string{"additionalProperties 'colour' not allowed", "missing properties: 'text'"} {
+			if !strings.Contains(errs, want) {
+				t.Errorf("got errors %q; want one saying %q", errs, want)
+			}
+		}
+		if !strings.Contains(output, "urn:notebridge:problem:invalid-request") {
+			t.Errorf("got output %q; want the problem document", output)
+		}
+	})
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(requested) < 4 {
+		t.Errorf("saw %d requests; want the page, /api, /api/echo/v1 and the calls", len(requested))
+	}
+	for _, u := range requested {
+		if !strings.HasPrefix(u, base+"/") && !strings.HasPrefix(u, "data:") {
+			t.Errorf("the page requested %s; want nothing beyond the gateway", u)
+		}
+	}
+}

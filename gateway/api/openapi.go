@@ -1,0 +1,382 @@
+package api
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/notebridge/notebridge/gateway/contracts"
+	"github.com/notebridge/notebridge/gateway/openapi"
+)
+
+// problemSpec is one class of problem in the OpenAPI document.
+type problemSpec struct {
+	status int
+	slug   string
+	title  string
+}
+
+// problemResponses are the shared problem+json responses, by component
+// name; docs/http-api.md has the same table.
+var problemResponses = map[string][]problemSpec{
+	"BadRequest":           {{400, "malformed-json", "Malformed JSON"}, {400, "invalid-header", "Invalid header"}},
+	"NotFound":             {{404, "not-found", "Not found"}},
+	"BodyTooLarge":         {{413, "body-too-large", "Body too large"}},
+	"UnsupportedMediaType": {{415, "unsupported-media-type", "Unsupported media type"}},
+	"InvalidRequest":       {{422, "invalid-request", "Request breaks the contract"}},
+	"BadGateway": {{502, "worker-error", "Worker error"}, {502, "invalid-reply", "Reply breaks the contract"},
+		{502, "contract-drift", "Contract drift"}},
+	"Unavailable": {{503, "no-worker", "No worker available"}, {503, "worker-busy", "Workers busy"},
+		{503, "broker-unavailable", "Broker unavailable"}},
+	"DeadlineExceeded": {{504, "deadline-exceeded", "Deadline exceeded"}},
+}
+
+// OpenAPI builds the gateway's OpenAPI 3.1 document from the contracts:
+// every route of routes.go, POST /api/{name} and /api/{name}/v{N} per
+// contract with its request and response schemas (bundled as components)
+// and examples, and the problem+json errors.
+func OpenAPI(reg *contracts.Registry) (*openapi.Document, error) {
+	bundle, err := openapi.NewBundle(reg.All())
+	if err != nil {
+		return nil, err
+	}
+	doc := &openapi.Document{
+		OpenAPI:           openapi.Version,
+		JSONSchemaDialect: openapi.Dialect,
+		Info: openapi.Info{
+			Title:   "notebridge gateway",
+			Version: contractsVersion(reg),
+			Description: "Every contract the gateway serves: the request is checked against the request schema, " +
+				"sent to a worker over NATS, and the reply checked against the response schema. " +
+				"Errors are RFC 9457 application/problem+json. A human-friendly page is at /docs.",
+		},
+		Tags:       []openapi.Tag{{Name: "gateway", Description: "Health, catalog and documentation"}},
+		Paths:      map[string]*openapi.PathItem{},
+		Components: components(bundle),
+	}
+	gatewayPaths(doc)
+
+	var names []string
+	for _, ct := range reg.All() {
+		if len(names) == 0 || names[len(names)-1] != ct.Name {
+			names = append(names, ct.Name)
+		}
+	}
+	for _, name := range names {
+		latest, err := reg.Latest(name)
+		if err != nil {
+			return nil, err
+		}
+		doc.Tags = append(doc.Tags, openapi.Tag{Name: name, Description: latest.Description})
+		item, err := contractPath(bundle, latest, "/api/"+name, true)
+		if err != nil {
+			return nil, err
+		}
+		doc.Paths["/api/"+name] = item
+	}
+	for _, ct := range reg.All() {
+		item, err := contractPath(bundle, ct, href(ct), false)
+		if err != nil {
+			return nil, err
+		}
+		doc.Paths[href(ct)] = item
+	}
+	return doc, nil
+}
+
+// contractsVersion names the document's version after the contracts it
+// describes, so a client generator sees when they change.
+func contractsVersion(reg *contracts.Registry) string {
+	h := sha256.New()
+	for _, ct := range reg.All() {
+		fmt.Fprintf(h, "%s %s\n", ct.ID(), ct.Digest)
+	}
+	return "contracts-" + hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// contractPath documents one contract path: GET describes the version,
+// POST calls it. latest says the path is /api/{name}, which calls the
+// highest version that is not deprecated.
+func contractPath(bundle *openapi.Bundle, ct *contracts.Contract, path string, latest bool) (*openapi.PathItem, error) {
+	reqName, err := bundle.Component(ct, ct.RequestSchemaRef)
+	if err != nil {
+		return nil, err
+	}
+	respName, err := bundle.Component(ct, ct.ResponseSchemaRef)
+	if err != nil {
+		return nil, err
+	}
+	id := ct.Name + "_v" + strconv.Itoa(ct.Version)
+	summary := fmt.Sprintf("Call %s", ct.ID())
+	if latest {
+		id = ct.Name + "_latest"
+		summary = fmt.Sprintf("Call %s, the latest version of %s that is not deprecated", ct.ID(), ct.Name)
+	}
+	reqExamples, respExamples := examples(ct)
+	post := &openapi.Operation{
+		OperationID: "call_" + id,
+		Summary:     summary,
+		Description: fmt.Sprintf("%s\n\nTimeout: %gs (a Request-Timeout header may shorten it). NATS subject: %s. Contract digest: %s.",
+			ct.Description, ct.Timeout.Seconds(), ct.Subject, ct.Digest),
+		Tags:       []string{ct.Name},
+		Deprecated: ct.Deprecated && !latest,
+		Parameters: []*openapi.Parameter{
+			{Ref: "#/components/parameters/RequestTimeout"},
+			{Ref: "#/components/parameters/RequestId"},
+			{Ref: "#/components/parameters/Traceparent"},
+		},
+		RequestBody: &openapi.RequestBody{
+			Required: true,
+			Content: map[string]openapi.MediaType{
+				fiber.MIMEApplicationJSON: {Schema: openapi.Ref(reqName), Examples: reqExamples},
+			},
+		},
+		Responses: invokeResponses(ct, respName, respExamples),
+	}
+	get := &openapi.Operation{
+		OperationID: "describe_" + id,
+		Summary:     fmt.Sprintf("Describe %s: schemas and examples", ct.ID()),
+		Tags:        []string{ct.Name},
+		Responses: map[string]*openapi.Response{
+			"200": jsonResponse("The contract version, its schema files keyed by path, and its examples", openapi.Ref("ContractVersion")),
+			"404": {Ref: "#/components/responses/NotFound"},
+		},
+	}
+	return &openapi.PathItem{Summary: ct.Description, Get: get, Post: post}, nil
+}
+
+// invokeResponses are the answers of a call, by the contract's mode.
+//
+// Seam: ModeSync is the only mode so far. The stream mode answers
+// text/event-stream (one event per chunk, checked against a chunk schema,
+// and an end or error event), and the job mode adds routes for a job's
+// status and result; their responses go here, keyed on ct.Mode, and their
+// routes in gatewayPaths and contractPath.
+func invokeResponses(ct *contracts.Contract, respName string, respExamples map[string]*openapi.Example) map[string]*openapi.Response {
+	ok := jsonResponse("The worker's reply, valid against the response schema: its bytes, unchanged", openapi.Ref(respName))
+	ok.Content[fiber.MIMEApplicationJSON] = openapi.MediaType{Schema: openapi.Ref(respName), Examples: respExamples}
+	ok.Headers = map[string]*openapi.Header{"X-Request-Id": {Ref: "#/components/headers/RequestId"}}
+	return map[string]*openapi.Response{
+		"200": ok,
+		"400": {Ref: "#/components/responses/BadRequest"},
+		"404": {Ref: "#/components/responses/NotFound"},
+		"413": {Ref: "#/components/responses/BodyTooLarge"},
+		"415": {Ref: "#/components/responses/UnsupportedMediaType"},
+		"422": {Ref: "#/components/responses/InvalidRequest"},
+		"502": {Ref: "#/components/responses/BadGateway"},
+		"503": {Ref: "#/components/responses/Unavailable"},
+		"504": {Ref: "#/components/responses/DeadlineExceeded"},
+	}
+}
+
+// examples turns a contract's examples into OpenAPI examples of the
+// request and of the response (for those that give one).
+func examples(ct *contracts.Contract) (req, resp map[string]*openapi.Example) {
+	req, resp = map[string]*openapi.Example{}, map[string]*openapi.Example{}
+	for i, ex := range ct.Examples {
+		key := exampleKey(ex.Name, i)
+		req[key] = &openapi.Example{Summary: ex.Name, Value: ex.Request}
+		if len(ex.Response) > 0 {
+			resp[key] = &openapi.Example{Summary: ex.Name, Value: ex.Response}
+		}
+	}
+	if len(resp) == 0 {
+		resp = nil
+	}
+	return req, resp
+}
+
+func exampleKey(name string, i int) string {
+	key := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
+			return r
+		}
+		return '_'
+	}, name)
+	if key == "" {
+		key = "example"
+	}
+	return fmt.Sprintf("%s_%d", key, i)
+}
+
+// gatewayPaths documents the routes that are not contracts.
+func gatewayPaths(doc *openapi.Document) {
+	get := func(path, id, summary string, ok *openapi.Response, more map[string]*openapi.Response) {
+		responses := map[string]*openapi.Response{"200": ok}
+		for k, v := range more {
+			responses[k] = v
+		}
+		doc.Paths[path] = &openapi.PathItem{Get: &openapi.Operation{
+			OperationID: id, Summary: summary, Tags: []string{"gateway"}, Responses: responses,
+		}}
+	}
+	status := map[string]any{"type": "object", "properties": map[string]any{"status": map[string]any{"type": "string"}}}
+	get("/healthz", "healthz", "200 while the process serves HTTP", jsonResponse("Alive", status), nil)
+	get("/readyz", "readyz", "200 when contracts are loaded and NATS is connected", jsonResponse("Ready", status),
+		map[string]*openapi.Response{"503": {Ref: "#/components/responses/Unavailable"}})
+	get("/api", "catalog", "Every contract and version, with how many workers serve each right now",
+		jsonResponse("The catalog", openapi.Ref("Catalog")), nil)
+	get("/openapi.json", "openapi", "This document",
+		jsonResponse("An OpenAPI 3.1 document", map[string]any{"type": "object"}), nil)
+	get("/docs", "docs", "A page for product engineers: contracts, schemas, examples, worker liveness and a form to try a call",
+		&openapi.Response{Description: "An HTML page that needs no network beyond this gateway",
+			Content: map[string]openapi.MediaType{fiber.MIMETextHTMLCharsetUTF8: {Schema: map[string]any{"type": "string"}}}}, nil)
+}
+
+func jsonResponse(description string, schema any) *openapi.Response {
+	return &openapi.Response{Description: description, Content: map[string]openapi.MediaType{
+		fiber.MIMEApplicationJSON: {Schema: schema},
+	}}
+}
+
+// components holds the bundled contract schemas and what every operation
+// shares: the Problem schema, the problem responses, headers and
+// parameters.
+func components(bundle *openapi.Bundle) openapi.Components {
+	c := openapi.Components{
+		Schemas:   bundle.Schemas,
+		Responses: map[string]*openapi.Response{},
+		Headers: map[string]*openapi.Header{
+			"RequestId":  {Description: "The request's id, in the gateway's and the worker's logs", Schema: map[string]any{"type": "string"}},
+			"RetryAfter": {Description: "Seconds to wait before trying again", Schema: map[string]any{"type": "integer", "minimum": 0}},
+			"Allow":      {Description: "The methods the path serves", Schema: map[string]any{"type": "string"}},
+		},
+		Parameters: map[string]*openapi.Parameter{
+			"RequestTimeout": {Name: HeaderRequestTimeout, In: "header", Description: "Seconds, such as 2 or 0.5: a shorter deadline than the contract's timeout; a longer one is capped",
+				Schema: map[string]any{"type": "string", "pattern": `^[0-9]*\.?[0-9]+$`}},
+			"RequestId": {Name: HeaderRequestID, In: "header", Description: "Your id for the request: 1 to 128 of A-Z a-z 0-9 - _ . :",
+				Schema: map[string]any{"type": "string", "pattern": `^[A-Za-z0-9._:-]{1,128}$`}},
+			"Traceparent": {Name: "traceparent", In: "header", Description: "W3C trace context, passed on to the worker",
+				Schema: map[string]any{"type": "string"}},
+		},
+	}
+	for _, name := range []string{"Problem", "Violation", "Catalog", "ContractVersion"} {
+		if _, taken := c.Schemas[name]; taken {
+			c.Schemas["contract."+name] = c.Schemas[name] // a schema file called Problem.json
+		}
+	}
+	c.Schemas["Problem"] = problemSchema()
+	c.Schemas["Violation"] = violationSchema
+	c.Schemas["Catalog"] = catalogSchema
+	c.Schemas["ContractVersion"] = contractVersionSchema
+
+	for name, specs := range problemResponses {
+		var titles []string
+		examples := map[string]*openapi.Example{}
+		for _, p := range specs {
+			titles = append(titles, p.title)
+			value, _ := json.Marshal(Problem{Type: problemType(p.slug), Title: p.title, Status: p.status})
+			examples[p.slug] = &openapi.Example{Summary: p.title, Value: value}
+		}
+		resp := &openapi.Response{
+			Description: strings.Join(titles, ", or ") + " (application/problem+json)",
+			Headers:     map[string]*openapi.Header{"X-Request-Id": {Ref: "#/components/headers/RequestId"}},
+			Content:     map[string]openapi.MediaType{mimeProblemJSON: {Schema: openapi.Ref("Problem"), Examples: examples}},
+		}
+		if specs[0].status == fiber.StatusServiceUnavailable {
+			resp.Headers["Retry-After"] = &openapi.Header{Ref: "#/components/headers/RetryAfter"}
+		}
+		c.Responses[name] = resp
+	}
+	return c
+}
+
+// mimeProblemJSON is the media type of every error body.
+const mimeProblemJSON = "application/problem+json"
+
+func problemSchema() map[string]any {
+	str := map[string]any{"type": "string"}
+	return map[string]any{
+		"type":        "object",
+		"description": "An RFC 9457 problem detail. Match on type, not on detail.",
+		"required":    []string{"type", "title", "status"},
+		"properties": map[string]any{
+			"type":       map[string]any{"type": "string", "description": "Stable per class of error: urn:notebridge:problem:<slug>"},
+			"title":      str,
+			"status":     map[string]any{"type": "integer"},
+			"detail":     str,
+			"instance":   str,
+			"request_id": str,
+			"contract":   map[string]any{"type": "string", "description": "The contract version, as name/vN"},
+			"code":       map[string]any{"type": "string", "description": "The worker's error code"},
+			"errors":     map[string]any{"type": "array", "items": openapi.Ref("Violation"), "description": "Every violation of the request schema (422)"},
+			"line":       map[string]any{"type": "integer", "description": "Where the JSON breaks (400 malformed-json)"},
+			"column":     map[string]any{"type": "integer"},
+		},
+	}
+}
+
+var violationSchema = map[string]any{
+	"type":     "object",
+	"required": []string{"instancePath", "keyword", "message"},
+	"properties": map[string]any{
+		"instancePath": map[string]any{"type": "string", "description": "JSON pointer of the offending value"},
+		"keyword":      map[string]any{"type": "string"},
+		"message":      map[string]any{"type": "string"},
+	},
+}
+
+var catalogSchema = map[string]any{
+	"type": "object",
+	"properties": map[string]any{
+		"contracts": map[string]any{"type": "array", "items": map[string]any{
+			"type": "object",
+			"properties": map[string]any{
+				"name":        map[string]any{"type": "string"},
+				"description": map[string]any{"type": "string"},
+				"latest":      map[string]any{"type": "integer"},
+				"versions": map[string]any{"type": "array", "items": map[string]any{
+					"type": "object",
+					"properties": map[string]any{
+						"version":         map[string]any{"type": "integer"},
+						"mode":            map[string]any{"type": "string"},
+						"deprecated":      map[string]any{"type": "boolean"},
+						"timeout_seconds": map[string]any{"type": "number"},
+						"digest":          map[string]any{"type": "string"},
+						"href":            map[string]any{"type": "string"},
+						"workers":         map[string]any{"type": "integer", "description": "Worker processes serving the version now"},
+						"drifted_workers": map[string]any{"type": "integer", "description": "Those among them whose schemas differ from the gateway's"},
+					},
+				}},
+			},
+		}},
+	},
+}
+
+var contractVersionSchema = map[string]any{
+	"type": "object",
+	"properties": map[string]any{
+		"name":            map[string]any{"type": "string"},
+		"version":         map[string]any{"type": "integer"},
+		"description":     map[string]any{"type": "string"},
+		"mode":            map[string]any{"type": "string"},
+		"deprecated":      map[string]any{"type": "boolean"},
+		"timeout_seconds": map[string]any{"type": "number"},
+		"subject":         map[string]any{"type": "string"},
+		"digest":          map[string]any{"type": "string"},
+		"href":            map[string]any{"type": "string"},
+		"request_schema":  map[string]any{"type": "string", "description": "Key of the request schema in schemas"},
+		"response_schema": map[string]any{"type": "string", "description": "Key of the response schema in schemas"},
+		"schemas":         map[string]any{"type": "object", "additionalProperties": true, "description": "Every schema file the version reaches, by path relative to its manifest"},
+		"examples": map[string]any{"type": "array", "items": map[string]any{
+			"type":     "object",
+			"required": []string{"name", "request"},
+			"properties": map[string]any{
+				"name": map[string]any{"type": "string"}, "request": true, "response": true,
+			},
+		}},
+	},
+}
+
+// ServeJSON answers GET with a document rendered once.
+func ServeJSON(body []byte) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		return c.Send(body)
+	}
+}

@@ -1,0 +1,236 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"mime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/nats-io/nats.go"
+
+	"github.com/notebridge/notebridge/gateway/wire"
+)
+
+// streamBuffer bounds the chunks waiting between NATS and a slow HTTP client;
+// past it NATS marks the subscription a slow consumer rather than grow memory.
+const streamBuffer = 256
+
+// relayStream calls a stream contract. The first message decides the
+// answer: an error before any chunk is an ordinary problem+json; after the
+// first chunk the client gets Server-Sent Events, or, when it asked for
+// application/json, the chunks merged into one reply.
+func relayStream(c *fiber.Ctx, nc *nats.Conn, log *slog.Logger, k *call) error {
+	wantJSON := prefersJSON(c.Get(fiber.HeaderAccept))
+	if wantJSON && k.ct.Merge == nil {
+		return notAcceptable(k.ct)
+	}
+	s, err := openStream(nc, log, k)
+	if err != nil {
+		return err
+	}
+	first := s.next()
+	if first.problem != nil {
+		s.stop()
+		return first.problem
+	}
+	if wantJSON {
+		defer s.stop()
+		return s.collect(c, first)
+	}
+	c.Set(fiber.HeaderContentType, "text/event-stream")
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	c.Set("X-Accel-Buffering", "no") // tell proxies not to hold events back
+	requestID, instance := k.requestID, c.Path()
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer s.stop()
+		s.relay(w, first, requestID, instance)
+	})
+	return nil
+}
+
+// stream is one streaming call in flight.
+type stream struct {
+	nc     *nats.Conn
+	log    *slog.Logger
+	k      *call
+	sub    *nats.Subscription
+	msgs   chan *nats.Msg
+	cancel string // the worker's cancel subject, once it said it
+	seq    int    // chunks received
+	over   bool   // the worker has ended the stream, one way or another
+}
+
+// event is one thing the worker said: a chunk, a heartbeat, the end, or
+// a problem (the worker's, or ours about the worker).
+type event struct {
+	kind    string
+	data    []byte
+	problem *Problem
+}
+
+func openStream(nc *nats.Conn, log *slog.Logger, k *call) (*stream, error) {
+	s := &stream{nc: nc, log: log, k: k, msgs: make(chan *nats.Msg, streamBuffer)}
+	msg := k.request()
+	msg.Reply = nc.NewRespInbox()
+	var err error
+	if s.sub, err = nc.ChanSubscribe(msg.Reply, s.msgs); err != nil {
+		return nil, natsUnavailable(err.Error())
+	}
+	if err := nc.PublishMsg(msg); err != nil {
+		_ = s.sub.Unsubscribe()
+		return nil, natsUnavailable(err.Error())
+	}
+	return s, nil
+}
+
+// next waits for the worker's next message, bounded by the idle timeout and
+// the call's deadline.
+func (s *stream) next() event {
+	idle := s.k.ct.IdleTimeout
+	wait := time.Until(s.k.deadline)
+	if idle < wait {
+		wait = idle
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case msg := <-s.msgs:
+		return s.read(msg)
+	case <-timer.C:
+		if time.Now().Before(s.k.deadline) {
+			return event{problem: workerLost(s.k.ct, idle)}
+		}
+		return event{problem: deadlineExceeded(s.k.ct, s.k.timeout)}
+	}
+}
+
+func (s *stream) read(msg *nats.Msg) event {
+	if msg.Header.Get("Status") == "503" { // the server's no-responders status message
+		return event{problem: noWorker(s.k.ct)}
+	}
+	if sub := msg.Header.Get(wire.HeaderCancel); sub != "" {
+		s.cancel = sub
+	}
+	if code := msg.Header.Get(wire.HeaderServiceErrorCode); code != "" {
+		s.over = true
+		return event{problem: fromWorkerError(s.k.ct, code, msg.Header.Get(wire.HeaderServiceError), s.k.timeout)}
+	}
+	switch kind := msg.Header.Get(wire.HeaderStream); kind {
+	case wire.StreamEnd:
+		s.over = true
+		return event{kind: kind}
+	case wire.StreamHeartbeat:
+		return event{kind: kind}
+	case wire.StreamChunk:
+		s.seq++
+		if seq := msg.Header.Get(wire.HeaderSeq); seq != strconv.Itoa(s.seq) {
+			s.log.Warn("stream chunk out of order", "request_id", s.k.requestID, "contract", s.k.ct.ID(), "got", seq, "want", s.seq)
+			return event{problem: invalidReply(s.k.ct, fmt.Sprintf("chunk %s arrived where chunk %d was due", seq, s.seq))}
+		}
+		if p := checkReply(s.log, s.k, msg.Data, s.k.ct.ValidateChunk); p != nil {
+			return event{problem: p}
+		}
+		return event{kind: kind, data: msg.Data}
+	default:
+		return event{problem: invalidReply(s.k.ct, fmt.Sprintf("a stream message of unknown kind %q", kind))}
+	}
+}
+
+// relay writes events to the client until the end, a problem, or the
+// client leaving; a heartbeat becomes an SSE comment, which is how a
+// departed client is noticed between chunks.
+func (s *stream) relay(w *bufio.Writer, ev event, requestID, instance string) {
+	for {
+		switch {
+		case ev.problem != nil:
+			writeEvent(w, "error", "", ev.problem.render(requestID, instance))
+			_ = w.Flush()
+			return
+		case ev.kind == wire.StreamEnd:
+			writeEvent(w, "end", "", []byte(fmt.Sprintf(`{"chunks":%d}`, s.seq)))
+			_ = w.Flush()
+			return
+		case ev.kind == wire.StreamChunk:
+			writeEvent(w, "chunk", strconv.Itoa(s.seq), ev.data)
+		default:
+			_, _ = w.WriteString(": heartbeat\n\n")
+		}
+		if err := w.Flush(); err != nil {
+			s.log.Info("stream client went away", "request_id", requestID, "contract", s.k.ct.ID(), "chunks", s.seq)
+			return
+		}
+		ev = s.next()
+	}
+}
+
+// collect gathers every chunk and answers their merge as one JSON reply.
+func (s *stream) collect(c *fiber.Ctx, ev event) error {
+	var chunks []json.RawMessage
+	for ; ev.kind != wire.StreamEnd; ev = s.next() {
+		if ev.problem != nil {
+			return ev.problem
+		}
+		if ev.kind == wire.StreamChunk {
+			chunks = append(chunks, ev.data)
+		}
+	}
+	merged, err := s.k.ct.Merge.Apply(chunks)
+	if err != nil {
+		return invalidReply(s.k.ct, err.Error())
+	}
+	if p := checkReply(s.log, s.k, merged, s.k.ct.ValidateResponse); p != nil {
+		return p
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(merged)
+}
+
+// stop tells a worker that is still going to stop, and lets go of the inbox.
+func (s *stream) stop() {
+	if !s.over && s.cancel != "" {
+		_ = s.nc.Publish(s.cancel, nil)
+	}
+	_ = s.sub.Unsubscribe()
+}
+
+// writeEvent writes one SSE event. data is JSON made single-line, as SSE
+// ends an event's data at a newline.
+func writeEvent(w *bufio.Writer, name, id string, data []byte) {
+	if id != "" {
+		_, _ = w.WriteString("id: " + id + "\n")
+	}
+	_, _ = w.WriteString("event: " + name + "\ndata: ")
+	if bytes.IndexByte(data, '\n') >= 0 {
+		var compact bytes.Buffer
+		if json.Compact(&compact, data) == nil {
+			data = compact.Bytes()
+		}
+	}
+	_, _ = w.Write(data)
+	_, _ = w.WriteString("\n\n")
+}
+
+// prefersJSON says whether the Accept header asks for application/json
+// rather than text/event-stream; no preference means the stream.
+func prefersJSON(accept string) bool {
+	json := false
+	for _, part := range strings.Split(accept, ",") {
+		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		switch mt {
+		case "text/event-stream":
+			return false
+		case fiber.MIMEApplicationJSON:
+			json = true
+		}
+	}
+	return json
+}

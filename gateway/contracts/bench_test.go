@@ -1,0 +1,87 @@
+package contracts_test
+
+import (
+	"encoding/json"
+	"os"
+	"testing"
+
+	"github.com/notebridge/notebridge/gateway/contracts"
+)
+
+// benchRecord is the ~200-byte request of the benchmark contract.
+func benchRecord(b *testing.B) (*contracts.Contract, []byte) {
+	b.Helper()
+	reg, err := contracts.Load("../../bench/contracts")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ct, err := reg.Lookup("mirror", 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, err := os.ReadFile("../../bench/contracts/mirror.v1.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var m struct {
+		Examples []struct{ Request json.RawMessage } `json:"examples"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		b.Fatal(err)
+	}
+	return ct, m.Examples[0].Request
+}
+
+func BenchmarkDecode(b *testing.B) {
+	_, body := benchRecord(b)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := contracts.DecodeJSON(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkValidate(b *testing.B) {
+	ct, body := benchRecord(b)
+	v, err := contracts.DecodeJSON(body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if vs := ct.ValidateRequest(v); vs != nil {
+			b.Fatal(vs)
+		}
+	}
+}
+
+func BenchmarkDecodeAndValidate(b *testing.B) {
+	ct, body := benchRecord(b)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		v, err := contracts.DecodeJSON(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if vs := ct.ValidateRequest(v); vs != nil {
+			b.Fatal(vs)
+		}
+	}
+}
+
+func BenchmarkEncode(b *testing.B) {
+	_, body := benchRecord(b)
+	v, err := contracts.DecodeJSON(body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := json.Marshal(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

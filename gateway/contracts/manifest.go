@@ -1,0 +1,152 @@
+package contracts
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// namePattern keeps a contract name usable as one NATS subject token and
+// one URL path segment.
+var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,63}$`)
+
+// maxTimeout bounds a sync contract's timeout: past it, a job fits better.
+const maxTimeout = time.Hour
+
+// manifest is the file format of a contract; docs/contracts.md describes it.
+type manifest struct {
+	Name           string    `json:"name"`
+	Version        int       `json:"version"`
+	Description    string    `json:"description"`
+	Mode           Mode      `json:"mode"`
+	TimeoutSeconds float64   `json:"timeout_seconds"`
+	Deprecated     bool      `json:"deprecated"`
+	RequestSchema  string    `json:"request_schema"`
+	ResponseSchema string    `json:"response_schema"`
+	Examples       []Example `json:"examples"`
+}
+
+// exampleFields are the members an example may have.
+var exampleFields = map[string]bool{"name": true, "request": true, "response": true}
+
+// decodeManifest decodes a manifest member by member, so that every unknown
+// member and every member of the wrong type is reported, not only the first.
+func decodeManifest(file string, raw []byte) (manifest, []Finding) {
+	var m manifest
+	if _, err := DecodeJSON(raw); err != nil {
+		return m, []Finding{finding(file, "", "not JSON: %v", err)}
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &members); err != nil {
+		return m, []Finding{finding(file, "", "a manifest must be a JSON object")}
+	}
+	fields := memberFields(&m)
+	var out []Finding
+	for _, key := range sortedKeys(members) {
+		ptr := "/" + escapePointer(key)
+		if key == "examples" {
+			var fs []Finding
+			m.Examples, fs = decodeExamples(file, members[key])
+			out = append(out, fs...)
+			continue
+		}
+		field, known := fields[key]
+		if !known {
+			out = append(out, finding(file, ptr, "unknown field %q", key))
+			continue
+		}
+		if err := json.Unmarshal(members[key], field); err != nil {
+			out = append(out, finding(file, ptr, "%s", typeError(err)))
+		}
+	}
+	return m, out
+}
+
+// memberFields maps each member name of the manifest format (the json
+// tags of manifest) to the field it decodes into.
+func memberFields(m *manifest) map[string]any {
+	v := reflect.ValueOf(m).Elem()
+	out := map[string]any{}
+	for i := 0; i < v.NumField(); i++ {
+		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			out[name] = v.Field(i).Addr().Interface()
+		}
+	}
+	return out
+}
+
+func decodeExamples(file string, raw json.RawMessage) ([]Example, []Finding) {
+	var items []map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, []Finding{finding(file, "/examples", "must be an array of objects")}
+	}
+	var out []Finding
+	examples := make([]Example, len(items))
+	for i, item := range items {
+		for _, key := range sortedKeys(item) {
+			if !exampleFields[key] {
+				out = append(out, finding(file, fmt.Sprintf("/examples/%d/%s", i, escapePointer(key)), "unknown field %q", key))
+			}
+		}
+		if name, ok := item["name"]; ok {
+			if err := json.Unmarshal(name, &examples[i].Name); err != nil {
+				out = append(out, finding(file, fmt.Sprintf("/examples/%d/name", i), "%s", typeError(err)))
+			}
+		}
+		examples[i].Request = item["request"]
+		examples[i].Response = item["response"]
+	}
+	return examples, out
+}
+
+// typeError says which JSON type a member should have had.
+func typeError(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("a JSON %s cannot be a Go %s", te.Value, te.Type)
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// problems returns every way m breaks the rules of docs/contracts.md.
+func (m *manifest) problems(file string) []Finding {
+	var out []Finding
+	add := func(ptr, format string, args ...any) { out = append(out, finding(file, ptr, format, args...)) }
+	if !namePattern.MatchString(m.Name) {
+		add("/name", "%q must match %s", m.Name, namePattern)
+	}
+	if m.Version < 1 {
+		add("/version", "%d must be an integer >= 1", m.Version)
+	}
+	if m.Mode != ModeSync {
+		add("/mode", "%q is not supported; use %q", m.Mode, ModeSync)
+	}
+	if m.TimeoutSeconds <= 0 || m.TimeoutSeconds > maxTimeout.Seconds() {
+		add("/timeout_seconds", "%v must be > 0 and <= %v", m.TimeoutSeconds, maxTimeout.Seconds())
+	}
+	if m.RequestSchema == "" {
+		add("/request_schema", "missing")
+	}
+	if m.ResponseSchema == "" {
+		add("/response_schema", "missing")
+	}
+	if len(m.Examples) == 0 {
+		add("/examples", "a contract needs at least one example")
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
