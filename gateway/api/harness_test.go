@@ -34,6 +34,12 @@ type gateway struct {
 // app. Workers are started by the test, so each test decides who listens.
 func newGateway(t *testing.T) *gateway {
 	t.Helper()
+	return newGatewayWith(t, "../../testdata/contracts")
+}
+
+// newGatewayWith is newGateway for the contracts in dirs.
+func newGatewayWith(t *testing.T, dirs ...string) *gateway {
+	t.Helper()
 	ns, err := embedded.Start(embedded.Config{Port: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +50,7 @@ func newGateway(t *testing.T) *gateway {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	reg, err := contracts.Load("../../testdata/contracts")
+	reg, err := contracts.Load(dirs...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,6 +68,12 @@ func newGateway(t *testing.T) *gateway {
 // its own connection, as a separate worker process would.
 func (g *gateway) serveEcho(t *testing.T, versions []int, opts ...refworker.Option) {
 	t.Helper()
+	g.serve(t, "echo", versions, opts...)
+}
+
+// serve starts the Go reference worker for versions of the named contract.
+func (g *gateway) serve(t *testing.T, name string, versions []int, opts ...refworker.Option) {
+	t.Helper()
 	nc, err := nats.Connect(g.ns.ClientURL())
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +81,7 @@ func (g *gateway) serveEcho(t *testing.T, versions []int, opts ...refworker.Opti
 	t.Cleanup(nc.Close)
 	var cts []*contracts.Contract
 	for _, v := range versions {
-		ct, err := g.reg.Lookup("echo", v)
+		ct, err := g.reg.Lookup(name, v)
 		if err != nil {
 			t.Fatal(err)
 		}

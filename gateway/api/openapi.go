@@ -30,7 +30,8 @@ var problemResponses = map[string][]problemSpec{
 	"UnsupportedMediaType": {{415, "unsupported-media-type", "Unsupported media type"}},
 	"InvalidRequest":       {{422, "invalid-request", "Request breaks the contract"}},
 	"BadGateway": {{502, "worker-error", "Worker error"}, {502, "invalid-reply", "Reply breaks the contract"},
-		{502, "contract-drift", "Contract drift"}},
+		{502, "contract-drift", "Contract drift"}, {502, "worker-lost", "Worker lost"}},
+	"NotAcceptable": {{406, "not-acceptable", "Not acceptable"}},
 	"Unavailable": {{503, "no-worker", "No worker available"}, {503, "worker-busy", "Workers busy"},
 		{503, "broker-unavailable", "Broker unavailable"}},
 	"DeadlineExceeded": {{504, "deadline-exceeded", "Deadline exceeded"}},
@@ -107,9 +108,16 @@ func contractPath(bundle *openapi.Bundle, ct *contracts.Contract, path string, l
 	if err != nil {
 		return nil, err
 	}
-	respName, err := bundle.Component(ct, ct.ResponseSchemaRef)
-	if err != nil {
-		return nil, err
+	var respName, chunkName string
+	if ct.ResponseSchemaRef != "" { // a stream without merge has none
+		if respName, err = bundle.Component(ct, ct.ResponseSchemaRef); err != nil {
+			return nil, err
+		}
+	}
+	if ct.ChunkSchemaRef != "" {
+		if chunkName, err = bundle.Component(ct, ct.ChunkSchemaRef); err != nil {
+			return nil, err
+		}
 	}
 	id := ct.Name + "_v" + strconv.Itoa(ct.Version)
 	summary := fmt.Sprintf("Call %s", ct.ID())
@@ -136,7 +144,7 @@ func contractPath(bundle *openapi.Bundle, ct *contracts.Contract, path string, l
 				fiber.MIMEApplicationJSON: {Schema: openapi.Ref(reqName), Examples: reqExamples},
 			},
 		},
-		Responses: invokeResponses(ct, respName, respExamples),
+		Responses: invokeResponses(ct, respName, chunkName, respExamples),
 	}
 	get := &openapi.Operation{
 		OperationID: "describe_" + id,
@@ -152,16 +160,26 @@ func contractPath(bundle *openapi.Bundle, ct *contracts.Contract, path string, l
 
 // invokeResponses are the answers of a call, by the contract's mode.
 //
-// Seam: ModeSync is the only mode so far. The stream mode answers
-// text/event-stream (one event per chunk, checked against a chunk schema,
-// and an end or error event), and the job mode adds routes for a job's
-// status and result; their responses go here, keyed on ct.Mode, and their
-// routes in gatewayPaths and contractPath.
-func invokeResponses(ct *contracts.Contract, respName string, respExamples map[string]*openapi.Example) map[string]*openapi.Response {
-	ok := jsonResponse("The worker's reply, valid against the response schema: its bytes, unchanged", openapi.Ref(respName))
-	ok.Content[fiber.MIMEApplicationJSON] = openapi.MediaType{Schema: openapi.Ref(respName), Examples: respExamples}
+// Seam: the job mode adds routes for a job's status and result; they go
+// in gatewayPaths and contractPath.
+func invokeResponses(ct *contracts.Contract, respName, chunkName string, respExamples map[string]*openapi.Example) map[string]*openapi.Response {
+	var ok *openapi.Response
+	if ct.Mode == contracts.ModeStream {
+		ok = &openapi.Response{
+			Description: fmt.Sprintf("Server-Sent Events: one `chunk` event per chunk (its data valid against the chunk schema %s, its id the chunk number), then an `end` event (`{\"chunks\": N}`) or an `error` event whose data is a Problem. With `Accept: application/json` the chunks merged into one reply instead, for contracts that declare a merge (406 otherwise).", chunkName),
+			Content: map[string]openapi.MediaType{
+				"text/event-stream": {Schema: map[string]any{"type": "string", "description": "SSE events; chunk data: see " + chunkName}},
+			},
+		}
+		if respName != "" {
+			ok.Content[fiber.MIMEApplicationJSON] = openapi.MediaType{Schema: openapi.Ref(respName), Examples: respExamples}
+		}
+	} else {
+		ok = jsonResponse("The worker's reply, valid against the response schema: its bytes, unchanged", openapi.Ref(respName))
+		ok.Content[fiber.MIMEApplicationJSON] = openapi.MediaType{Schema: openapi.Ref(respName), Examples: respExamples}
+	}
 	ok.Headers = map[string]*openapi.Header{"X-Request-Id": {Ref: "#/components/headers/RequestId"}}
-	return map[string]*openapi.Response{
+	responses := map[string]*openapi.Response{
 		"200": ok,
 		"400": {Ref: "#/components/responses/BadRequest"},
 		"404": {Ref: "#/components/responses/NotFound"},
@@ -172,6 +190,10 @@ func invokeResponses(ct *contracts.Contract, respName string, respExamples map[s
 		"503": {Ref: "#/components/responses/Unavailable"},
 		"504": {Ref: "#/components/responses/DeadlineExceeded"},
 	}
+	if ct.Mode == contracts.ModeStream {
+		responses["406"] = &openapi.Response{Ref: "#/components/responses/NotAcceptable"}
+	}
+	return responses
 }
 
 // examples turns a contract's examples into OpenAPI examples of the
@@ -276,7 +298,7 @@ func components(bundle *openapi.Bundle) openapi.Components {
 		resp := &openapi.Response{
 			Description: strings.Join(titles, ", or ") + " (application/problem+json)",
 			Headers:     map[string]*openapi.Header{"X-Request-Id": {Ref: "#/components/headers/RequestId"}},
-			Content:     map[string]openapi.MediaType{mimeProblemJSON: {Schema: openapi.Ref("Problem"), Examples: examples}},
+			Content:     map[string]openapi.MediaType{mimeProblem: {Schema: openapi.Ref("Problem"), Examples: examples}},
 		}
 		if specs[0].status == fiber.StatusServiceUnavailable {
 			resp.Headers["Retry-After"] = &openapi.Header{Ref: "#/components/headers/RetryAfter"}
@@ -286,8 +308,7 @@ func components(bundle *openapi.Bundle) openapi.Components {
 	return c
 }
 
-// mimeProblemJSON is the media type of every error body.
-const mimeProblemJSON = "application/problem+json"
+// mimeProblem is the media type of every error body.
 
 func problemSchema() map[string]any {
 	str := map[string]any{"type": "string"}

@@ -12,12 +12,23 @@ import (
 	"strings"
 )
 
-// digest computes the contract digest of docs/protocol.md from the request
-// and response schema files and every file they reach through $ref. It also
+// schemaRole is a schema file a manifest names, and the role it names it
+// for: "request", "response" or "chunk", in that order.
+type schemaRole struct {
+	role, file string
+}
+
+type schemaRoles []schemaRole
+
+// digest computes the contract digest of docs/protocol.md from the schema
+// files a manifest names and every file they reach through $ref. It also
 // returns those documents keyed by their path relative to base.
-func digest(base, requestFile, responseFile string) (string, map[string]json.RawMessage, error) {
+func digest(base string, roles schemaRoles) (string, map[string]json.RawMessage, error) {
 	docs := map[string][]byte{} // absolute path -> normalized bytes
-	queue := []string{requestFile, responseFile}
+	var queue []string
+	for _, r := range roles {
+		queue = append(queue, r.file)
+	}
 	for len(queue) > 0 {
 		file, err := filepath.Abs(queue[0])
 		queue = queue[1:]
@@ -42,10 +53,11 @@ func digest(base, requestFile, responseFile string) (string, map[string]json.Raw
 	}
 
 	sum := func(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
-	reqAbs, _ := filepath.Abs(requestFile)
-	respAbs, _ := filepath.Abs(responseFile)
 	var text strings.Builder
-	fmt.Fprintf(&text, "request %s\nresponse %s\n", sum(docs[reqAbs]), sum(docs[respAbs]))
+	for _, r := range roles {
+		abs, _ := filepath.Abs(r.file)
+		fmt.Fprintf(&text, "%s %s\n", r.role, sum(docs[abs]))
+	}
 	hashes := make(map[string]bool, len(docs))
 	schemas := make(map[string]json.RawMessage, len(docs))
 	absBase, err := filepath.Abs(base)

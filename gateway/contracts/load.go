@@ -108,20 +108,36 @@ func checkContract(file string) (*Contract, *manifest, []Finding) {
 		ManifestFile:      file,
 		RequestSchemaRef:  m.RequestSchema,
 		ResponseSchemaRef: m.ResponseSchema,
+		ChunkSchemaRef:    m.ChunkSchema,
+		Merge:             m.Merge,
 	}
-	reqFile := filepath.Join(dir, filepath.FromSlash(m.RequestSchema))
-	respFile := filepath.Join(dir, filepath.FromSlash(m.ResponseSchema))
+	if m.Mode == ModeStream {
+		c.IdleTimeout = defaultIdleTimeout
+		if m.IdleTimeoutSeconds > 0 {
+			c.IdleTimeout = time.Duration(m.IdleTimeoutSeconds * float64(time.Second))
+		}
+	}
+	roles := schemaRoles{}
 	var fs []Finding
-	if m.RequestSchema != "" {
-		c.request, fs = compileRef(file, "/request_schema", reqFile)
+	for _, s := range []struct {
+		role, ref, pointer string
+		into               **jsonschema.Schema
+	}{
+		{"request", m.RequestSchema, "/request_schema", &c.request},
+		{"response", m.ResponseSchema, "/response_schema", &c.response},
+		{"chunk", m.ChunkSchema, "/chunk_schema", &c.chunk},
+	} {
+		if s.ref == "" {
+			continue
+		}
+		path := filepath.Join(dir, filepath.FromSlash(s.ref))
+		if *s.into, fs = compileRef(file, s.pointer, path); *s.into != nil {
+			roles = append(roles, schemaRole{s.role, path})
+		}
 		out = append(out, fs...)
 	}
-	if m.ResponseSchema != "" {
-		c.response, fs = compileRef(file, "/response_schema", respFile)
-		out = append(out, fs...)
-	}
-	if c.request != nil && c.response != nil {
-		if c.Digest, c.Schemas, err = digest(dir, reqFile, respFile); err != nil {
+	if len(out) == 0 {
+		if c.Digest, c.Schemas, err = digest(dir, roles); err != nil {
 			out = append(out, finding(file, "", "%v", err))
 		}
 	}

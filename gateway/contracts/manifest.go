@@ -29,7 +29,15 @@ type manifest struct {
 	RequestSchema  string    `json:"request_schema"`
 	ResponseSchema string    `json:"response_schema"`
 	Examples       []Example `json:"examples"`
+	// Stream mode only.
+	ChunkSchema        string  `json:"chunk_schema"`
+	Merge              *Merge  `json:"merge"`
+	IdleTimeoutSeconds float64 `json:"idle_timeout_seconds"`
 }
+
+// defaultIdleTimeout is how long a stream may be silent when the manifest
+// does not say; workers send heartbeats three times as often.
+const defaultIdleTimeout = 10 * time.Second
 
 // exampleFields are the members an example may have.
 var exampleFields = map[string]bool{"name": true, "request": true, "response": true}
@@ -124,8 +132,23 @@ func (m *manifest) problems(file string) []Finding {
 	if m.Version < 1 {
 		add("/version", "%d must be an integer >= 1", m.Version)
 	}
-	if m.Mode != ModeSync {
-		add("/mode", "%q is not supported; use %q", m.Mode, ModeSync)
+	switch m.Mode {
+	case ModeSync:
+		if m.ChunkSchema != "" || m.Merge != nil || m.IdleTimeoutSeconds != 0 {
+			add("/mode", "chunk_schema, merge and idle_timeout_seconds are for mode %q only", ModeStream)
+		}
+	case ModeStream:
+		if m.ChunkSchema == "" {
+			add("/chunk_schema", "missing: a stream contract needs a chunk schema")
+		}
+		if m.IdleTimeoutSeconds < 0 || m.IdleTimeoutSeconds > m.TimeoutSeconds {
+			add("/idle_timeout_seconds", "%v must be > 0 and <= timeout_seconds", m.IdleTimeoutSeconds)
+		}
+		if m.Merge != nil && (m.Merge.Concat == "") == (m.Merge.Collect == "") {
+			add("/merge", "set exactly one of concat and collect")
+		}
+	default:
+		add("/mode", "%q is not supported; use %q or %q", m.Mode, ModeSync, ModeStream)
 	}
 	if m.TimeoutSeconds <= 0 || m.TimeoutSeconds > maxTimeout.Seconds() {
 		add("/timeout_seconds", "%v must be > 0 and <= %v", m.TimeoutSeconds, maxTimeout.Seconds())
@@ -133,7 +156,8 @@ func (m *manifest) problems(file string) []Finding {
 	if m.RequestSchema == "" {
 		add("/request_schema", "missing")
 	}
-	if m.ResponseSchema == "" {
+	// A stream without merge has no single reply to describe.
+	if m.ResponseSchema == "" && (m.Mode != ModeStream || m.Merge != nil) {
 		add("/response_schema", "missing")
 	}
 	if len(m.Examples) == 0 {

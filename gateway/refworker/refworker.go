@@ -27,8 +27,19 @@ type Option func(*worker)
 // contract's own, to provoke contract drift.
 func WithDigest(digest string) Option { return func(w *worker) { w.digest = digest } }
 
+// WithCancelled calls f with the request id of every stream the gateway
+// cancelled, so a test can see what the worker saw.
+func WithCancelled(f func(requestID string)) Option { return func(w *worker) { w.cancelled = f } }
+
+// WithSent calls f with the kind of every stream message the worker has
+// published (wire.StreamChunk, ...), in order.
+func WithSent(f func(kind string)) Option { return func(w *worker) { w.sent = f } }
+
 type worker struct {
-	digest string
+	nc        *nats.Conn
+	digest    string
+	cancelled func(requestID string)
+	sent      func(kind string)
 }
 
 // echoRequest is the request of the echo test contract.
@@ -56,11 +67,14 @@ func Start(nc *nats.Conn, cts []*contracts.Contract, opts ...Option) (micro.Serv
 		return nil, err
 	}
 	for _, ct := range cts {
-		w := &worker{digest: ct.Digest}
+		w := &worker{nc: nc, digest: ct.Digest, cancelled: func(string) {}, sent: func(string) {}}
 		for _, opt := range opts {
 			opt(w)
 		}
 		handler := func(req micro.Request) { go w.handle(ct, req) }
+		if ct.Mode == contracts.ModeStream {
+			handler = func(req micro.Request) { go w.stream(ct, req) }
+		}
 		err := svc.AddEndpoint(fmt.Sprintf("%s-v%d", ct.Name, ct.Version), micro.HandlerFunc(handler),
 			micro.WithEndpointSubject(ct.Subject),
 			micro.WithEndpointMetadata(map[string]string{
@@ -74,11 +88,13 @@ func Start(nc *nats.Conn, cts []*contracts.Contract, opts ...Option) (micro.Serv
 	return svc, nil
 }
 
-func (w *worker) handle(ct *contracts.Contract, req micro.Request) {
+// admit checks what every request is checked for before its handler runs;
+// false means it has answered.
+func (w *worker) admit(ct *contracts.Contract, req micro.Request) bool {
 	h := req.Headers()
 	if d := h.Get(wire.HeaderContractDigest); d != "" && d != w.digest {
 		_ = req.Error(wire.CodeDrift, fmt.Sprintf("%s: gateway has %s, worker has %s", ct.ID(), d, w.digest), nil)
-		return
+		return false
 	}
 	deadline, err := wire.ParseDeadline(h.Get(wire.HeaderDeadline))
 	if err != nil {
@@ -86,6 +102,13 @@ func (w *worker) handle(ct *contracts.Contract, req micro.Request) {
 	}
 	if time.Now().After(deadline) {
 		_ = req.Error(wire.CodeDeadlineExceeded, "deadline passed before the handler ran", nil)
+		return false
+	}
+	return true
+}
+
+func (w *worker) handle(ct *contracts.Contract, req micro.Request) {
+	if !w.admit(ct, req) {
 		return
 	}
 	var in echoRequest

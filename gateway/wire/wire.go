@@ -49,6 +49,11 @@ const (
 	StreamError     = "error"
 )
 
+// HeartbeatInterval is how long a streaming worker may stay silent before
+// it sends a heartbeat: a third of the contract's idle timeout, so that two
+// heartbeats can be late before the gateway presumes the worker dead.
+func HeartbeatInterval(idleTimeout time.Duration) time.Duration { return idleTimeout / 3 }
+
 // QueueGroup is the queue group every worker of every contract joins.
 const QueueGroup = "nb"
 
