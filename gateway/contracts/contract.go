@@ -59,9 +59,31 @@ type Contract struct {
 	// path relative to the manifest's directory, so a reader can resolve $refs.
 	Schemas map[string]json.RawMessage
 
-	request  *jsonschema.Schema
-	response *jsonschema.Schema
-	chunk    *jsonschema.Schema
+	request  *validator
+	response *validator
+	chunk    *validator
+}
+
+// validator is a compiled schema with its fast path (fastpath.go): most
+// valid values are accepted without running the full validator, and the
+// full validator decides, and explains, everything else.
+type validator struct {
+	full *jsonschema.Schema
+	fast *fastSchema // nil when the schema uses a keyword the fast path leaves to v5
+}
+
+func newValidator(s *jsonschema.Schema) *validator {
+	if s == nil {
+		return nil
+	}
+	return &validator{full: s, fast: compileFast(s)}
+}
+
+func (v *validator) violations(value any) []Violation {
+	if v.fast != nil && v.fast.valid(value) {
+		return nil
+	}
+	return violations(v.full.Validate(value))
 }
 
 // ID is the contract's name and version as written in logs, headers and
@@ -70,11 +92,11 @@ func (c *Contract) ID() string { return fmt.Sprintf("%s/v%d", c.Name, c.Version)
 
 // ValidateRequest returns every way v breaks the request schema, or nil.
 // v must be decoded with json.Decoder.UseNumber so numbers keep their precision.
-func (c *Contract) ValidateRequest(v any) []Violation { return violations(c.request.Validate(v)) }
+func (c *Contract) ValidateRequest(v any) []Violation { return c.request.violations(v) }
 
 // ValidateResponse returns every way v breaks the response schema, or nil.
-func (c *Contract) ValidateResponse(v any) []Violation { return violations(c.response.Validate(v)) }
+func (c *Contract) ValidateResponse(v any) []Violation { return c.response.violations(v) }
 
 // ValidateChunk returns every way v breaks the chunk schema of a stream
 // contract, or nil.
-func (c *Contract) ValidateChunk(v any) []Violation { return violations(c.chunk.Validate(v)) }
+func (c *Contract) ValidateChunk(v any) []Violation { return c.chunk.violations(v) }

@@ -118,10 +118,9 @@ func checkContract(file string) (*Contract, *manifest, []Finding) {
 		}
 	}
 	roles := schemaRoles{}
-	var fs []Finding
 	for _, s := range []struct {
 		role, ref, pointer string
-		into               **jsonschema.Schema
+		into               **validator
 	}{
 		{"request", m.RequestSchema, "/request_schema", &c.request},
 		{"response", m.ResponseSchema, "/response_schema", &c.response},
@@ -131,7 +130,8 @@ func checkContract(file string) (*Contract, *manifest, []Finding) {
 			continue
 		}
 		path := filepath.Join(dir, filepath.FromSlash(s.ref))
-		if *s.into, fs = compileRef(file, s.pointer, path); *s.into != nil {
+		compiled, fs := compileRef(file, s.pointer, path)
+		if *s.into = newValidator(compiled); *s.into != nil {
 			roles = append(roles, schemaRole{s.role, path})
 		}
 		out = append(out, fs...)
