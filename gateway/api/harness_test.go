@@ -32,13 +32,13 @@ type gateway struct {
 
 // newGateway starts a NATS server, loads the test contracts and builds the
 // app. Workers are started by the test, so each test decides who listens.
-func newGateway(t *testing.T) *gateway {
+func newGateway(t testing.TB) *gateway {
 	t.Helper()
 	return newGatewayWith(t, "../../testdata/contracts")
 }
 
 // newGatewayWith is newGateway for the contracts in dirs.
-func newGatewayWith(t *testing.T, dirs ...string) *gateway {
+func newGatewayWith(t testing.TB, dirs ...string) *gateway {
 	t.Helper()
 	ns, err := embedded.Start(embedded.Config{Port: -1})
 	if err != nil {
@@ -66,13 +66,13 @@ func newGatewayWith(t *testing.T, dirs ...string) *gateway {
 
 // serveEcho starts the Go reference worker for the given echo versions on
 // its own connection, as a separate worker process would.
-func (g *gateway) serveEcho(t *testing.T, versions []int, opts ...refworker.Option) {
+func (g *gateway) serveEcho(t testing.TB, versions []int, opts ...refworker.Option) {
 	t.Helper()
 	g.serve(t, "echo", versions, opts...)
 }
 
 // serve starts the Go reference worker for versions of the named contract.
-func (g *gateway) serve(t *testing.T, name string, versions []int, opts ...refworker.Option) {
+func (g *gateway) serve(t testing.TB, name string, versions []int, opts ...refworker.Option) {
 	t.Helper()
 	nc, err := nats.Connect(g.ns.ClientURL())
 	if err != nil {

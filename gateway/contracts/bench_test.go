@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/notebridge/notebridge/gateway/contracts"
 )
@@ -83,5 +84,14 @@ func BenchmarkEncode(b *testing.B) {
 		if _, err := json.Marshal(v); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func BenchmarkNewRequest(b *testing.B) {
+	ct, body := benchRecord(b)
+	deadline := time.Now().Add(time.Second)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		_ = ct.NewRequest(body, "bench-request-id", deadline, "")
 	}
 }
