@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	segjson "github.com/segmentio/encoding/json"
 )
 
 // SyntaxError says where a JSON document stops being JSON.
@@ -23,7 +25,30 @@ func (e *SyntaxError) Error() string {
 // DecodeJSON decodes one JSON document for validation. Numbers stay
 // json.Number, so validation sees the exact digits the client sent, and
 // anything after the document is an error.
+//
+// segmentio/encoding decodes the common, valid document in about half the
+// time of encoding/json; anything it does not accept whole goes through
+// encoding/json, which decides and says where the document breaks.
+// decode_test.go checks that the two agree.
 func DecodeJSON(data []byte) (any, error) {
+	var v any
+	if rest, err := segjson.Parse(data, &v, segjson.UseNumber); err == nil && onlySpace(rest) {
+		return v, nil
+	}
+	return decodeStd(data)
+}
+
+// onlySpace reports whether b holds nothing but JSON whitespace.
+func onlySpace(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return false
+		}
+	}
+	return true
+}
+
+func decodeStd(data []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var v any
