@@ -22,7 +22,7 @@ build: ## build the gateway binary into bin/
 $(VENV_OK): python-worker/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e 'python-worker[test,examples]'
+	$(VENV)/bin/pip install --quiet -e 'python-worker[test,examples,bench]'
 	touch $@
 
 .PHONY: venv
@@ -33,7 +33,7 @@ run: build venv ## start the gateway (embedded NATS) and the example workers on 
 	@scripts/run.sh
 
 .PHONY: test
-test: lint contracts-check test-go test-python ## run every test: lint, contracts, Go, Python and end-to-end
+test: lint contracts-check test-go test-python bench-smoke ## run every test: lint, contracts, Go, Python, end-to-end, a bench smoke run
 
 .PHONY: test-go
 test-go: browser ## Go tests (real in-process NATS and chromium, race detector on)
@@ -67,15 +67,37 @@ browser: ## install Debian's chromium for the /docs browser test, unless /usr/bi
 test-python: build venv ## Python SDK and end-to-end tests (real NATS and gateway binaries)
 	cd python-worker && NOTEBRIDGE_BIN=$(CURDIR)/$(BIN) .venv/bin/pytest -q
 
+# Benchmarks drive real processes on loopback with wrk (Debian's package).
+.PHONY: wrk
+wrk: ## install Debian's wrk for the benchmarks, unless it is on the PATH
+	@if ! command -v wrk >/dev/null; then \
+	  sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update && $$sudo apt-get install -y wrk; \
+	fi
+
+.PHONY: bench-tools
+bench-tools: build venv wrk
+	$(GO) build -o bin/benchnode ./bench/cmd/benchnode
+	$(GO) build -o bin/nbbench ./bench/cmd/nbbench
+
+.PHONY: bench
+bench: bench-tools ## benchmark notebridge against its baselines (rows and ratios, see bench/README.md)
+	$(GO) test -run '^$$' -bench . -benchmem ./gateway/contracts/ ./gateway/api/
+	bin/nbbench -duration 10s -connections 64
+
+.PHONY: bench-smoke
+bench-smoke: bench-tools ## every benchmark row for a second, checking it serves without errors
+	bin/nbbench -smoke -duration 1s -connections 8 -many-connections 50
+
 .PHONY: lint
 lint: venv ## go vet, gofmt and ruff
 	$(GO) vet ./...
-	@out=$$(gofmt -l gateway); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l gateway bench); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	cd python-worker && .venv/bin/ruff check . && .venv/bin/ruff format --check .
 
 .PHONY: fmt
 fmt: venv ## format Go and Python code
-	gofmt -w gateway
+	gofmt -w gateway bench
 	cd python-worker && .venv/bin/ruff format . && .venv/bin/ruff check --fix .
 
 .PHONY: clean

@@ -32,6 +32,8 @@ curl -fs "http://$listen/readyz" >/dev/null || { echo "gateway did not become re
 pids+=($!)
 "$worker" run python-worker/examples/sentiment.py:worker --nats-url "$nats_url" --contracts-dir contracts &
 pids+=($!)
+"$worker" run python-worker/examples/iris.ipynb --nats-url "$nats_url" --contracts-dir contracts &
+pids+=($!)
 "$worker" run python-worker/tests/echo_worker.py:worker --nats-url "$nats_url" --contracts-dir testdata/contracts &
 pids+=($!)
 sleep 2
@@ -45,6 +47,8 @@ notebridge is up: gateway $base, NATS $nats_url. Try:
   curl -s -XPOST $base/api/summarize -H 'Content-Type: application/json' \\
        -d '{"text": "NATS moves messages. Workers join queue groups. The gateway checks every request against its contract.", "max_sentences": 1}'
   curl -s -XPOST $base/api/sentiment/v1 -H 'Content-Type: application/json' -d '{"text": "I love it, works great"}'
+  curl -s -XPOST $base/api/iris -H 'Content-Type: application/json' \\
+       -d '{"sepal_length": 6.3, "sepal_width": 3.3, "petal_length": 6.0, "petal_width": 2.5}'
 
 Errors, each a problem+json:
   422  curl -s -XPOST $base/api/sentiment -H 'Content-Type: application/json' -d '{"text": "", "extra": 1}'

@@ -81,14 +81,15 @@ async def test_reply_that_breaks_the_contract_is_invalid_reply(
     code, message = error_of(reply)
     assert code == "invalid_reply"
     assert message == (
-        "echo/v1 reply broke the contract: /text: 42 is not of type 'string' (keyword type)"
+        "echo/v1 reply broke the contract: text: expected string, got integer at /text"
     )
     assert json.loads(reply.data) == {
         "violations": [
-            {"instancePath": "/text", "keyword": "type", "message": "42 is not of type 'string'"}
+            {"instancePath": "/text", "keyword": "type", "message": "expected string, got integer"}
         ]
     }
-    assert "echo/v1 reply broke the contract: /text: 42 is not of type 'string'" in caplog.text
+    assert "echo/v1 reply broke the contract (request " in caplog.text
+    assert "): text: expected string, got integer at /text" in caplog.text
 
 
 async def test_reply_that_is_not_json_is_invalid_reply(client: Client, serve) -> None:
@@ -144,11 +145,16 @@ async def test_digest_mismatch_is_drift(client: Client, serve) -> None:
     assert error_of(matching) is None
 
 
-async def test_expired_deadline_does_not_run_the_handler(client: Client, serve) -> None:
+@pytest.mark.parametrize("subject", [ECHO_V1, ECHO_V2_IN_THREAD])
+async def test_expired_deadline_does_not_run_the_handler(
+    client: Client, serve, subject: str
+) -> None:
     seen = []
-    async with serve(build_worker(seen=seen)):
-        reply = await call(client, ECHO_V1, {"text": "x"}, {HEADER_DEADLINE: deadline_in(-1)})
-    assert error_of(reply)[0] == "deadline_exceeded"
+    async with serve(build_worker(seen=seen, threaded_v2=True)):
+        reply = await call(client, subject, {"text": "x"}, {HEADER_DEADLINE: deadline_in(-1)})
+    code, message = error_of(reply)
+    assert code == "deadline_exceeded"
+    assert message.endswith(f"passed before echo/{subject.rsplit('.', 1)[1]} started")
     assert seen == []
 
 
@@ -166,6 +172,25 @@ async def test_handler_past_its_deadline_is_deadline_exceeded(
     assert code == "deadline_exceeded"
     assert "did not finish before the deadline" in message
     assert elapsed < 1.2
+
+
+async def test_an_async_handler_past_its_deadline_is_cancelled(client: Client, serve) -> None:
+    worker = Worker(name="cancel", contracts_dir=build_worker().contracts_dir)
+    cancelled = asyncio.Event()
+
+    @worker.handler("echo", version=1)
+    async def waits(request):
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return {"text": "too late"}
+
+    async with serve(worker):
+        reply = await call(client, ECHO_V1, {"text": "x"}, {HEADER_DEADLINE: deadline_in(0.3)})
+        await asyncio.wait_for(cancelled.wait(), timeout=2)
+    assert error_of(reply)[0] == "deadline_exceeded"
 
 
 async def test_requests_past_max_inflight_are_answered_busy(client: Client, serve) -> None:
@@ -234,6 +259,15 @@ async def test_info_lists_each_endpoint_with_its_digest(client: Client, serve) -
     }
 
 
+async def test_ping_finds_the_worker(client: Client, serve) -> None:
+    async with serve(build_worker(name="echo-ping")):
+        reply = await client.request("$SRV.PING.echo-ping", b"", timeout=5)
+    ping = json.loads(reply.data)
+    assert (ping["type"], ping["name"]) == ("io.nats.micro.v1.ping_response", "echo-ping")
+    assert ping["metadata"]["sdk"] == "notebridge-worker-python"
+    assert ping["id"]
+
+
 async def test_stats_count_requests_in_flight(client: Client, serve) -> None:
     async with serve(build_worker(name="echo-stats", threaded_v2=True)):
         slow = asyncio.create_task(call(client, ECHO_V1, {"text": "x", "sleep_ms": 1000}))
@@ -243,6 +277,29 @@ async def test_stats_count_requests_in_flight(client: Client, serve) -> None:
     stats = {endpoint["name"]: endpoint for endpoint in json.loads(reply.data)["endpoints"]}
     assert stats["echo-v1"]["data"] == {"inflight": 1}
     assert stats["echo-v2"]["data"] == {"inflight": 0}
+
+
+async def test_stats_count_requests_errors_and_the_time_handlers_take(
+    client: Client, serve
+) -> None:
+    async with serve(build_worker(name="echo-counts", threaded_v2=True)):
+        await asyncio.gather(
+            call(client, ECHO_V1, {"text": "slow", "sleep_ms": 300}),
+            call(client, ECHO_V1, {"text": "x"}),
+            call(client, ECHO_V1, {"text": "x", "behavior": "bad_reply"}),
+        )
+        reply = await client.request("$SRV.STATS.echo-counts", b"", timeout=5)
+    stats = {endpoint["name"]: endpoint for endpoint in json.loads(reply.data)["endpoints"]}
+    v1, v2 = stats["echo-v1"], stats["echo-v2"]
+    assert (v1["num_requests"], v1["num_errors"]) == (3, 1)
+    assert v1["last_error"] == (
+        "invalid_reply: echo/v1 reply broke the contract: text: expected string, got integer "
+        "at /text"
+    )
+    # The handler's 300 ms count, not only the moment micro's callback took to admit it.
+    assert v1["processing_time"] >= 300_000_000
+    assert v1["average_processing_time"] == v1["processing_time"] // 3
+    assert (v2["num_requests"], v2["num_errors"], v2["processing_time"]) == (0, 0, 0)
 
 
 async def test_handler_gets_the_request_context(client: Client, serve) -> None:

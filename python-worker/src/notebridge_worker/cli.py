@@ -1,24 +1,56 @@
-"""The ``notebridge-worker`` command: ``notebridge-worker run module:attr``."""
+"""The ``notebridge-worker`` command: ``run`` a worker, ``test`` it against its examples.
+
+Exit status: 0 after a graceful stop or when every example passes; 1 when an example fails
+or NATS refuses the worker; 2 when the target, its contracts or the arguments are wrong.
+"""
 
 import argparse
-import importlib
-import importlib.util
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
+from typing import Any
 
+from notebridge_worker.connection import (
+    DEFAULT_NATS_URL,
+    ConnectError,
+    NatsOptions,
+    env_var,
+    flag,
+)
 from notebridge_worker.contracts import ContractError
-from notebridge_worker.worker import DEFAULT_NATS_URL, ENV_CONTRACTS_DIR, ENV_NATS_URL, Worker
+from notebridge_worker.loader import TargetError, load_worker
+from notebridge_worker.testing import TestClient
+from notebridge_worker.worker import (
+    DEFAULT_GRACE_SECONDS,
+    ENV_CONTRACTS_DIR,
+    POOLS,
+    StartError,
+    Worker,
+)
 
 ENV_MAX_INFLIGHT = "NOTEBRIDGE_MAX_INFLIGHT"
-DEFAULT_ATTRIBUTE = "worker"
+ENV_POOL = "NOTEBRIDGE_POOL"
+ENV_POOL_SIZE = "NOTEBRIDGE_POOL_SIZE"
+ENV_GRACE_SECONDS = "NOTEBRIDGE_GRACE_SECONDS"
+ENV_WORKER_NAME = "NOTEBRIDGE_WORKER_NAME"
+ENV_LOG_LEVEL = "NOTEBRIDGE_LOG_LEVEL"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-
-class TargetError(Exception):
-    """The ``module:attr`` given to ``run`` does not name a Worker."""
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+NATS_HELP = {
+    "url": "NATS server URL; several, comma-separated, for a cluster",
+    "user": "user name to log in with",
+    "password": "password of --nats-user (prefer the variable: flags show in ps)",
+    "token": "token to log in with (prefer the variable)",
+    "nkey_seed": "file holding an NKey seed to log in with",
+    "creds": "credentials file (user JWT and seed) to log in with",
+    "tls_ca": "CA certificate file that verifies the server (default: the system's CAs)",
+    "tls_cert": "client certificate file, for servers that verify clients",
+    "tls_key": "private key file of --nats-tls-cert",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,63 +59,62 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if args.contracts_dir:
-        # A Worker built with the default contracts_dir loads it while the target is imported.
-        os.environ[ENV_CONTRACTS_DIR] = args.contracts_dir
     try:
-        worker = load_worker(args.target)
-        if (
-            args.contracts_dir
-            and Path(args.contracts_dir).resolve() != worker.contracts_dir.resolve()
-        ):
-            worker.use_contracts_dir(args.contracts_dir)
-    except (TargetError, ContractError) as error:
+        return args.command(args)
+    except (TargetError, ContractError, StartError) as error:
         print(f"notebridge-worker: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except ConnectError as error:
+        print(f"notebridge-worker: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        # Ctrl-C while a notebook's cells run: nothing is being served yet.
+        return EXIT_INTERRUPTED
+
+
+def _run(args: argparse.Namespace) -> int:
+    worker = _load(args)
     if args.name:
         worker.name = args.name
     if args.max_inflight:
         worker.max_inflight = args.max_inflight
+    if args.pool:
+        worker.pool = args.pool
+    if args.pool_size:
+        worker.pool_size = args.pool_size
+    options = NatsOptions(**{name: getattr(args, f"nats_{name}") for name in NATS_HELP})
     # An unreachable server is retried, and logged, until it answers: a worker may start
-    # before NATS does.
-    worker.run(args.nats_url)
+    # before NATS does. Credentials it refuses end the run (ConnectError).
+    worker.run(options=options, grace_seconds=args.grace_seconds)
     return 0
 
 
-def load_worker(target: str) -> Worker:
-    """Import ``module:attr`` or ``path/to/file.py:attr`` and return that Worker.
+def _test(args: argparse.Namespace) -> int:
+    worker = _load(args)
+    results = TestClient(worker).run_examples(args.contract or None)
+    if not results:
+        served = ", ".join(worker.served)
+        print(
+            f"notebridge-worker: no examples to run: {worker.name} serves {served}", file=sys.stderr
+        )
+        return EXIT_USAGE
+    for result in results:
+        print(result)
+    failed = sum(not result.passed for result in results)
+    print(f"examples: {len(results) - failed} passed, {failed} failed")
+    return EXIT_FAILED if failed else 0
 
-    ``attr`` defaults to ``worker``. The working directory is importable, as it is for
-    ``python -m``, and a file's own directory is importable for its sibling modules.
-    """
-    location, _, attribute = target.rpartition(":") if ":" in target else (target, "", "")
-    attribute = attribute or DEFAULT_ATTRIBUTE
-    if location.endswith(".py") or "/" in location or os.sep in location:
-        module = _import_file(Path(location))
-    else:
-        sys.path.insert(0, os.getcwd())
-        try:
-            module = importlib.import_module(location)
-        except ModuleNotFoundError as error:
-            raise TargetError(f"cannot import {location}: {error}") from None
-    worker = getattr(module, attribute, None)
-    if not isinstance(worker, Worker):
-        found = "nothing" if worker is None else f"a {type(worker).__name__}"
-        raise TargetError(f"{location}:{attribute} is {found}, not a notebridge_worker.Worker")
+
+def _load(args: argparse.Namespace) -> Worker:
+    contracts_dir = Path(args.contracts_dir).absolute() if args.contracts_dir else None
+    if contracts_dir is not None:
+        # A Worker built with the default contracts_dir loads it while the target runs,
+        # and a notebook's cells run in the notebook's directory: hence an absolute path.
+        os.environ[ENV_CONTRACTS_DIR] = str(contracts_dir)
+    worker = load_worker(args.target)
+    if contracts_dir is not None and contracts_dir.resolve() != worker.contracts_dir.resolve():
+        worker.use_contracts_dir(contracts_dir)
     return worker
-
-
-def _import_file(path: Path) -> ModuleType:
-    if not path.is_file():
-        raise TargetError(f"no such file: {path}")
-    sys.path.insert(0, str(path.resolve().parent))
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    if spec is None or spec.loader is None:
-        raise TargetError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _positive_int(text: str) -> int:
@@ -93,36 +124,123 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _log_level(text: str) -> str:
+    if text.upper() not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"must be one of {', '.join(LOG_LEVELS)}, not {text}")
+    return text.upper()
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, not {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="notebridge-worker", description="Serve notebridge contract handlers over NATS."
+        prog="notebridge-worker",
+        description="Serve notebridge contract handlers over NATS, or test them offline.",
+        epilog="Every option has a NOTEBRIDGE_* variable, named in its help; a flag wins.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command_name", required=True)
     run = commands.add_parser(
         "run",
         help="serve the handlers of a Worker until SIGTERM or SIGINT",
-        description="Serve the handlers of a Worker until SIGTERM or SIGINT.",
+        description="Serve the handlers of a Worker until SIGTERM or SIGINT; a second signal "
+        "stops without waiting for requests in flight.",
     )
-    run.add_argument(
-        "target",
-        help="the Worker to serve: module:attr or path/to/file.py:attr (attr: 'worker')",
-    )
-    run.add_argument(
-        "--nats-url",
-        default=os.environ.get(ENV_NATS_URL, DEFAULT_NATS_URL),
-        help=f"NATS server URL (${ENV_NATS_URL}, default {DEFAULT_NATS_URL})",
-    )
-    run.add_argument(
-        "--contracts-dir",
-        default=os.environ.get(ENV_CONTRACTS_DIR),
-        help=f"directory of contract manifests (${ENV_CONTRACTS_DIR}; default: the Worker's)",
-    )
-    run.add_argument(
+    run.set_defaults(command=_run)
+    _target_arguments(run)
+    nats_options = run.add_argument_group("NATS connection")
+    for name, text in NATS_HELP.items():
+        default = DEFAULT_NATS_URL if name == "url" else None
+        _option(nats_options, f"--{flag(name)}", env_var(name), text, default=default)
+    serving = run.add_argument_group("serving")
+    _option(
+        serving,
         "--max-inflight",
+        ENV_MAX_INFLIGHT,
+        "requests worked on at once before answering busy (default: the Worker's, 64)",
         type=_positive_int,
-        default=os.environ.get(ENV_MAX_INFLIGHT),
-        help=f"requests worked on at once before answering busy (${ENV_MAX_INFLIGHT})",
     )
-    run.add_argument("--name", help="NATS micro service name (default: the Worker's)")
-    run.add_argument("--log-level", default="INFO", choices=LOG_LEVELS, type=str.upper)
+    _option(
+        serving,
+        "--pool",
+        ENV_POOL,
+        "where plain def handlers run: thread, or process for CPU-bound code that holds the "
+        "GIL (default: the Worker's, thread)",
+        choices=POOLS,
+    )
+    _option(
+        serving,
+        "--pool-size",
+        ENV_POOL_SIZE,
+        "threads or processes of that pool (default: max-inflight threads, one process per CPU)",
+        type=_positive_int,
+    )
+    _option(
+        serving,
+        "--grace-seconds",
+        ENV_GRACE_SECONDS,
+        "on SIGTERM/SIGINT, how long requests in flight may finish before they are answered "
+        f"busy (default {DEFAULT_GRACE_SECONDS:g})",
+        type=_seconds,
+        default=DEFAULT_GRACE_SECONDS,
+    )
+    _option(serving, "--name", ENV_WORKER_NAME, "NATS micro service name (default: the Worker's)")
+
+    test = commands.add_parser(
+        "test",
+        help="run every example of the contracts a Worker serves, without NATS",
+        description="Run every example of every contract the Worker serves through its "
+        "handlers, with the validation a served request gets, without NATS. Prints PASS or "
+        "FAIL per example; the exit status is 1 if any fails.",
+    )
+    test.set_defaults(command=_test)
+    _target_arguments(test)
+    test.add_argument(
+        "--contract",
+        action="append",
+        metavar="NAME[/vN]",
+        help="only this contract (every version, or vN); repeat for more",
+    )
     return parser
+
+
+def _target_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "target",
+        help="module:attr, path/to/file.py[:attr] or path/to/notebook.ipynb[:attr]; without "
+        ":attr, the one Worker it defines",
+    )
+    _option(
+        parser,
+        "--contracts-dir",
+        ENV_CONTRACTS_DIR,
+        "directory of contract manifests (default: the Worker's)",
+    )
+    _option(
+        parser,
+        "--log-level",
+        ENV_LOG_LEVEL,
+        f"{', '.join(LOG_LEVELS)} (default INFO)",
+        type=_log_level,
+        default="INFO",
+    )
+
+
+def _option(
+    parser: Any,
+    name: str,
+    env: str,
+    text: str,
+    *,
+    type: Callable[[str], Any] = str,  # argparse's own name for it
+    default: Any = None,
+    **kwargs: Any,
+) -> None:
+    """An option whose default is ``$env``; argparse converts and checks both alike."""
+    parser.add_argument(
+        name, type=type, default=os.environ.get(env) or default, help=f"{text} (${env})", **kwargs
+    )

@@ -8,6 +8,7 @@ example. The dialect is the one docs/protocol.md fixes for both sides: draft 202
 ``$schema`` says otherwise, ``format`` annotates only, numbers are exact.
 """
 
+import ast
 import functools
 import hashlib
 import os
@@ -172,8 +173,7 @@ def load_contract(manifest_path: str | os.PathLike[str]) -> Contract:
             checks.append(("response", example.response, response_validator))
         for part, instance, validator in checks:
             problems.extend(
-                f"{where}#/examples/{index}/{part} ({example.name!r}): "
-                f"{violation['instancePath'] or '(root)'}: {violation['message']}"
+                f"{where}#/examples/{index}/{part} ({example.name!r}): {explain(violation, part)}"
                 for violation in violations(validator, instance)
             )
     if problems:
@@ -219,12 +219,28 @@ def violations(validator: Validator, instance: Any) -> list[Violation]:
             instancePath=_pointer(error.absolute_path),
             # A false schema fails without a keyword.
             keyword=str(error.validator) if error.validator is not None else "false",
-            message=error.message,
+            message=_message(error),
         )
         for error in _leaves(validator.iter_errors(instance))
     ]
     found.sort(key=lambda violation: (violation["instancePath"], violation["keyword"]))
     return found
+
+
+def explain(violation: Violation, document: str = "request") -> str:
+    """One violation as a person reads it: ``summary: expected string, got null at /summary``.
+
+    The line starts with the field at fault (``sentences[2]`` for an array item), or with
+    ``document`` ("request", "reply") when the whole document is at fault.
+    """
+    pointer = violation["instancePath"]
+    if not pointer:
+        return f"{document}: {violation['message']}"
+    tokens = [token.replace("~1", "/").replace("~0", "~") for token in pointer[1:].split("/")]
+    label = tokens[-1]
+    if label.isdigit() and len(tokens) > 1:
+        label = f"{tokens[-2]}[{label}]"
+    return f"{label}: {violation['message']} at {pointer}"
 
 
 def _leaves(errors: Iterable[ValidationError]) -> Iterator[ValidationError]:
@@ -233,6 +249,82 @@ def _leaves(errors: Iterable[ValidationError]) -> Iterator[ValidationError]:
             yield from _leaves(error.context)
         else:
             yield error
+
+
+_JSON_TYPES = ("null", "boolean", "integer", "number", "string", "array", "object")
+_BOUNDS = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
+_COUNTS = {
+    "minLength": ("at least", "character", "characters"),
+    "maxLength": ("at most", "character", "characters"),
+    "minItems": ("at least", "item", "items"),
+    "maxItems": ("at most", "item", "items"),
+    "minProperties": ("at least", "property", "properties"),
+    "maxProperties": ("at most", "property", "properties"),
+}
+_MAX_SHOWN = 60
+"""Characters of a value quoted in a message; a long text is cut with an ellipsis."""
+
+
+def _message(error: ValidationError) -> str:
+    """What is wrong, in JSON's words: ``expected string, got null``.
+
+    jsonschema's own messages show Python values (``None is not of type 'string'``); a
+    researcher reading the worker's log, or a client reading the gateway's answer, thinks in
+    JSON. Keywords without a rewording keep jsonschema's message.
+    """
+    keyword, expected, instance = error.validator, error.validator_value, error.instance
+    got = _shown(instance)
+    if keyword == "type":
+        wanted = " or ".join(expected) if isinstance(expected, list) else expected
+        return f"expected {wanted}, got {_json_type(instance)}"
+    if keyword == "required":
+        # jsonschema reports one error per missing property, named only in its message.
+        missing = error.message.removesuffix(" is a required property")
+        return f"missing required property {_shown(_literal(missing))}"
+    if keyword == "enum":
+        return f"expected one of {', '.join(_shown(value) for value in expected)}; got {got}"
+    if keyword == "const":
+        return f"expected {_shown(expected)}, got {got}"
+    if keyword in _BOUNDS:
+        return f"expected a number {_BOUNDS[keyword]} {_shown(expected)}, got {got}"
+    if keyword in _COUNTS:
+        bound, one, many = _COUNTS[keyword]
+        # maxLength counts code points, as len() does.
+        return f"expected {bound} {expected} {one if expected == 1 else many}, got {len(instance)}"
+    if keyword == "pattern":
+        return f"expected a string matching {_shown(expected)}, got {got}"
+    if keyword == "multipleOf":
+        return f"expected a multiple of {_shown(expected)}, got {got}"
+    if keyword == "uniqueItems":
+        return "expected unique items, got duplicates"
+    if keyword is None:
+        return f"no value is allowed here, got {got}"
+    return error.message
+
+
+def _json_type(value: Any) -> str:
+    for name in _JSON_TYPES:
+        if DEFAULT_DIALECT.TYPE_CHECKER.is_type(value, name) or (
+            name == "number" and isinstance(value, Decimal)
+        ):
+            return name
+    return type(value).__name__
+
+
+def _literal(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _shown(value: Any) -> str:
+    """``value`` as JSON text, cut to a readable length."""
+    try:
+        text = exactjson.dumps(value).decode()
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"
 
 
 def _manifest_problems(manifest: Any) -> list[str]:
@@ -509,9 +601,9 @@ def _additional_properties(
         for extra in extras:
             yield from validator.descend(instance[extra], additional, path=extra)
     elif additional is False and extras:
-        listed = ", ".join(repr(extra) for extra in sorted(extras))
-        verb = "was" if len(extras) == 1 else "were"
-        yield ValidationError(f"Additional properties are not allowed ({listed} {verb} unexpected)")
+        listed = ", ".join(_shown(extra) for extra in sorted(extras))
+        noun = "property" if len(extras) == 1 else "properties"
+        yield ValidationError(f"unexpected {noun} {listed}")
 
 
 def _multiple_of(validator: Validator, divisor: Any, instance: Any, schema: Any) -> Iterator[Any]:
@@ -590,6 +682,7 @@ __all__ = [
     "Example",
     "Violation",
     "contract_digest",
+    "explain",
     "load_contract",
     "load_contracts",
     "violations",

@@ -22,5 +22,9 @@ class ServiceError(Exception):
         self.code = code
         self.message = message
 
+    def __reduce__(self) -> tuple[type["ServiceError"], tuple[str, str]]:
+        # A handler in a process pool raises it in another process: it travels pickled.
+        return (type(self), (self.code, self.message))
+
     def __repr__(self) -> str:
         return f"ServiceError({self.code!r}, {self.message!r})"

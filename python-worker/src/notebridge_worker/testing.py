@@ -1,6 +1,20 @@
-"""Real processes for tests: a NATS server, and workers run by ``notebridge-worker run``.
+"""Testing a worker: offline through its handlers, or as real processes on a real NATS server.
 
-Example::
+Offline, with no NATS: :class:`TestClient` sends a request through the path a served request
+takes (digest, deadline, request schema, handler, its pool, reply schema), and runs the
+examples of the worker's contracts::
+
+    from notebridge_worker.testing import TestClient
+    from my_worker import worker
+
+    def test_summarize():
+        reply = TestClient(worker).call("summarize", {"text": "One. Two."}, version=1)
+        assert reply["summary"] == "One."
+
+    def test_every_example():
+        assert all(result.passed for result in TestClient(worker).run_examples())
+
+Real processes::
 
     with run_nats_server() as nats_url:
         with run_worker_process("my_module:worker", nats_url, "contracts") as worker:
@@ -13,16 +27,193 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+from notebridge_worker import exactjson
+from notebridge_worker._blocking import run_blocking
+from notebridge_worker.contracts import Example, Violation
+from notebridge_worker.protocol import HEADER_DEADLINE, HEADER_REQUEST_ID, contract_ref
+from notebridge_worker.worker import Worker, _ErrorReply, _Route, _Runtime
 
 READY_LINE = re.compile(r"worker \S+ serving .+ on nats://")
 """What a worker logs once its endpoints are subscribed."""
 NATS_URL_LINE = re.compile(r"^nats://\S+$")
+
+
+class CallError(Exception):
+    """The error reply a served request would have got: its code, message and violations."""
+
+    def __init__(self, code: str, message: str, violations: list[Violation]) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.violations = violations
+
+
+@dataclass(frozen=True)
+class ExampleResult:
+    """How one example of a contract fared: ``problem`` is None when it passed."""
+
+    contract: str
+    """``<name>/v<N>``."""
+    example: str
+    problem: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.problem is None
+
+    def __str__(self) -> str:
+        if self.problem is None:
+            return f"PASS {self.contract} {self.example!r}"
+        return f"FAIL {self.contract} {self.example!r}: {self.problem}"
+
+
+class TestClient:
+    """Calls a worker's handlers without NATS, through the path a served request takes.
+
+    The same checks run, in the same order, with the same error codes and log lines: the
+    contract digest (if a ``Nb-Contract-Digest`` header is given), the deadline (the
+    contract's timeout, or ``timeout``), the request schema, the handler in its pool (a
+    process pool starts for the call), and the reply schema. It works in a notebook and in
+    async tests too (``acall``).
+    """
+
+    __test__ = False  # a class named Test* is not a pytest test class
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    def call(
+        self,
+        contract: str,
+        request: Any,
+        *,
+        version: int = 1,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Return the reply to ``request`` as JSON values, or raise :class:`CallError`.
+
+        ``request`` is a JSON value; bytes are sent as they are (e.g. a body that is not JSON).
+        """
+        return run_blocking(
+            self.acall(contract, request, version=version, headers=headers, timeout=timeout)
+        )
+
+    async def acall(
+        self,
+        contract: str,
+        request: Any,
+        *,
+        version: int = 1,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """:meth:`call`, for code that already runs an event loop."""
+        route = self._route(contract_ref(contract, version))
+        data = request if isinstance(request, bytes) else exactjson.dumps(request)
+        sent = dict(headers or {})
+        if timeout is not None:
+            sent.setdefault(HEADER_DEADLINE, str(int((time.time() + timeout) * 1000)))
+        async with self.worker._started() as runtime:
+            return exactjson.parse(await self._send(runtime, route, data, sent))
+
+    def run_examples(self, contracts: Iterable[str] | None = None) -> list[ExampleResult]:
+        """Run every example of the contracts the worker serves; see :meth:`arun_examples`."""
+        return run_blocking(self.arun_examples(contracts))
+
+    async def arun_examples(self, contracts: Iterable[str] | None = None) -> list[ExampleResult]:
+        """Run every example of every contract served (or of ``contracts``: names or refs).
+
+        An example passes when the reply is not an error and, if the example gives a
+        response, equals it as JSON (``1.0`` equals ``1``, ``true`` does not).
+        """
+        async with self.worker._started() as runtime:
+            return [
+                await self._run_example(runtime, ref, example)
+                for ref, example in self.examples(contracts)
+            ]
+
+    def run_example(self, ref: str, example: Example) -> ExampleResult:
+        """Run one example of contract ``ref`` (``<name>/v<N>``)."""
+
+        async def run() -> ExampleResult:
+            async with self.worker._started() as runtime:
+                return await self._run_example(runtime, ref, example)
+
+        return run_blocking(run())
+
+    def examples(self, contracts: Iterable[str] | None = None) -> list[tuple[str, Example]]:
+        """(ref, example) for every example of the served contracts, or of ``contracts``."""
+        wanted = set(contracts) if contracts is not None else None
+        return [
+            (ref, example)
+            for ref, route in sorted(self.worker._routes.items())
+            if wanted is None or {route.contract.name, ref} & wanted
+            for example in route.contract.examples
+        ]
+
+    async def _run_example(self, runtime: _Runtime, ref: str, example: Example) -> ExampleResult:
+        data = exactjson.dumps(example.request)
+        try:
+            body = await self._send(runtime, self._route(ref), data, {})
+        except CallError as error:
+            return ExampleResult(ref, example.name, str(error))
+        if example.response is not None:
+            got = exactjson.parse_exact(body)
+            if not _same_json(got, example.response):
+                expected = exactjson.dumps(example.response).decode()
+                return ExampleResult(
+                    ref,
+                    example.name,
+                    "the reply differs from the example's response\n"
+                    f"  expected {expected}\n       got {body.decode()}",
+                )
+        return ExampleResult(ref, example.name)
+
+    async def _send(
+        self, runtime: _Runtime, route: _Route, data: bytes, headers: dict[str, str]
+    ) -> bytes:
+        request_id = headers.get(HEADER_REQUEST_ID) or f"test-{uuid.uuid4().hex[:12]}"
+        try:
+            return await self.worker._process(runtime, route, data, headers, request_id)
+        except _ErrorReply as error:
+            violations = exactjson.parse(error.body)["violations"] if error.body else []
+            raise CallError(error.code, error.message, violations) from None
+
+    def _route(self, ref: str) -> _Route:
+        route = self.worker._routes.get(ref)
+        if route is None:
+            served = ", ".join(self.worker.served) or "nothing"
+            raise LookupError(
+                f"worker {self.worker.name} has no handler for {ref} (it serves {served})"
+            )
+        return route
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """Equal as JSON values: numbers by value (1.0 == 1), but true is not 1."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, int | float | Decimal):
+        return isinstance(b, int | float | Decimal) and a == b
+    if isinstance(a, dict):
+        return (
+            isinstance(b, dict) and a.keys() == b.keys() and all(_same_json(a[k], b[k]) for k in a)
+        )
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(_same_json, a, b))
+    return type(a) is type(b) and a == b
 
 
 class _Lines:
@@ -66,6 +257,16 @@ class WorkerProcess:
         """Everything the process wrote so far, stdout and stderr interleaved."""
         return "\n".join(self._output.lines)
 
+    def wait_for_log(self, pattern: str, timeout: float = 20.0) -> str:
+        """Return the first line of the log that matches ``pattern`` (a regular expression).
+
+        Raises AssertionError, with the log, if none does within ``timeout`` seconds.
+        """
+        line = self._output.wait_for(re.compile(pattern), timeout)
+        if line is None:
+            raise AssertionError(f"no line matching {pattern!r} within {timeout} s:\n{self.log()}")
+        return line
+
     def stop(self, timeout: float = 20.0) -> int:
         """Send SIGTERM, wait for a graceful exit (kill after ``timeout``); return the status."""
         return _terminate(self.process, timeout)
@@ -73,11 +274,19 @@ class WorkerProcess:
 
 @contextmanager
 def run_nats_server(
-    binary: str | os.PathLike[str] | None = None, *, timeout: float = 15.0
+    binary: str | os.PathLike[str] | None = None,
+    *,
+    port: int = 0,
+    user: str | None = None,
+    password: str | None = None,
+    token: str | None = None,
+    timeout: float = 15.0,
 ) -> Iterator[str]:
-    """Start ``notebridge nats --port 0`` and yield its URL; stop it on exit.
+    """Start ``notebridge nats`` and yield its URL; stop it on exit.
 
-    ``binary`` defaults to ``$NOTEBRIDGE_BIN``, then ``notebridge`` on the PATH.
+    ``binary`` defaults to ``$NOTEBRIDGE_BIN``, then ``notebridge`` on the PATH. ``port`` 0
+    picks a free one. With ``user`` and ``password``, or ``token``, clients must log in.
+    JetStream keeps its files in a temporary directory, removed on exit.
     """
     binary = binary or os.environ.get("NOTEBRIDGE_BIN") or shutil.which("notebridge")
     if not binary or not Path(binary).exists():
@@ -85,17 +294,19 @@ def run_nats_server(
             f"notebridge binary not found ({binary or 'set NOTEBRIDGE_BIN'}); "
             "build it with: go build -o bin/notebridge ./gateway/cmd/notebridge"
         )
-    process = subprocess.Popen(
-        [os.fspath(binary), "nats", "--port", "0"], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout is not None
-        url = _Lines(process.stdout).wait_for(NATS_URL_LINE, timeout)
-        if url is None:
-            raise RuntimeError(f"{binary} nats printed no nats:// URL within {timeout} s")
-        yield url
-    finally:
-        _terminate(process)
+    credentials = {"-user": user, "-password": password, "-token": token}
+    with tempfile.TemporaryDirectory(prefix="notebridge-nats-") as data_dir:
+        command = [os.fspath(binary), "nats", "--port", str(port), "--data-dir", data_dir]
+        command += [part for name, value in credentials.items() if value for part in (name, value)]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        try:
+            assert process.stdout is not None
+            url = _Lines(process.stdout).wait_for(NATS_URL_LINE, timeout)
+            if url is None:
+                raise RuntimeError(f"{binary} nats printed no nats:// URL within {timeout} s")
+            yield url
+        finally:
+            _terminate(process)
 
 
 @contextmanager
@@ -106,11 +317,15 @@ def run_worker_process(
     *,
     name: str | None = None,
     max_inflight: int | None = None,
+    args: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     cwd: str | os.PathLike[str] | None = None,
     timeout: float = 30.0,
 ) -> Iterator[WorkerProcess]:
-    """Run ``notebridge-worker run target`` until it serves, yield it, and stop it on exit."""
+    """Run ``notebridge-worker run target`` until it serves, yield it, and stop it on exit.
+
+    ``args`` are more options of ``run`` (``["--pool", "process"]``).
+    """
     command = [sys.executable, "-m", "notebridge_worker", "run", target, "--nats-url", nats_url]
     if contracts_dir is not None:
         command += ["--contracts-dir", os.fspath(contracts_dir)]
@@ -118,6 +333,7 @@ def run_worker_process(
         command += ["--name", name]
     if max_inflight is not None:
         command += ["--max-inflight", str(max_inflight)]
+    command += args
     process = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,

@@ -1,9 +1,15 @@
 """The Worker: plain functions registered for contracts, served over NATS.
 
-Each request runs in its own asyncio task. nats-py's micro endpoint awaits its callback before
-it reads the endpoint's next message, so a callback that did the work itself would serve one
-request at a time; the callback here only admits the request (or answers ``busy``) and
-returns.
+A request passes through one method per step:
+
+- ``_on_request`` admits it into its own task, or answers ``busy``. nats-py's micro endpoint
+  awaits its callback before it reads the endpoint's next message, so a callback that did
+  the work itself would serve one request at a time.
+- ``_answer`` sends what ``_process`` returns, or the error it raises, and counts it.
+- ``_process`` checks what every request needs checked (drift, deadline, the request
+  schema) and runs the request the way its contract's mode says: ``_run_sync`` for ``sync``.
+- ``_call`` runs the handler on the event loop, in the thread pool or in the process pool,
+  until the deadline.
 """
 
 import asyncio
@@ -11,26 +17,34 @@ import contextlib
 import functools
 import inspect
 import logging
+import multiprocessing
 import os
+import pickle
 import signal
+import sys
 import time
+import typing
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-import nats
+import nats.errors
 from nats.aio.client import Client
 from nats.micro import add_service
 from nats.micro.request import Request
 from nats.micro.service import EndpointStats, Service
 
 from notebridge_worker import exactjson
+from notebridge_worker.connection import NatsOptions, connect
 from notebridge_worker.context import RequestContext
-from notebridge_worker.contracts import Contract, ContractError, Violation, load_contracts
+from notebridge_worker.contracts import Contract, ContractError, Violation, explain, load_contracts
 from notebridge_worker.errors import ServiceError
+from notebridge_worker.notebook import NOTEBOOK_ATTRIBUTE, load_notebook
 from notebridge_worker.protocol import (
     BUSY,
     DEADLINE_EXCEEDED,
@@ -51,11 +65,15 @@ from notebridge_worker.version import __version__
 logger = logging.getLogger("notebridge_worker")
 
 ENV_CONTRACTS_DIR = "NOTEBRIDGE_CONTRACTS_DIR"
-ENV_NATS_URL = "NOTEBRIDGE_NATS_URL"
-DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 DEFAULT_GRACE_SECONDS = 10.0
 MAX_ERROR_MESSAGE = 1000
 """Characters of an error message that fit in the reply's Nats-Service-Error header."""
+POOLS = ("thread", "process")
+"""Where plain ``def`` handlers run: threads share the process, processes each hold a GIL."""
+LEAVE_TIMEOUT_SECONDS = 2.0
+"""How long each step of leaving NATS (unsubscribing, draining) waits for the server."""
+REPLIES_AFTER_CANCEL_SECONDS = 1.0
+"""How long requests cancelled at the end of the grace period get to send their replies."""
 
 HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])
 
@@ -68,6 +86,24 @@ class _Route:
     function: Callable[..., Any]
     takes_context: bool
     is_async: bool
+    pool: str | None
+    """``thread`` or ``process`` for a ``def`` handler that chose; None: the worker's pool."""
+    request_model: Any = None
+    """The pydantic model the request becomes before the handler gets it, if it asked."""
+
+
+@dataclass
+class _Counters:
+    """What ``$SRV.STATS`` reports for one endpoint, counted by the SDK (see _endpoint_stats)."""
+
+    answered: int = 0
+    errors: int = 0
+    processing_ns: int = 0
+    last_error: str = ""
+
+
+class StartError(Exception):
+    """The worker cannot start serving: e.g. a handler cannot run in the process pool."""
 
 
 class _ErrorReply(Exception):
@@ -80,14 +116,104 @@ class _ErrorReply(Exception):
         self.body = body
 
 
+@dataclass
+class _Runtime:
+    """What a serving session (or one offline test call) owns: pools, work, counters."""
+
+    thread_pool: ThreadPoolExecutor
+    new_process_pool: Callable[[], ProcessPoolExecutor] | None
+    process_pool: ProcessPoolExecutor | None = None
+    answering: dict[str, set["asyncio.Task[None]"]] = field(
+        default_factory=lambda: defaultdict(set)
+    )
+    """Requests being answered, by contract ref."""
+    stragglers: set["asyncio.Future[Any]"] = field(default_factory=set)
+    """Handlers still running after their request was answered ``deadline_exceeded``."""
+    counters: dict[str, _Counters] = field(default_factory=lambda: defaultdict(_Counters))
+
+    def inflight(self) -> int:
+        """Requests and stragglers: both hold a thread, a process or the loop's time."""
+        return sum(len(tasks) for tasks in self.answering.values()) + len(self.stragglers)
+
+    def pool(self, kind: str) -> Executor:
+        if kind == "thread":
+            return self.thread_pool
+        if self.process_pool is None:
+            raise RuntimeError("this worker started without a process pool; restart it")
+        return self.process_pool
+
+    def answer(self, ref: str, task: "asyncio.Task[None]") -> None:
+        tasks = self.answering[ref]
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        task.add_done_callback(_log_unexpected_failure)
+
+    def keep_until_done(self, work: "asyncio.Future[Any]") -> None:
+        """Count ``work`` in flight until it ends: a thread or a process cannot be stopped."""
+        self.stragglers.add(work)
+        work.add_done_callback(self.stragglers.discard)
+        work.add_done_callback(_log_unexpected_failure)
+
+    def count(self, ref: str, started_ns: int, error: str | None) -> None:
+        counters = self.counters[ref]
+        counters.answered += 1
+        counters.processing_ns += time.perf_counter_ns() - started_ns
+        if error is not None:
+            counters.errors += 1
+            counters.last_error = error
+
+    def replace_process_pool(self, broken: Executor) -> None:
+        """Start a new process pool in place of ``broken`` (once, however many requests saw it)."""
+        if broken is self.process_pool and self.new_process_pool is not None:
+            logger.error("a process of the pool died; starting a new process pool")
+            self.process_pool = self.new_process_pool()
+            _close_process_pool(broken)
+
+    async def finish(self, grace_seconds: float, interrupted: asyncio.Event) -> None:
+        """Wait for the requests being answered, up to ``grace_seconds`` or ``interrupted``.
+
+        Requests still unfinished then are cancelled, which answers each of them ``busy``
+        rather than leaving its caller waiting for its deadline.
+        """
+        pending: set[asyncio.Future[Any]] = set().union(*self.answering.values())
+        if not pending:
+            return
+        interrupt = asyncio.ensure_future(interrupted.wait())
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + grace_seconds
+        try:
+            while pending and not interrupt.done() and loop.time() < give_up_at:
+                done, _ = await asyncio.wait(
+                    pending | {interrupt},
+                    timeout=give_up_at - loop.time(),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                pending -= done
+        finally:
+            interrupt.cancel()
+        if pending:
+            logger.warning("%d requests unfinished when the worker stopped", len(pending))
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=REPLIES_AFTER_CANCEL_SECONDS)
+
+    def close(self) -> None:
+        self.thread_pool.shutdown(wait=False, cancel_futures=True)
+        if self.process_pool is not None:
+            _close_process_pool(self.process_pool)
+
+
 class Worker:
     """Serves handlers for notebridge contracts over NATS.
 
     ``contracts_dir`` defaults to ``$NOTEBRIDGE_CONTRACTS_DIR``, then ``./contracts``; the
     contracts are loaded at once, so a broken schema fails here rather than on a request.
     ``max_inflight`` bounds the requests this process works on at once; past it, requests
-    are answered ``busy`` at once rather than queued. With ``exact_numbers``, numbers with a
-    fraction reach handlers as :class:`decimal.Decimal`, digit for digit; otherwise as float.
+    are answered ``busy`` at once rather than queued. Plain ``def`` handlers run in a
+    ``pool``: ``"thread"`` (default; ``pool_size`` threads, default ``max_inflight``) or
+    ``"process"`` (``pool_size`` processes, default one per CPU) for CPU-bound code that holds
+    the GIL. With ``exact_numbers``, numbers with a fraction reach handlers as
+    :class:`decimal.Decimal`, digit for digit; otherwise as float.
     """
 
     def __init__(
@@ -96,38 +222,60 @@ class Worker:
         contracts_dir: str | os.PathLike[str] | None = None,
         max_inflight: int = 64,
         *,
+        pool: str = "thread",
+        pool_size: int | None = None,
         exact_numbers: bool = False,
     ) -> None:
         if max_inflight < 1:
             raise ValueError(f"max_inflight must be at least 1, not {max_inflight}")
         self.name = name
         self.max_inflight = max_inflight
+        self.pool = _pool_kind(pool)
+        if pool_size is not None and pool_size < 1:
+            raise ValueError(f"pool_size must be at least 1, not {pool_size}")
+        self.pool_size = pool_size
         self.exact_numbers = exact_numbers
-        self.contracts_dir = Path(contracts_dir or os.environ.get(ENV_CONTRACTS_DIR) or "contracts")
+        # Absolute, so that it still names the same directory if the working directory
+        # changes (a notebook's cells run in the notebook's directory).
+        self.contracts_dir = Path(
+            contracts_dir or os.environ.get(ENV_CONTRACTS_DIR) or "contracts"
+        ).absolute()
         self.contracts: dict[str, Contract] = load_contracts(self.contracts_dir)
         self._routes: dict[str, _Route] = {}
-        self._inflight: dict[str, set[asyncio.Future[Any]]] = {}
-        self._executor: ThreadPoolExecutor | None = None
+        self._endpoints: dict[str, str] = {}
+        """Contract ref of each micro endpoint name, while serving."""
+        self._runtime: _Runtime | None = None
         self._stop_requested: asyncio.Event | None = None
+        self._interrupted: asyncio.Event | None = None
 
-    def handler(self, contract: str, *, version: int = 1) -> Callable[[HandlerT], HandlerT]:
+    def handler(
+        self, contract: str, *, version: int = 1, pool: str | None = None
+    ) -> Callable[[HandlerT], HandlerT]:
         """Register the decorated function as the handler of a contract version.
 
         The function is returned unchanged, so it can still be called directly. It takes the
-        request (a dict) and optionally a :class:`RequestContext`, and returns the response.
-        ``async def`` handlers run on the event loop; plain ``def`` handlers in a thread pool.
+        request and optionally a :class:`RequestContext`, and returns the response. The
+        request is a dict, or a pydantic model if the first parameter is annotated with one;
+        the response a dict or a pydantic model. ``async def`` handlers run on the event
+        loop; plain ``def`` handlers in the worker's pool, or in the ``pool`` given here.
         Registering a contract again replaces its handler (re-running a notebook cell).
         """
         ref = contract_ref(contract, version)
         if ref not in self.contracts:
             known = ", ".join(sorted(self.contracts)) or "none"
             raise ContractError(f"no contract {ref} in {self.contracts_dir} (it has: {known})")
+        chosen_pool = None if pool is None else _pool_kind(pool)
 
         def register(function: HandlerT) -> HandlerT:
-            self._routes[ref] = _route(self.contracts[ref], function)
+            self._routes[ref] = _route(self.contracts[ref], function, chosen_pool)
             return function
 
         return register
+
+    @property
+    def served(self) -> list[str]:
+        """The contract versions this worker has handlers for, ``<name>/v<N>``, sorted."""
+        return sorted(self._routes)
 
     def use_contracts_dir(self, contracts_dir: str | os.PathLike[str]) -> None:
         """Serve the contracts in ``contracts_dir`` instead of those loaded so far.
@@ -139,7 +287,7 @@ class Worker:
         missing = sorted(ref for ref in self._routes if ref not in contracts)
         if missing:
             raise ContractError(f"{contracts_dir} has no contract {', '.join(missing)}")
-        self.contracts_dir, self.contracts = Path(contracts_dir), contracts
+        self.contracts_dir, self.contracts = Path(contracts_dir).absolute(), contracts
         self._routes = {
             ref: replace(route, contract=contracts[ref]) for ref, route in self._routes.items()
         }
@@ -151,160 +299,246 @@ class Worker:
         """Serve every registered handler on ``nc`` while the ``async with`` block runs.
 
         On entry the worker is a NATS micro service with one endpoint per handler, its
-        subscriptions confirmed by the server. On exit it takes no new requests, lets those
-        in flight finish for up to ``grace_seconds``, and leaves ``nc`` open.
+        subscriptions confirmed by the server and its process pool, if any, started. On exit
+        it takes no new requests, lets those in flight finish for up to ``grace_seconds``
+        (or until :meth:`stop` is called a second time), answers the rest ``busy``, and
+        leaves ``nc`` open.
         """
         if not self._routes:
             raise RuntimeError(
                 f"worker {self.name} has no handlers; register one with @worker.handler(...)"
             )
-        if self._executor is not None:
+        if self._runtime is not None:
             raise RuntimeError(f"worker {self.name} is already serving")
-        self._executor = ThreadPoolExecutor(
-            max_workers=self.max_inflight, thread_name_prefix=f"notebridge-{self.name}"
-        )
-        endpoints = {
-            ref: endpoint_name(route.contract.name, route.contract.version)
-            for ref, route in self._routes.items()
-        }
-        self._inflight = {endpoint: set() for endpoint in endpoints.values()}
-        try:
-            service = await add_service(
-                nc,
-                name=self.name,
-                version=__version__,
-                description=f"notebridge worker {self.name}",
-                metadata={
-                    "sdk": "notebridge-worker-python",
-                    "max_inflight": str(self.max_inflight),
-                },
-                stats_handler=self._endpoint_stats,
-            )
+        self._interrupted = asyncio.Event()
+        async with self._started() as runtime:
+            self._runtime = runtime
+            self._endpoints = {
+                endpoint_name(route.contract.name, route.contract.version): ref
+                for ref, route in self._routes.items()
+            }
             try:
-                for ref, endpoint in endpoints.items():
-                    contract = self._routes[ref].contract
-                    await service.add_endpoint(
-                        name=endpoint,
-                        subject=subject(contract.name, contract.version),
-                        queue_group=QUEUE_GROUP,
-                        # The handler is looked up per request, so that registering it
-                        # again (a re-run notebook cell) takes effect while serving.
-                        handler=functools.partial(self._on_request, endpoint, ref),
-                        metadata={
-                            "contract": contract.name,
-                            "version": str(contract.version),
-                            "digest": contract.digest,
-                        },
+                service = await add_service(
+                    nc,
+                    name=self.name,
+                    version=__version__,
+                    description=f"notebridge worker {self.name}",
+                    metadata={
+                        "sdk": "notebridge-worker-python",
+                        "max_inflight": str(self.max_inflight),
+                        "pool": self.pool,
+                    },
+                    stats_handler=self._endpoint_stats,
+                )
+                try:
+                    for endpoint, ref in self._endpoints.items():
+                        contract = self._routes[ref].contract
+                        await service.add_endpoint(
+                            name=endpoint,
+                            subject=subject(contract.name, contract.version),
+                            queue_group=QUEUE_GROUP,
+                            # The handler is looked up per request, so that registering it
+                            # again (a re-run notebook cell) takes effect while serving.
+                            handler=functools.partial(self._on_request, runtime, ref),
+                            metadata={
+                                "contract": contract.name,
+                                "version": str(contract.version),
+                                "digest": contract.digest,
+                            },
+                        )
+                    await _sync_with_server(nc)
+                    served = ", ".join(self._endpoints.values())
+                    logger.info("worker %s serving %s on %s", self.name, served, _server_url(nc))
+                    yield
+                finally:
+                    if nc.is_connected:
+                        await _within_leave_timeout(
+                            _stop_taking_requests(service, nc), "taking the endpoints off NATS"
+                        )
+                    logger.info(
+                        "worker %s takes no new requests; %d in flight may finish within %g s",
+                        self.name,
+                        sum(len(tasks) for tasks in runtime.answering.values()),
+                        grace_seconds,
                     )
-                await _confirm_subscriptions(nc)
-                served = ", ".join(endpoints)
-                logger.info("worker %s serving %s on %s", self.name, served, _server_url(nc))
-                yield
+                    await runtime.finish(grace_seconds, self._interrupted)
             finally:
-                if not nc.is_closed:
-                    await _stop_taking_requests(service)
-                await self._finish_inflight(grace_seconds)
-        finally:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+                self._runtime = None
 
     async def serve(self, nc: Client, *, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> None:
         """Serve on ``nc`` until :meth:`stop` is called, then stop gracefully (see serving)."""
         self._stop_requested = asyncio.Event()
+        await self._serve_until_stopped(nc, grace_seconds)
+
+    async def _serve_until_stopped(self, nc: Client, grace_seconds: float) -> None:
+        assert self._stop_requested is not None
         async with self.serving(nc, grace_seconds=grace_seconds):
             await self._stop_requested.wait()
 
     def stop(self) -> None:
-        """Ask :meth:`serve` to stop gracefully; call it from the event loop's thread."""
-        if self._stop_requested is not None:
+        """Ask :meth:`serve` to stop gracefully; a second call ends the grace period at once.
+
+        Call it from the event loop's thread (``run`` calls it on SIGTERM and SIGINT).
+        """
+        if self._stop_requested is None:
+            return
+        if not self._stop_requested.is_set():
+            logger.info("worker %s stopping (stop it again to not wait for requests)", self.name)
             self._stop_requested.set()
+        elif self._interrupted is not None and not self._interrupted.is_set():
+            logger.warning("worker %s stopping now: requests in flight get busy", self.name)
+            self._interrupted.set()
 
     def run(
-        self, nats_url: str | None = None, *, grace_seconds: float = DEFAULT_GRACE_SECONDS
+        self,
+        nats_url: str | None = None,
+        *,
+        grace_seconds: float = DEFAULT_GRACE_SECONDS,
+        options: NatsOptions | None = None,
     ) -> None:
         """Connect to NATS and serve until SIGTERM or SIGINT, then stop gracefully.
 
-        ``nats_url`` defaults to ``$NOTEBRIDGE_NATS_URL``, then nats://127.0.0.1:4222.
+        ``options`` (URL, credentials, TLS) default to ``NOTEBRIDGE_NATS_*`` variables
+        (:meth:`NatsOptions.from_env`); ``nats_url``, if given, replaces their URL. Raises
+        ConnectError if the server refuses the credentials.
         """
-        url = nats_url or os.environ.get(ENV_NATS_URL) or DEFAULT_NATS_URL
-        asyncio.run(self._connect_and_serve(url, grace_seconds))
+        options = options or NatsOptions.from_env()
+        if nats_url:
+            options = replace(options, url=nats_url)
+        asyncio.run(self._connect_and_serve(options, grace_seconds))
 
-    async def _connect_and_serve(self, nats_url: str, grace_seconds: float) -> None:
-        nc = await nats.connect(
-            nats_url,
-            name=f"notebridge-worker {self.name}",
-            # A worker may start before NATS and outlives its restarts: it keeps trying.
-            max_reconnect_attempts=-1,
-            error_cb=_log_connection_error,
-            disconnected_cb=_log_disconnected,
-            reconnected_cb=_log_reconnected,
-        )
+    async def _connect_and_serve(self, options: NatsOptions, grace_seconds: float) -> None:
+        self._stop_requested = asyncio.Event()
         loop = asyncio.get_running_loop()
         stop_signals = (signal.SIGTERM, signal.SIGINT)
         for signum in stop_signals:
             loop.add_signal_handler(signum, self.stop)
         try:
-            await self.serve(nc, grace_seconds=grace_seconds)
+            # A stop while NATS is still unreachable ends the wait for it.
+            connecting = asyncio.ensure_future(
+                connect(options, name=f"notebridge-worker {self.name}")
+            )
+            stopping = asyncio.ensure_future(self._stop_requested.wait())
+            await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if not connecting.done():
+                connecting.cancel()
+                logger.info("worker %s stopped before NATS answered", self.name)
+                return
+            nc = connecting.result()
+            try:
+                await self._serve_until_stopped(nc, grace_seconds)
+            finally:
+                # The endpoints are drained already: what is left is to deliver the last
+                # replies. (nc.drain() would also do it, but cannot be cut short.)
+                if nc.is_connected:
+                    await _within_leave_timeout(_sync_with_server(nc), "sending the last replies")
+                await _within_leave_timeout(nc.close(), "closing the connection")
         finally:
             for signum in stop_signals:
                 loop.remove_signal_handler(signum)
-            await nc.drain()
 
-    def _inflight_count(self) -> int:
-        return sum(len(futures) for futures in self._inflight.values())
+    @contextlib.asynccontextmanager
+    async def _started(self) -> AsyncIterator[_Runtime]:
+        """The pools the handlers need, for as long as the block runs."""
+        in_processes = [
+            route
+            for route in self._routes.values()
+            if not route.is_async and (route.pool or self.pool) == "process"
+        ]
+        for route in in_processes:
+            _check_runs_in_a_process(route)
+        threads = self.pool_size if self.pool == "thread" and self.pool_size else self.max_inflight
+        processes = self.pool_size if self.pool == "process" and self.pool_size else os.cpu_count()
+        runtime = _Runtime(
+            thread_pool=ThreadPoolExecutor(threads, thread_name_prefix=f"notebridge-{self.name}"),
+            new_process_pool=(
+                _process_pool_factory(in_processes, processes or 1) if in_processes else None
+            ),
+        )
+        try:
+            if runtime.new_process_pool is not None:
+                runtime.process_pool = runtime.new_process_pool()
+                await _warm_up(runtime.process_pool, processes or 1)
+            yield runtime
+        finally:
+            runtime.close()
 
     def _endpoint_stats(self, stats: EndpointStats) -> dict[str, int]:
-        """Extra data for ``$SRV.STATS``: micro's own counters miss work done in tasks."""
-        return {"inflight": len(self._inflight.get(stats.name, ()))}
+        """Fill an endpoint's ``$SRV.STATS`` entry with the SDK's own counters.
 
-    def _track(self, endpoint: str, work: "asyncio.Future[Any]") -> None:
-        """Count ``work`` in flight until it is done; also keeps a reference to the task."""
-        futures = self._inflight[endpoint]
-        futures.add(work)
-        work.add_done_callback(futures.discard)
-        work.add_done_callback(_log_unexpected_failure)
+        micro counts the requests right (its callback sees each one), but the time it counts
+        is the callback's, here only the admission of a request, and it never sees an error,
+        since the SDK answers every error itself: those counters are replaced by the ones the
+        SDK keeps as it answers. ``data`` has the requests in flight.
+        """
+        runtime, ref = self._runtime, self._endpoints.get(stats.name)
+        if runtime is None or ref is None:
+            return {}
+        counters = runtime.counters[ref]
+        stats.num_errors = counters.errors
+        stats.last_error = counters.last_error
+        stats.processing_time = counters.processing_ns
+        stats.average_processing_time = counters.processing_ns // max(counters.answered, 1)
+        return {"inflight": len(runtime.answering[ref])}
 
-    async def _on_request(self, endpoint: str, ref: str, request: Request) -> None:
+    async def _on_request(self, runtime: _Runtime, ref: str, request: Request) -> None:
         """Admit a request into its own task, or answer ``busy``; never waits for the work."""
-        if self._inflight_count() >= self.max_inflight:
-            await _respond_error(
-                request,
-                BUSY,
-                f"worker {self.name} is at its limit of {self.max_inflight} requests in flight",
+        if runtime.inflight() >= self.max_inflight:
+            started = time.perf_counter_ns()
+            message = (
+                f"worker {self.name} is at its limit of {self.max_inflight} requests in flight"
             )
+            await _respond_error(request, BUSY, message)
+            runtime.count(ref, started, f"{BUSY}: {message}")
             return
-        self._track(endpoint, asyncio.create_task(self._answer(endpoint, ref, request)))
+        runtime.answer(ref, asyncio.create_task(self._answer(runtime, ref, request)))
 
-    async def _answer(self, endpoint: str, ref: str, request: Request) -> None:
+    async def _answer(self, runtime: _Runtime, ref: str, request: Request) -> None:
+        started = time.perf_counter_ns()
         headers = request.headers or {}
         request_id = headers.get(HEADER_REQUEST_ID) or uuid.uuid4().hex
+        route = self._routes[ref]
         try:
-            body = await self._reply(endpoint, self._routes[ref], request, headers, request_id)
+            body = await self._process(runtime, route, request.data, headers, request_id)
         except _ErrorReply as error:
             await _respond_error(request, error.code, error.message, error.body)
+            runtime.count(ref, started, f"{error.code}: {error.message}")
             return
+        except asyncio.CancelledError:
+            # Only stopping cancels a request, once its grace period is over: the caller
+            # learns now, and may try another worker, rather than at its deadline.
+            message = f"worker {self.name} stopped before request {request_id} finished"
+            await _respond_error(request, BUSY, message)
+            runtime.count(ref, started, f"{BUSY}: {message}")
+            raise
         except Exception:
             # A bug here, or input deep enough to exhaust the stack: the caller still gets
             # an answer rather than waiting for its deadline.
             logger.exception("worker %s failed on request %s to %s", self.name, request_id, ref)
-            await _respond_error(
-                request, INTERNAL, f"internal error in worker {self.name} (request {request_id})"
-            )
+            message = f"internal error in worker {self.name} (request {request_id})"
+            await _respond_error(request, INTERNAL, message)
+            runtime.count(ref, started, f"{INTERNAL}: {message}")
             return
         try:
             await request.respond(body)
         except Exception:
             logger.exception("could not send the reply to request %s", request_id)
+        runtime.count(ref, started, None)
 
-    async def _reply(
+    async def _process(
         self,
-        endpoint: str,
+        runtime: _Runtime,
         route: _Route,
-        request: Request,
+        data: bytes,
         headers: Mapping[str, str],
         request_id: str,
     ) -> bytes:
-        """Run the steps docs/protocol.md prescribes and return the reply body."""
+        """Check a request as docs/protocol.md prescribes, run it, and return the reply body.
+
+        Raises _ErrorReply for every answer that is an error. The offline TestClient calls
+        this too, so that a test runs the path production runs.
+        """
         received_at = time.time()
         contract = route.contract
         sent_digest = headers.get(HEADER_CONTRACT_DIGEST)
@@ -326,14 +560,14 @@ class Worker:
                 f"the deadline of request {request_id} passed before {contract.ref} started",
             )
         try:
-            instance = exactjson.parse_exact(request.data)
+            instance = exactjson.parse_exact(data)
         except (ValueError, RecursionError) as error:
             raise _ErrorReply(INVALID_REQUEST, f"the request body is not JSON: {error}") from None
         found = contract.request_violations(instance)
         if found:
             raise _ErrorReply(
                 INVALID_REQUEST,
-                f"the request breaks {contract.ref}: {_describe(found, limit=1)}",
+                f"the request breaks {contract.ref}: {_describe(found, 'request', limit=1)}",
                 _violations_body(found),
             )
         context = RequestContext(
@@ -344,30 +578,45 @@ class Worker:
             headers=headers,
         )
         # Validation needed exact numbers; handlers get floats unless they asked otherwise.
-        argument = instance if self.exact_numbers else exactjson.parse(request.data)
-        reply = await self._call(endpoint, route, argument, context)
-        return _checked_reply(contract, reply, request_id)
+        argument = instance if self.exact_numbers else exactjson.parse(data)
+        if route.request_model is not None:
+            argument = _as_model(route, argument, request_id)
+        # Each contract mode runs a request its own way; a sync request gets one reply.
+        return await self._run_sync(runtime, route, argument, context)
+
+    async def _run_sync(
+        self, runtime: _Runtime, route: _Route, argument: Any, context: RequestContext
+    ) -> bytes:
+        reply = await self._call(runtime, route, argument, context)
+        return _checked_reply(route.contract, reply, context.request_id)
 
     async def _call(
-        self, endpoint: str, route: _Route, argument: Any, context: RequestContext
+        self, runtime: _Runtime, route: _Route, argument: Any, context: RequestContext
     ) -> Any:
         """Run the handler until the deadline; map what it raises to an error reply."""
         arguments = (argument, context) if route.takes_context else (argument,)
+        pool: Executor | None = None
         if route.is_async:
             work: asyncio.Future[Any] = asyncio.ensure_future(route.function(*arguments))
         else:
+            pool = runtime.pool(route.pool or self.pool)
             work = asyncio.get_running_loop().run_in_executor(
-                self._executor, functools.partial(route.function, *arguments)
+                pool, functools.partial(route.function, *arguments)
             )
-        done, _ = await asyncio.wait({work}, timeout=context.time_left())
+        try:
+            done, _ = await asyncio.wait({work}, timeout=context.time_left())
+        except asyncio.CancelledError:
+            # The request is cancelled (the worker stops): an async handler stops with it.
+            work.cancel()
+            raise
         ref = route.contract.ref
         if not done:
-            # A thread cannot be stopped, and a cancelled task may take a while to unwind:
-            # either keeps its in-flight slot until it ends, so max_inflight stays a bound
-            # (cancelling a thread's future would end its count while the thread runs on).
+            # A thread or a process cannot be stopped, and a cancelled task may take a while
+            # to unwind: each keeps its in-flight slot until it ends, so max_inflight stays a
+            # bound (cancelling a thread's future would end its count while it runs on).
             if route.is_async:
                 work.cancel()
-            self._track(endpoint, work)
+            runtime.keep_until_done(work)
             raise _ErrorReply(
                 DEADLINE_EXCEEDED,
                 f"{ref} did not finish before the deadline of request {context.request_id}",
@@ -376,33 +625,38 @@ class Worker:
             return work.result()
         except ServiceError as error:
             raise _ErrorReply(error.code, error.message) from None
+        except BrokenProcessPool:
+            assert pool is not None
+            runtime.replace_process_pool(pool)
+            raise _ErrorReply(
+                INTERNAL,
+                f"the process running {ref} for request {context.request_id} died "
+                f"(worker {self.name} started a new process pool)",
+            ) from None
         except Exception:
             logger.exception("handler %s failed on request %s", ref, context.request_id)
             raise _ErrorReply(
                 INTERNAL, f"internal error in handler {ref} (request {context.request_id})"
             ) from None
 
-    async def _finish_inflight(self, grace_seconds: float) -> None:
-        pending = set().union(*self._inflight.values())
-        if not pending:
-            return
-        _, unfinished = await asyncio.wait(pending, timeout=grace_seconds)
-        if unfinished:
-            logger.warning(
-                "worker %s stops with %d requests unfinished after %s s of grace",
-                self.name,
-                len(unfinished),
-                grace_seconds,
-            )
-            for work in unfinished:
-                work.cancel()
+
+def _pool_kind(pool: str) -> str:
+    if pool not in POOLS:
+        raise ValueError(f"pool must be one of {', '.join(POOLS)}, not {pool!r}")
+    return pool
 
 
-def _route(contract: Contract, function: Callable[..., Any]) -> _Route:
+def _route(contract: Contract, function: Callable[..., Any], pool: str | None) -> _Route:
     """Check a handler's shape once, at registration, rather than on every request."""
     name = getattr(function, "__qualname__", repr(function))
     if inspect.isasyncgenfunction(function) or inspect.isgeneratorfunction(function):
         raise TypeError(f"handler {name} is a generator; {contract.ref} is a sync contract")
+    is_async = inspect.iscoroutinefunction(function)
+    if is_async and pool is not None:
+        raise TypeError(
+            f"handler {name} is async: it runs on the event loop, so pool={pool!r} does not "
+            "apply (make it a plain def to run it in a pool)"
+        )
     parameters = inspect.signature(function).parameters.values()
     positional = [
         p
@@ -417,8 +671,136 @@ def _route(contract: Contract, function: Callable[..., Any]) -> _Route:
         contract=contract,
         function=function,
         takes_context=len(positional) >= 2 or takes_varargs,
-        is_async=inspect.iscoroutinefunction(function),
+        is_async=is_async,
+        pool=pool,
+        request_model=_pydantic_model(_annotation(function, positional[0])) if positional else None,
     )
+
+
+def _annotation(function: Callable[..., Any], parameter: inspect.Parameter) -> Any:
+    """The parameter's annotation, with string annotations resolved where possible."""
+    try:
+        return typing.get_type_hints(function).get(parameter.name)
+    except Exception:
+        # An annotation naming something only a type checker imports: not a model.
+        return parameter.annotation
+
+
+def _pydantic_model(annotation: Any) -> Any:
+    """``annotation`` if it is a pydantic model class; pydantic is needed only if it is."""
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is None or not isinstance(annotation, type):
+        return None
+    return annotation if issubclass(annotation, pydantic.BaseModel) else None
+
+
+def _as_model(route: _Route, argument: Any, request_id: str) -> Any:
+    """The request as the handler's model; it passed the contract's schema already."""
+    model = route.request_model
+    try:
+        return model.model_validate(argument)
+    except ValueError as error:  # pydantic.ValidationError
+        # The contract says the request is fine: the model is stricter than the contract.
+        logger.error(
+            "%s: request %s passed the contract's schema but model %s rejected it; make the "
+            "model accept what %s accepts:\n%s",
+            route.contract.ref,
+            request_id,
+            model.__name__,
+            route.contract.request_schema_path,
+            error,
+        )
+        raise _ErrorReply(
+            INTERNAL,
+            f"handler {route.contract.ref}'s model {model.__name__} rejected a request "
+            f"the contract accepts (request {request_id})",
+        ) from None
+
+
+def _as_json_value(reply: Any) -> Any:
+    """A pydantic model as its JSON value (field aliases as names); anything else as is."""
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is not None and isinstance(reply, pydantic.BaseModel):
+        return reply.model_dump(mode="json", by_alias=True)
+    return reply
+
+
+def _check_runs_in_a_process(route: _Route) -> None:
+    """Fail at start, not on a request, if a process pool cannot run this handler.
+
+    A process pool sends the handler to another process by reference, module and name;
+    that process imports the module (or runs the notebook) to find it.
+    """
+    function = route.function
+    name = f"handler {getattr(function, '__qualname__', function)!s} of {route.contract.ref}"
+    module = sys.modules.get(function.__module__)
+    if module is None or not (hasattr(module, NOTEBOOK_ATTRIBUTE) or hasattr(module, "__file__")):
+        raise StartError(
+            f"{name} cannot run in a process pool: it is defined in an interactive session "
+            f"(module {function.__module__!r}), which no other process can import. Serve the "
+            "notebook with `notebridge-worker run notebook.ipynb`, move the function to a .py "
+            "module, or give it pool='thread'"
+        )
+    try:
+        pickle.dumps(function)
+    except (pickle.PicklingError, AttributeError, TypeError) as error:
+        raise StartError(
+            f"{name} cannot run in a process pool: {error}. Define it at the top level of a "
+            "module or notebook (not as a lambda, nor inside a function), or give it "
+            "pool='thread'"
+        ) from None
+
+
+def _process_pool_factory(routes: list[_Route], size: int) -> Callable[[], ProcessPoolExecutor]:
+    # A notebook is no module another process can import: each pool process runs it.
+    notebooks = {
+        module.__name__: getattr(module, NOTEBOOK_ATTRIBUTE)
+        for route in routes
+        if hasattr(module := sys.modules[route.function.__module__], NOTEBOOK_ATTRIBUTE)
+    }
+    return functools.partial(
+        ProcessPoolExecutor,
+        max_workers=size,
+        # Not fork: the parent runs an event loop and threads, which a fork would copy
+        # mid-flight; spawn is also what macOS and Windows do.
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_prepare_pool_process,
+        initargs=(notebooks,),
+    )
+
+
+def _prepare_pool_process(notebooks: dict[str, str]) -> None:
+    """Start a pool process: make the notebooks importable, leave signals to the parent.
+
+    Ctrl-C reaches every process of the terminal's group and SIGTERM may reach them all
+    (systemd, a container runtime), but the parent decides when work stops: it drains, then
+    kills the pool.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for module_name, path in notebooks.items():
+        load_notebook(path, module_name)
+
+
+async def _warm_up(pool: ProcessPoolExecutor, size: int) -> None:
+    """Start every process now, so the first requests do not wait for them (nor fail late)."""
+    loop = asyncio.get_running_loop()
+    try:
+        await asyncio.gather(*(loop.run_in_executor(pool, os.getpid) for _ in range(size)))
+    except BrokenProcessPool:
+        raise StartError(
+            "the process pool did not start: a process failed to load the handlers' module "
+            "or notebook (its error is above)"
+        ) from None
+
+
+def _close_process_pool(pool: Executor) -> None:
+    """Stop a process pool without waiting: its processes ignore signals, so kill them."""
+    processes = list(getattr(pool, "_processes", {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.kill()
 
 
 def _deadline(headers: Mapping[str, str], received_at: float, timeout_seconds: float) -> float:
@@ -436,7 +818,7 @@ def _deadline(headers: Mapping[str, str], received_at: float, timeout_seconds: f
 def _checked_reply(contract: Contract, reply: Any, request_id: str) -> bytes:
     """Encode the handler's reply and check the bytes that will be sent against the schema."""
     try:
-        body = exactjson.dumps(reply)
+        body = exactjson.dumps(_as_json_value(reply))
     except (TypeError, ValueError) as error:
         found = [Violation(instancePath="", keyword="type", message=f"not JSON: {error}")]
     else:
@@ -444,24 +826,22 @@ def _checked_reply(contract: Contract, reply: Any, request_id: str) -> bytes:
     if not found:
         return body
     logger.error(
-        "%s reply broke the contract: %s (request %s)",
+        "%s reply broke the contract (request %s): %s",
         contract.ref,
-        _describe(found),
         request_id,
+        _describe(found, "reply"),
     )
     raise _ErrorReply(
         INVALID_REPLY,
-        f"{contract.ref} reply broke the contract: {_describe(found, limit=1)}",
+        f"{contract.ref} reply broke the contract: {_describe(found, 'reply', limit=1)}",
         _violations_body(found),
     )
 
 
-def _describe(violations: list[Violation], limit: int | None = None) -> str:
-    """``/summary: None is not of type 'string' (keyword type); ...`` for a person to act on."""
+def _describe(violations: list[Violation], document: str, limit: int | None = None) -> str:
+    """``summary: expected string, got null at /summary; ...`` for a person to act on."""
     shown = violations if limit is None else violations[:limit]
-    text = "; ".join(
-        f"{v['instancePath'] or '(root)'}: {v['message']} (keyword {v['keyword']})" for v in shown
-    )
+    text = "; ".join(explain(violation, document) for violation in shown)
     hidden = len(violations) - len(shown)
     return f"{text} (and {hidden} more)" if hidden else text
 
@@ -481,21 +861,35 @@ async def _respond_error(request: Request, code: str, message: str, body: bytes 
         logger.exception("could not send the %s error reply", code)
 
 
-async def _stop_taking_requests(service: Service) -> None:
+async def _stop_taking_requests(service: Service, nc: Client) -> None:
     """Stop the micro service without losing requests NATS has already delivered.
 
     ``Service.stop()`` unsubscribes its endpoints, which throws away requests that reached
     this process but were not read yet; draining each endpoint subscription first hands
     them to the callback. nats-py is pinned (==2.16.0), so its endpoint internals are known.
+    Returns once the server has the unsubscriptions: no request reaches this worker after.
     """
     for endpoint in service._endpoints:
         await endpoint._subscription.drain()
     service._endpoints.clear()
     await service.stop()
+    await _sync_with_server(nc)
 
 
-async def _confirm_subscriptions(nc: Client) -> None:
-    """Return once the server has every subscription made so far on ``nc``.
+async def _within_leave_timeout(step: Awaitable[None], what: str) -> None:
+    """Run a step of leaving NATS, but give up after LEAVE_TIMEOUT_SECONDS.
+
+    When a whole stack stops, the server may go away, or stop answering, while the worker
+    leaves it; the worker must still finish and exit, not wait for an answer forever.
+    """
+    try:
+        await asyncio.wait_for(step, LEAVE_TIMEOUT_SECONDS)
+    except (nats.errors.Error, asyncio.TimeoutError, OSError) as error:
+        logger.warning("%s: NATS did not answer (%s)", what, str(error) or type(error).__name__)
+
+
+async def _sync_with_server(nc: Client) -> None:
+    """Return once the server has everything sent so far on ``nc`` (SUBs, UNSUBs, replies).
 
     nats-py's flush() writes its PING straight to the socket while SUBs wait in a buffer for
     its flusher task, so the first PONG can come back before the server has seen them. The
@@ -515,15 +909,3 @@ def _server_url(nc: Client) -> str:
     """The URL of the server ``nc`` is connected to, without credentials."""
     url = nc.connected_url
     return f"{url.scheme}://{url.hostname}:{url.port}" if url else "(not connected)"
-
-
-async def _log_connection_error(error: Exception) -> None:
-    logger.warning("NATS connection error: %s", error)
-
-
-async def _log_disconnected() -> None:
-    logger.warning("disconnected from NATS; reconnecting")
-
-
-async def _log_reconnected() -> None:
-    logger.info("reconnected to NATS")
