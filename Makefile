@@ -18,15 +18,22 @@ help: ## list the targets
 build: ## build the gateway binary into bin/
 	$(GO) build -o $(BIN) ./gateway/cmd/notebridge
 
-# The venv is rebuilt when the package's metadata changes.
-$(VENV_OK): python-worker/pyproject.toml
+# The venv is rebuilt when the package's metadata or the pinned versions change.
+$(VENV_OK): python-worker/pyproject.toml python-worker/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e 'python-worker[test,examples,bench]'
+	$(VENV)/bin/pip install --quiet -c python-worker/constraints.txt -e 'python-worker[test,examples,bench]'
 	touch $@
 
 .PHONY: venv
 venv: $(VENV_OK) ## create python-worker/.venv with the worker SDK and its test extras
+
+.PHONY: lock
+lock: ## re-pin python-worker/constraints.txt from a fresh resolve of pyproject.toml
+	rm -rf $(VENV).lock && $(PYTHON) -m venv $(VENV).lock
+	$(VENV).lock/bin/pip install --quiet -e 'python-worker[test,examples,bench]'
+	{ sed -n '1,2p' python-worker/constraints.txt; $(VENV).lock/bin/pip freeze --exclude-editable; } > python-worker/constraints.new
+	mv python-worker/constraints.new python-worker/constraints.txt && rm -rf $(VENV).lock
 
 .PHONY: run
 run: build venv ## start the gateway (embedded NATS) and the example workers on 127.0.0.1:8080
