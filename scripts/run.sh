@@ -11,9 +11,14 @@ nats_url="nats://127.0.0.1:${nats_port}"
 worker=python-worker/.venv/bin/notebridge-worker
 pids=()
 
+# Workers drain first, then the gateway and its NATS server go.
 cleanup() {
   trap - EXIT INT TERM
-  ((${#pids[@]})) && kill -TERM "${pids[@]}" 2>/dev/null
+  if ((${#pids[@]} > 1)); then
+    kill -TERM "${pids[@]:1}" 2>/dev/null || true
+    wait "${pids[@]:1}" 2>/dev/null || true
+  fi
+  ((${#pids[@]})) && kill -TERM "${pids[0]}" 2>/dev/null
   wait 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
@@ -36,7 +41,20 @@ pids+=($!)
 pids+=($!)
 "$worker" run python-worker/tests/echo_worker.py:worker --nats-url "$nats_url" --contracts-dir testdata/contracts &
 pids+=($!)
-sleep 2
+
+# Ready when the latest version of every contract has a worker (the iris
+# notebook takes a few seconds to train its model).
+all_served() {
+  curl -fs "http://$listen/api" | python3 -c '
+import json, sys
+catalog = json.load(sys.stdin)["contracts"]
+sys.exit(0 if all(v["workers"] > 0 for c in catalog for v in c["versions"] if v["version"] == c["latest"]) else 1)'
+}
+for _ in $(seq 120); do
+  all_served && break
+  sleep 0.5
+done
+all_served || echo "warning: some workers are not serving yet; see their logs above" >&2
 
 base="http://$listen"
 cat <<MSG
