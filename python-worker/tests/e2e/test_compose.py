@@ -1,0 +1,78 @@
+"""docker-compose.yml is for users; no Docker engine runs here, so these tests check, without
+running it, that everything it names exists and that every setting is one the programs read."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import GATEWAY_BIN, REPO
+
+COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+WORKERS = [
+    name for name, svc in SERVICES.items() if "python-worker/Dockerfile" in str(svc.get("build"))
+]
+
+
+def known_variables() -> set[str]:
+    """The NOTEBRIDGE_* variables the gateway and the worker CLI document in their --help."""
+    gateway = subprocess.run([str(GATEWAY_BIN), "serve", "-h"], capture_output=True, text=True)
+    worker = subprocess.run(
+        [str(Path(sys.executable).parent / "notebridge-worker"), "run", "--help"],
+        capture_output=True,
+        text=True,
+    )
+    return set(re.findall(r"NOTEBRIDGE_[A-Z_]+", gateway.stdout + gateway.stderr + worker.stdout))
+
+
+def test_the_stack_has_nats_a_gateway_and_workers():
+    assert {"nats", "gateway"} <= SERVICES.keys()
+    assert len(WORKERS) >= 2, WORKERS
+    assert "-js" in SERVICES["nats"]["command"], "the jobs need JetStream"
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_every_build_names_files_that_exist(name):
+    build = SERVICES[name].get("build")
+    if build is None:
+        assert "image" in SERVICES[name]
+        return
+    context = REPO / build["context"]
+    dockerfile = context / build["dockerfile"]
+    assert dockerfile.is_file(), dockerfile
+    for line in dockerfile.read_text().splitlines():
+        if line.startswith("COPY") and "--from" not in line:
+            *sources, _ = line.split()[1:]
+            for source in sources:
+                assert (context / source).exists(), f"{dockerfile}: COPY {source}"
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_every_variable_is_one_the_programs_read(name):
+    unknown = set(SERVICES[name].get("environment", {})) - known_variables()
+    assert not unknown, f"{name} sets variables nothing reads: {unknown}"
+
+
+@pytest.mark.parametrize("name", WORKERS)
+def test_workers_run_targets_that_exist_and_reach_nats(name):
+    target = SERVICES[name]["command"][0]
+    path, _, attr = target.partition(":")
+    assert (REPO / path).is_file(), target
+    assert attr, target
+    assert f"{attr} = Worker(" in (REPO / path).read_text(), target
+    assert SERVICES[name]["environment"]["NOTEBRIDGE_NATS_URL"] == "nats://nats:4222"
+
+
+def test_gateway_joins_nats_and_publishes_only_on_loopback():
+    gateway = SERVICES["gateway"]
+    assert gateway["environment"]["NOTEBRIDGE_NATS_URL"] == "nats://nats:4222"
+    assert gateway["ports"] == ["127.0.0.1:8080:8080"]
+    dockerfile = (REPO / "gateway/Dockerfile").read_text()
+    # Inside its container the gateway must listen on every interface.
+    assert "NOTEBRIDGE_LISTEN=0.0.0.0:8080" in dockerfile
