@@ -77,7 +77,7 @@ func Describe(reg *contracts.Registry) fiber.Handler {
 		if err != nil {
 			return err
 		}
-		return c.JSON(fiber.Map{
+		out := fiber.Map{
 			"name":            ct.Name,
 			"version":         ct.Version,
 			"description":     ct.Description,
@@ -91,7 +91,12 @@ func Describe(reg *contracts.Registry) fiber.Handler {
 			"response_schema": ct.ResponseSchemaRef,
 			"schemas":         ct.Schemas,
 			"examples":        ct.Examples,
-		})
+		}
+		if ct.Mode == contracts.ModeJob {
+			out["max_attempts"] = ct.MaxAttempts
+			out["ack_wait_seconds"] = ct.AckWait.Seconds()
+		}
+		return c.JSON(out)
 	}
 }
 

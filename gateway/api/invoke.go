@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/notebridge/notebridge/gateway/contracts"
+	"github.com/notebridge/notebridge/gateway/jobs"
 	"github.com/notebridge/notebridge/gateway/wire"
 )
 
@@ -40,15 +41,18 @@ func (k *call) request() *nats.Msg {
 
 // Invoke is the request path of a contract: admit the request (route,
 // content type, JSON, request schema), then call the workers the way the
-// contract's mode says.
-func Invoke(reg *contracts.Registry, nc *nats.Conn, log *slog.Logger) fiber.Handler {
+// contract's mode says. svc may be nil when no contract is a job contract.
+func Invoke(reg *contracts.Registry, nc *nats.Conn, svc *jobs.Service, log *slog.Logger) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		k, err := admit(reg, c)
 		if err != nil {
 			return err
 		}
-		if k.ct.Mode == contracts.ModeStream {
+		switch k.ct.Mode {
+		case contracts.ModeStream:
 			return relayStream(c, nc, log, k)
+		case contracts.ModeJob:
+			return submitJob(c, svc, k)
 		}
 		return callSync(c, nc, log, k)
 	}

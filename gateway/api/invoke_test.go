@@ -189,3 +189,11 @@ func TestInvokeNATSDown(t *testing.T) {
 		t.Fatalf("got %d; want 503 or 504 (body %s)", r.status, r.body)
 	}
 }
+
+func TestProblemTextIsNotHTMLEscaped(t *testing.T) {
+	g := newGateway(t)
+	r := g.do(t, "POST", "/api/echo/v1", `{"text": "a", "sleep_ms": -1}`, "Content-Type", jsonCT)
+	if !strings.Contains(string(r.body), "must be >= 0") {
+		t.Errorf("body %s; want the violation to read \"must be >= 0\", not \\u003e=", r.body)
+	}
+}

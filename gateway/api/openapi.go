@@ -32,6 +32,9 @@ var problemResponses = map[string][]problemSpec{
 	"BadGateway": {{502, "worker-error", "Worker error"}, {502, "invalid-reply", "Reply breaks the contract"},
 		{502, "contract-drift", "Contract drift"}, {502, "worker-lost", "Worker lost"}},
 	"NotAcceptable": {{406, "not-acceptable", "Not acceptable"}},
+	"JobRejected": {{422, "invalid-request", "Request breaks the contract"}, {422, "idempotency-key-reused", "Idempotency key reused"},
+		{422, "callback-not-allowed", "Callback not allowed"}},
+	"JobFinished": {{409, "job-finished", "Job already finished"}},
 	"Unavailable": {{503, "no-worker", "No worker available"}, {503, "worker-busy", "Workers busy"},
 		{503, "broker-unavailable", "Broker unavailable"}},
 	"DeadlineExceeded": {{504, "deadline-exceeded", "Deadline exceeded"}},
@@ -61,6 +64,9 @@ func OpenAPI(reg *contracts.Registry) (*openapi.Document, error) {
 		Components: components(bundle),
 	}
 	gatewayPaths(doc)
+	if hasJobs(reg) {
+		jobPaths(doc)
+	}
 
 	var names []string
 	for _, ct := range reg.All() {
@@ -86,6 +92,12 @@ func OpenAPI(reg *contracts.Registry) (*openapi.Document, error) {
 			return nil, err
 		}
 		doc.Paths[href(ct)] = item
+		if ct.Mode == contracts.ModeJob {
+			submit := *item.Post
+			submit.OperationID = "submit_" + ct.Name + "_v" + strconv.Itoa(ct.Version)
+			submit.Summary = fmt.Sprintf("Submit a job of %s", ct.ID())
+			doc.Paths[href(ct)+"/jobs"] = &openapi.PathItem{Summary: ct.Description, Post: &submit}
+		}
 	}
 	return doc, nil
 }
@@ -126,18 +138,32 @@ func contractPath(bundle *openapi.Bundle, ct *contracts.Contract, path string, l
 		summary = fmt.Sprintf("Call %s, the latest version of %s that is not deprecated", ct.ID(), ct.Name)
 	}
 	reqExamples, respExamples := examples(ct)
+	description := fmt.Sprintf("%s\n\nTimeout: %gs (a Request-Timeout header may shorten it). NATS subject: %s. Contract digest: %s.",
+		ct.Description, ct.Timeout.Seconds(), ct.Subject, ct.Digest)
+	params := []*openapi.Parameter{
+		{Ref: "#/components/parameters/RequestTimeout"},
+		{Ref: "#/components/parameters/RequestId"},
+		{Ref: "#/components/parameters/Traceparent"},
+	}
+	if ct.Mode == contracts.ModeJob {
+		summary = strings.Replace(summary, "Call", "Submit a job of", 1)
+		description = fmt.Sprintf("%s\n\nA job: the answer is 202 with the job's id at once; GET /jobs/{id} follows it, and its result, once it succeeded, is valid against %s. "+
+			"Each attempt may take %gs; a job is delivered to a worker at most %d time(s) (ack wait %gs). NATS subject: %s. Contract digest: %s.",
+			ct.Description, respName, ct.Timeout.Seconds(), ct.MaxAttempts, ct.AckWait.Seconds(), ct.Subject, ct.Digest)
+		params = []*openapi.Parameter{
+			{Ref: "#/components/parameters/IdempotencyKey"},
+			{Ref: "#/components/parameters/CallbackUrl"},
+			{Ref: "#/components/parameters/RequestId"},
+			{Ref: "#/components/parameters/Traceparent"},
+		}
+	}
 	post := &openapi.Operation{
 		OperationID: "call_" + id,
 		Summary:     summary,
-		Description: fmt.Sprintf("%s\n\nTimeout: %gs (a Request-Timeout header may shorten it). NATS subject: %s. Contract digest: %s.",
-			ct.Description, ct.Timeout.Seconds(), ct.Subject, ct.Digest),
-		Tags:       []string{ct.Name},
-		Deprecated: ct.Deprecated && !latest,
-		Parameters: []*openapi.Parameter{
-			{Ref: "#/components/parameters/RequestTimeout"},
-			{Ref: "#/components/parameters/RequestId"},
-			{Ref: "#/components/parameters/Traceparent"},
-		},
+		Description: description,
+		Tags:        []string{ct.Name},
+		Deprecated:  ct.Deprecated && !latest,
+		Parameters:  params,
 		RequestBody: &openapi.RequestBody{
 			Required: true,
 			Content: map[string]openapi.MediaType{
@@ -158,11 +184,12 @@ func contractPath(bundle *openapi.Bundle, ct *contracts.Contract, path string, l
 	return &openapi.PathItem{Summary: ct.Description, Get: get, Post: post}, nil
 }
 
-// invokeResponses are the answers of a call, by the contract's mode.
-//
-// Seam: the job mode adds routes for a job's status and result; they go
-// in gatewayPaths and contractPath.
+// invokeResponses are the answers of a call, by the contract's mode. A
+// job's own routes are in jobPaths.
 func invokeResponses(ct *contracts.Contract, respName, chunkName string, respExamples map[string]*openapi.Example) map[string]*openapi.Response {
+	if ct.Mode == contracts.ModeJob {
+		return jobResponses()
+	}
 	var ok *openapi.Response
 	if ct.Mode == contracts.ModeStream {
 		ok = &openapi.Response{
@@ -250,6 +277,55 @@ func gatewayPaths(doc *openapi.Document) {
 			Content: map[string]openapi.MediaType{fiber.MIMETextHTMLCharsetUTF8: {Schema: map[string]any{"type": "string"}}}}, nil)
 }
 
+// jobResponses are the answers to a job submission.
+func jobResponses() map[string]*openapi.Response {
+	accepted := jsonResponse("The job is accepted (or, with an Idempotency-Key seen before, is the one the key names); follow Location", openapi.Ref("JobAccepted"))
+	accepted.Headers = map[string]*openapi.Header{
+		"Location":            {Ref: "#/components/headers/Location"},
+		"Idempotent-Replayed": {Ref: "#/components/headers/IdempotentReplayed"},
+		"X-Request-Id":        {Ref: "#/components/headers/RequestId"},
+	}
+	return map[string]*openapi.Response{
+		"202": accepted,
+		"400": {Ref: "#/components/responses/BadRequest"},
+		"404": {Ref: "#/components/responses/NotFound"},
+		"413": {Ref: "#/components/responses/BodyTooLarge"},
+		"415": {Ref: "#/components/responses/UnsupportedMediaType"},
+		"422": {Ref: "#/components/responses/JobRejected"},
+		"503": {Ref: "#/components/responses/Unavailable"},
+	}
+}
+
+// jobPaths documents GET and DELETE /jobs/{id}.
+func jobPaths(doc *openapi.Document) {
+	idParam := []*openapi.Parameter{{Name: "id", In: "path", Required: true, Description: "The job id, from the 202 of its submission",
+		Schema: map[string]any{"type": "string", "pattern": `^[A-Za-z0-9_-]{1,64}$`}}}
+	record := jsonResponse("The job's record", openapi.Ref("Job"))
+	record.Headers = map[string]*openapi.Header{"X-Request-Id": {Ref: "#/components/headers/RequestId"}}
+	doc.Tags = append(doc.Tags, openapi.Tag{Name: "jobs", Description: "Jobs of job contracts: status, result, cancellation"})
+	doc.Paths["/jobs/{id}"] = &openapi.PathItem{
+		Summary: "A job of a job contract",
+		Get: &openapi.Operation{
+			OperationID: "get_job", Summary: "A job's status, progress, and result or error", Tags: []string{"jobs"}, Parameters: idParam,
+			Responses: map[string]*openapi.Response{
+				"200": record,
+				"404": {Ref: "#/components/responses/NotFound"},
+				"503": {Ref: "#/components/responses/Unavailable"},
+			},
+		},
+		Delete: &openapi.Operation{
+			OperationID: "cancel_job", Summary: "Cancel a queued or running job; its worker is told to stop. Cancelling a cancelled job changes nothing",
+			Tags: []string{"jobs"}, Parameters: idParam,
+			Responses: map[string]*openapi.Response{
+				"200": record,
+				"404": {Ref: "#/components/responses/NotFound"},
+				"409": {Ref: "#/components/responses/JobFinished"},
+				"503": {Ref: "#/components/responses/Unavailable"},
+			},
+		},
+	}
+}
+
 func jsonResponse(description string, schema any) *openapi.Response {
 	return &openapi.Response{Description: description, Content: map[string]openapi.MediaType{
 		fiber.MIMEApplicationJSON: {Schema: schema},
@@ -267,6 +343,9 @@ func components(bundle *openapi.Bundle) openapi.Components {
 			"RequestId":  {Description: "The request's id, in the gateway's and the worker's logs", Schema: map[string]any{"type": "string"}},
 			"RetryAfter": {Description: "Seconds to wait before trying again", Schema: map[string]any{"type": "integer", "minimum": 0}},
 			"Allow":      {Description: "The methods the path serves", Schema: map[string]any{"type": "string"}},
+			"Location":   {Description: "The job's URL, /jobs/{id}", Schema: map[string]any{"type": "string"}},
+			"IdempotentReplayed": {Description: "\"true\" when the Idempotency-Key was seen before with the same request: the job is the one it made",
+				Schema: map[string]any{"type": "string", "enum": []string{"true"}}},
 		},
 		Parameters: map[string]*openapi.Parameter{
 			"RequestTimeout": {Name: HeaderRequestTimeout, In: "header", Description: "Seconds, such as 2 or 0.5: a shorter deadline than the contract's timeout; a longer one is capped",
@@ -275,9 +354,13 @@ func components(bundle *openapi.Bundle) openapi.Components {
 				Schema: map[string]any{"type": "string", "pattern": `^[A-Za-z0-9._:-]{1,128}$`}},
 			"Traceparent": {Name: "traceparent", In: "header", Description: "W3C trace context, passed on to the worker",
 				Schema: map[string]any{"type": "string"}},
+			"IdempotencyKey": {Name: HeaderIdempotencyKey, In: "header", Description: "Makes the submission safe to repeat: the same key with the same contract and body returns the same job (Idempotent-Replayed: true); with another, 422 idempotency-key-reused. Keys live as long as job records",
+				Schema: map[string]any{"type": "string", "pattern": `^[!-~]{1,255}$`}},
+			"CallbackUrl": {Name: HeaderCallbackURL, In: "header", Description: "An http(s) URL on a host of the gateway's webhook allow-list: the job's record is POSTed there, signed (Notebridge-Signature), when the job ends",
+				Schema: map[string]any{"type": "string", "format": "uri"}},
 		},
 	}
-	for _, name := range []string{"Problem", "Violation", "Catalog", "ContractVersion"} {
+	for _, name := range []string{"Problem", "Violation", "Catalog", "ContractVersion", "Job", "JobAccepted"} {
 		if _, taken := c.Schemas[name]; taken {
 			c.Schemas["contract."+name] = c.Schemas[name] // a schema file called Problem.json
 		}
@@ -286,6 +369,8 @@ func components(bundle *openapi.Bundle) openapi.Components {
 	c.Schemas["Violation"] = violationSchema
 	c.Schemas["Catalog"] = catalogSchema
 	c.Schemas["ContractVersion"] = contractVersionSchema
+	c.Schemas["Job"] = jobSchema
+	c.Schemas["JobAccepted"] = jobAcceptedSchema
 
 	for name, specs := range problemResponses {
 		var titles []string
@@ -328,8 +413,43 @@ func problemSchema() map[string]any {
 			"errors":     map[string]any{"type": "array", "items": openapi.Ref("Violation"), "description": "Every violation of the request schema (422)"},
 			"line":       map[string]any{"type": "integer", "description": "Where the JSON breaks (400 malformed-json)"},
 			"column":     map[string]any{"type": "integer"},
+			"job":        map[string]any{"type": "string", "description": "The job the problem is about (409 job-finished)"},
 		},
 	}
+}
+
+var jobStatusSchema = map[string]any{"type": "string", "enum": []string{"queued", "running", "succeeded", "failed", "cancelled"},
+	"description": "succeeded, failed and cancelled are final"}
+
+var jobSchema = map[string]any{
+	"type":        "object",
+	"description": "A job's record (docs/protocol.md, Job mode)",
+	"required":    []string{"id", "contract", "status", "attempts", "created_at", "updated_at"},
+	"properties": map[string]any{
+		"id":       map[string]any{"type": "string"},
+		"contract": map[string]any{"type": "string", "description": "name/vN"},
+		"status":   jobStatusSchema,
+		"progress": map[string]any{"type": "object", "required": []string{"fraction"}, "description": "What the worker last reported",
+			"properties": map[string]any{"fraction": map[string]any{"type": "number", "minimum": 0, "maximum": 1}, "message": map[string]any{"type": "string"}}},
+		"result": map[string]any{"description": "Once succeeded: the result, valid against the contract's response schema"},
+		"error": map[string]any{"type": "object", "required": []string{"code", "message"},
+			"description": "Failed: why. Queued after a failed attempt: why that attempt failed",
+			"properties":  map[string]any{"code": map[string]any{"type": "string"}, "message": map[string]any{"type": "string"}}},
+		"attempts":   map[string]any{"type": "integer", "minimum": 0, "description": "Deliveries to a worker so far"},
+		"created_at": map[string]any{"type": "string", "format": "date-time"},
+		"updated_at": map[string]any{"type": "string", "format": "date-time"},
+		"request_id": map[string]any{"type": "string", "description": "The request id of the submission"},
+	},
+}
+
+var jobAcceptedSchema = map[string]any{
+	"type":     "object",
+	"required": []string{"id", "status", "href"},
+	"properties": map[string]any{
+		"id":     map[string]any{"type": "string"},
+		"status": jobStatusSchema,
+		"href":   map[string]any{"type": "string", "description": "/jobs/{id}, also in Location"},
+	},
 }
 
 var violationSchema = map[string]any{
@@ -372,18 +492,20 @@ var catalogSchema = map[string]any{
 var contractVersionSchema = map[string]any{
 	"type": "object",
 	"properties": map[string]any{
-		"name":            map[string]any{"type": "string"},
-		"version":         map[string]any{"type": "integer"},
-		"description":     map[string]any{"type": "string"},
-		"mode":            map[string]any{"type": "string"},
-		"deprecated":      map[string]any{"type": "boolean"},
-		"timeout_seconds": map[string]any{"type": "number"},
-		"subject":         map[string]any{"type": "string"},
-		"digest":          map[string]any{"type": "string"},
-		"href":            map[string]any{"type": "string"},
-		"request_schema":  map[string]any{"type": "string", "description": "Key of the request schema in schemas"},
-		"response_schema": map[string]any{"type": "string", "description": "Key of the response schema in schemas"},
-		"schemas":         map[string]any{"type": "object", "additionalProperties": true, "description": "Every schema file the version reaches, by path relative to its manifest"},
+		"name":             map[string]any{"type": "string"},
+		"version":          map[string]any{"type": "integer"},
+		"description":      map[string]any{"type": "string"},
+		"mode":             map[string]any{"type": "string"},
+		"deprecated":       map[string]any{"type": "boolean"},
+		"timeout_seconds":  map[string]any{"type": "number"},
+		"subject":          map[string]any{"type": "string"},
+		"digest":           map[string]any{"type": "string"},
+		"href":             map[string]any{"type": "string"},
+		"max_attempts":     map[string]any{"type": "integer", "description": "Job contracts: how many times a job is delivered to a worker at most"},
+		"ack_wait_seconds": map[string]any{"type": "number", "description": "Job contracts: how long a worker may go without a heartbeat before the job is delivered again"},
+		"request_schema":   map[string]any{"type": "string", "description": "Key of the request schema in schemas"},
+		"response_schema":  map[string]any{"type": "string", "description": "Key of the response schema in schemas"},
+		"schemas":          map[string]any{"type": "object", "additionalProperties": true, "description": "Every schema file the version reaches, by path relative to its manifest"},
 		"examples": map[string]any{"type": "array", "items": map[string]any{
 			"type":     "object",
 			"required": []string{"name", "request"},

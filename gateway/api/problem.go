@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2/utils"
 
 	"github.com/notebridge/notebridge/gateway/contracts"
+	"github.com/notebridge/notebridge/gateway/jobs"
 )
 
 // Problem is an RFC 9457 problem detail. Every error the gateway answers
@@ -32,6 +32,8 @@ type Problem struct {
 	// Line and Column locate a JSON syntax error (400).
 	Line   int `json:"line,omitempty"`
 	Column int `json:"column,omitempty"`
+	// Job is the job the problem is about.
+	Job string `json:"job,omitempty"`
 
 	retryAfter time.Duration
 	allow      string
@@ -156,6 +158,29 @@ func invalidReply(c *contracts.Contract, detail string) *Problem {
 	return p
 }
 
+func jobNotFound(id string, ttl time.Duration) *Problem {
+	return notFound(fmt.Sprintf("no job %q: it was never submitted, or its record expired (records live %s after their last change)", id, ttl))
+}
+
+func jobFinished(rec *jobs.Record) *Problem {
+	p := newProblem(fiber.StatusConflict, "job-finished", "Job already finished",
+		fmt.Sprintf("job %s has %s; only a queued or running job can be cancelled", rec.ID, rec.Status))
+	p.Job, p.Contract = rec.ID, rec.Contract
+	return p
+}
+
+func idempotencyKeyReused(c *contracts.Contract) *Problem {
+	p := newProblem(fiber.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency key reused",
+		"this Idempotency-Key was first sent with another contract or body; send a new key for a new request, or the same bytes to get the same job")
+	p.Contract = c.ID()
+	return p
+}
+
+func callbackNotAllowed(host string) *Problem {
+	return newProblem(fiber.StatusUnprocessableEntity, "callback-not-allowed", "Callback not allowed",
+		fmt.Sprintf("Callback-Url: host %s is not in the gateway's webhook allow-list (-webhook-allow)", host))
+}
+
 // ErrorHandler writes every error as problem+json. Errors that are not
 // problems are Fiber's own (routing, body limit) or bugs; bugs are logged
 // and answered with a 500 that says nothing about the inside.
@@ -190,7 +215,7 @@ const mimeProblem = "application/problem+json"
 func (p *Problem) render(requestID, instance string) []byte {
 	out := *p
 	out.RequestID, out.Instance = requestID, instance
-	b, err := json.Marshal(out)
+	b, err := marshalJSON(out)
 	if err != nil { // a Problem holds only strings, numbers and violations
 		panic(err)
 	}

@@ -9,7 +9,7 @@ import (
 // routes is the gateway's whole HTTP surface; docs/http-api.md documents it
 // for people and GET /openapi.json (spec, rendered once by New) for tools.
 func routes(app *fiber.App, cfg Config, spec []byte) {
-	reg, nc, log := cfg.Registry, cfg.Conn, cfg.Logger
+	reg, nc, svc, log := cfg.Registry, cfg.Conn, cfg.Jobs, cfg.Logger
 
 	app.Get("/healthz", Healthz())
 	only(app, "/healthz", fiber.MethodGet)
@@ -24,11 +24,18 @@ func routes(app *fiber.App, cfg Config, spec []byte) {
 	app.Get("/api", Catalog(reg, nc, log))
 	only(app, "/api", fiber.MethodGet)
 	app.Get("/api/:name", Describe(reg))
-	app.Post("/api/:name", Invoke(reg, nc, log))
+	app.Post("/api/:name", Invoke(reg, nc, svc, log))
 	only(app, "/api/:name", fiber.MethodGet, fiber.MethodPost)
 	app.Get("/api/:name/:version", Describe(reg))
-	app.Post("/api/:name/:version", Invoke(reg, nc, log))
+	app.Post("/api/:name/:version", Invoke(reg, nc, svc, log))
 	only(app, "/api/:name/:version", fiber.MethodGet, fiber.MethodPost)
+	if hasJobs(reg) {
+		app.Post("/api/:name/:version/jobs", SubmitJob(reg, svc))
+		only(app, "/api/:name/:version/jobs", fiber.MethodPost)
+		app.Get("/jobs/:id", JobStatus(svc))
+		app.Delete("/jobs/:id", CancelJob(svc))
+		only(app, "/jobs/:id", fiber.MethodGet, fiber.MethodDelete)
+	}
 
 	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
 }

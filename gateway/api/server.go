@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/notebridge/notebridge/gateway/contracts"
+	"github.com/notebridge/notebridge/gateway/jobs"
 )
 
 // DefaultBodyLimit is the largest request body accepted unless configured.
@@ -31,6 +32,9 @@ type Config struct {
 	Logger *slog.Logger
 	// BodyLimit is the largest request body in bytes; 0 means DefaultBodyLimit.
 	BodyLimit int
+	// Jobs runs job mode; it is required when Registry holds a job
+	// contract, and the job routes exist only then.
+	Jobs *jobs.Service
 }
 
 // Validate reports the first missing or impossible setting.
@@ -42,6 +46,9 @@ func (cfg *Config) Validate() error {
 		return fmt.Errorf("%w: no NATS connection", ErrInvalidConfig)
 	case cfg.BodyLimit < 0:
 		return fmt.Errorf("%w: body limit %d is negative", ErrInvalidConfig, cfg.BodyLimit)
+	}
+	if hasJobs(cfg.Registry) && cfg.Jobs == nil {
+		return fmt.Errorf("%w: there are job contracts and no jobs service", ErrInvalidConfig)
 	}
 	return nil
 }
@@ -60,6 +67,7 @@ func New(cfg Config) (*fiber.App, error) {
 	app := fiber.New(fiber.Config{
 		AppName:               "notebridge",
 		BodyLimit:             cfg.BodyLimit,
+		JSONEncoder:           marshalJSON,
 		ErrorHandler:          ErrorHandler(cfg.Logger, cfg.BodyLimit),
 		DisableStartupMessage: true,
 		ReadTimeout:           30 * time.Second,
@@ -76,6 +84,17 @@ func New(cfg Config) (*fiber.App, error) {
 	app.Use(RequestID(), AccessLog(cfg.Logger))
 	routes(app, cfg, spec)
 	return app, nil
+}
+
+// hasJobs reports whether reg holds a job contract: only then does the
+// gateway serve the job routes.
+func hasJobs(reg *contracts.Registry) bool {
+	for _, ct := range reg.All() {
+		if ct.Mode == contracts.ModeJob {
+			return true
+		}
+	}
+	return false
 }
 
 // AccessLog writes one log line per request, with its id and outcome.

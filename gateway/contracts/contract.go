@@ -17,6 +17,9 @@ const (
 	ModeSync Mode = "sync"
 	// ModeStream is one request, a sequence of chunks, relayed as Server-Sent Events.
 	ModeStream Mode = "stream"
+	// ModeJob is one request that becomes a durable job on JetStream: the
+	// client gets a job id at once and the result later.
+	ModeJob Mode = "job"
 )
 
 // Example is a request a contract documents, with the response a
@@ -43,8 +46,15 @@ type Contract struct {
 	// Merge says how a stream's chunks become one JSON reply for clients
 	// that ask for application/json; nil means they cannot (stream mode).
 	Merge *Merge
+	// MaxAttempts bounds how many times a job is delivered to a worker
+	// (job mode).
+	MaxAttempts int
+	// AckWait is how long a worker may hold a job without acknowledging it
+	// or sending a heartbeat before JetStream delivers it again (job mode).
+	AckWait time.Duration
 
-	// Subject is the NATS subject workers of this contract listen on.
+	// Subject is the NATS subject requests of this contract are sent on:
+	// nb.<name>.v<N>, or nb.jobs.<name>.v<N> for a job contract.
 	Subject string
 	// Digest identifies the contract's schemas; see docs/protocol.md.
 	Digest string

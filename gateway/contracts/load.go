@@ -111,10 +111,20 @@ func checkContract(file string) (*Contract, *manifest, []Finding) {
 		ChunkSchemaRef:    m.ChunkSchema,
 		Merge:             m.Merge,
 	}
-	if m.Mode == ModeStream {
+	switch m.Mode {
+	case ModeStream:
 		c.IdleTimeout = defaultIdleTimeout
 		if m.IdleTimeoutSeconds > 0 {
 			c.IdleTimeout = time.Duration(m.IdleTimeoutSeconds * float64(time.Second))
+		}
+	case ModeJob:
+		c.Subject = wire.JobSubject(m.Name, m.Version)
+		c.MaxAttempts, c.AckWait = defaultMaxAttempts, defaultAckWait
+		if m.MaxAttempts != nil {
+			c.MaxAttempts = *m.MaxAttempts
+		}
+		if m.AckWaitSeconds != nil {
+			c.AckWait = time.Duration(*m.AckWaitSeconds * float64(time.Second))
 		}
 	}
 	roles := schemaRoles{}

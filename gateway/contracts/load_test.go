@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/notebridge/notebridge/gateway/contracts"
 )
@@ -81,6 +82,13 @@ func TestLoadRejects(t *testing.T) {
 		{"dangling $ref", "schemas/req.json", `{"$ref": "missing.json"}`, []string{"missing.json"}},
 		{"malformed manifest", "contracts/t.v1.json", `{"name": `, []string{"t.v1.json"}},
 		{"duplicate version", "contracts/t2.v1.json", validTree()["contracts/t.v1.json"], []string{"t.v1.json", "t2.v1.json", "t/v1"}},
+		{"job field on a sync contract", "contracts/t.v1.json", manifest(`"max_attempts": 2`), []string{"/mode", "max_attempts"}},
+		{"job with zero attempts", "contracts/t.v1.json", manifest(`"mode": "job"`, `"max_attempts": 0`), []string{"/max_attempts"}},
+		{"job with too many attempts", "contracts/t.v1.json", manifest(`"mode": "job"`, `"max_attempts": 101`), []string{"/max_attempts"}},
+		{"job with zero ack wait", "contracts/t.v1.json", manifest(`"mode": "job"`, `"ack_wait_seconds": 0`), []string{"/ack_wait_seconds"}},
+		{"job with a chunk schema", "contracts/t.v1.json", manifest(`"mode": "job"`, `"chunk_schema": "../schemas/resp.json"`), []string{"/mode", "chunk_schema"}},
+		{"job without a response schema", "contracts/t.v1.json", manifest(`"mode": "job"`, `"response_schema": ""`), []string{"/response_schema"}},
+		{"job attempt over a day", "contracts/t.v1.json", manifest(`"mode": "job"`, `"timeout_seconds": 86401`), []string{"/timeout_seconds"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,6 +103,31 @@ func TestLoadRejects(t *testing.T) {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q does not mention %q", err, want)
 				}
+			}
+		})
+	}
+}
+
+func TestLoadJobContract(t *testing.T) {
+	tests := []struct {
+		name        string
+		overrides   []string
+		maxAttempts int
+		ackWait     time.Duration
+	}{
+		{"defaults", nil, 3, 30 * time.Second},
+		{"set", []string{`"max_attempts": 5`, `"ack_wait_seconds": 0.5`}, 5, 500 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tree := validTree()
+			tree["contracts/t.v1.json"] = manifest(append([]string{`"mode": "job"`, `"timeout_seconds": 7200`}, tt.overrides...)...)
+			ct := mustLoad(t, writeTree(t, tree)).All()[0]
+			if ct.Mode != contracts.ModeJob || ct.MaxAttempts != tt.maxAttempts || ct.AckWait != tt.ackWait {
+				t.Errorf("got mode %s, max attempts %d, ack wait %s; want job, %d, %s", ct.Mode, ct.MaxAttempts, ct.AckWait, tt.maxAttempts, tt.ackWait)
+			}
+			if ct.Subject != "nb.jobs.t.v1" || ct.Timeout != 2*time.Hour {
+				t.Errorf("got subject %s, timeout %s; want nb.jobs.t.v1, 2h0m0s", ct.Subject, ct.Timeout)
 			}
 		})
 	}

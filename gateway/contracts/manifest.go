@@ -15,8 +15,20 @@ import (
 // one URL path segment.
 var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,63}$`)
 
-// maxTimeout bounds a sync contract's timeout: past it, a job fits better.
+// maxTimeout bounds the timeout of a sync or stream contract: past it, a
+// job fits better.
 const maxTimeout = time.Hour
+
+// maxJobTimeout bounds one attempt of a job.
+const maxJobTimeout = 24 * time.Hour
+
+// Job mode defaults and bounds (docs/contracts.md).
+const (
+	defaultMaxAttempts = 3
+	maxMaxAttempts     = 100
+	defaultAckWait     = 30 * time.Second
+	maxAckWait         = time.Hour
+)
 
 // manifest is the file format of a contract; docs/contracts.md describes it.
 type manifest struct {
@@ -33,6 +45,10 @@ type manifest struct {
 	ChunkSchema        string  `json:"chunk_schema"`
 	Merge              *Merge  `json:"merge"`
 	IdleTimeoutSeconds float64 `json:"idle_timeout_seconds"`
+	// Job mode only.
+	// Pointers, so that an explicit 0 is told from an absent member.
+	MaxAttempts    *int     `json:"max_attempts"`
+	AckWaitSeconds *float64 `json:"ack_wait_seconds"`
 }
 
 // defaultIdleTimeout is how long a stream may be silent when the manifest
@@ -132,10 +148,24 @@ func (m *manifest) problems(file string) []Finding {
 	if m.Version < 1 {
 		add("/version", "%d must be an integer >= 1", m.Version)
 	}
+	streamOnly := m.ChunkSchema != "" || m.Merge != nil || m.IdleTimeoutSeconds != 0
+	jobOnly := m.MaxAttempts != nil || m.AckWaitSeconds != nil
+	if streamOnly && (m.Mode == ModeSync || m.Mode == ModeJob) {
+		add("/mode", "chunk_schema, merge and idle_timeout_seconds are for mode %q only", ModeStream)
+	}
+	if jobOnly && (m.Mode == ModeSync || m.Mode == ModeStream) {
+		add("/mode", "max_attempts and ack_wait_seconds are for mode %q only", ModeJob)
+	}
+	limit := maxTimeout
 	switch m.Mode {
 	case ModeSync:
-		if m.ChunkSchema != "" || m.Merge != nil || m.IdleTimeoutSeconds != 0 {
-			add("/mode", "chunk_schema, merge and idle_timeout_seconds are for mode %q only", ModeStream)
+	case ModeJob:
+		limit = maxJobTimeout
+		if n := m.MaxAttempts; n != nil && (*n < 1 || *n > maxMaxAttempts) {
+			add("/max_attempts", "%d must be >= 1 and <= %d", *n, maxMaxAttempts)
+		}
+		if w := m.AckWaitSeconds; w != nil && !(*w > 0 && *w <= maxAckWait.Seconds()) {
+			add("/ack_wait_seconds", "%v must be > 0 and <= %v", *w, maxAckWait.Seconds())
 		}
 	case ModeStream:
 		if m.ChunkSchema == "" {
@@ -148,10 +178,10 @@ func (m *manifest) problems(file string) []Finding {
 			add("/merge", "set exactly one of concat and collect")
 		}
 	default:
-		add("/mode", "%q is not supported; use %q or %q", m.Mode, ModeSync, ModeStream)
+		add("/mode", "%q is not supported; use %q, %q or %q", m.Mode, ModeSync, ModeStream, ModeJob)
 	}
-	if m.TimeoutSeconds <= 0 || m.TimeoutSeconds > maxTimeout.Seconds() {
-		add("/timeout_seconds", "%v must be > 0 and <= %v", m.TimeoutSeconds, maxTimeout.Seconds())
+	if m.TimeoutSeconds <= 0 || m.TimeoutSeconds > limit.Seconds() {
+		add("/timeout_seconds", "%v must be > 0 and <= %v", m.TimeoutSeconds, limit.Seconds())
 	}
 	if m.RequestSchema == "" {
 		add("/request_schema", "missing")

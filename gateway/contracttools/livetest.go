@@ -111,6 +111,9 @@ func runExample(ctx context.Context, cfg TestConfig, ct *contracts.Contract, ex 
 	if cfg.Timeout > 0 && cfg.Timeout < timeout {
 		timeout = cfg.Timeout
 	}
+	if ct.Mode == contracts.ModeJob {
+		return runJobExample(ctx, cfg, ct, ex, res, timeout)
+	}
 	start := time.Now()
 	deadline := start.Add(timeout)
 	msg := ct.NewRequest(ex.Request, "contracts-test-"+nuid.Next(), deadline, "")
@@ -119,27 +122,34 @@ func runExample(ctx context.Context, cfg TestConfig, ct *contracts.Contract, ex 
 	reply, err := cfg.Conn.RequestMsgWithContext(reqCtx, msg)
 	res.Duration = time.Since(start)
 
-	fail := func(format string, args ...any) Result {
-		res.Outcome = Fail
-		res.Problems = append(res.Problems, fmt.Sprintf(format, args...))
-		return res
-	}
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		res.Outcome = NoWorker
 		res.Problems = []string{"no worker serves " + ct.Subject}
 		return res
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
-		return fail("no reply within %s", timeout)
+		return fail(res, "no reply within %s", timeout)
 	case err != nil:
-		return fail("request failed: %v", err)
+		return fail(res, "request failed: %v", err)
 	}
 	if code := reply.Header.Get(wire.HeaderServiceErrorCode); code != "" {
-		return fail("worker error %s: %s", code, reply.Header.Get(wire.HeaderServiceError))
+		return fail(res, "worker error %s: %s", code, reply.Header.Get(wire.HeaderServiceError))
 	}
-	got, err := contracts.DecodeJSON(reply.Data)
+	return checkReply(res, ct, ex, reply.Data)
+}
+
+func fail(res Result, format string, args ...any) Result {
+	res.Outcome = Fail
+	res.Problems = append(res.Problems, fmt.Sprintf(format, args...))
+	return res
+}
+
+// checkReply validates a reply (or a job's result) and compares it with
+// the example's expected response.
+func checkReply(res Result, ct *contracts.Contract, ex contracts.Example, data []byte) Result {
+	got, err := contracts.DecodeJSON(data)
 	if err != nil {
-		return fail("reply is not JSON: %v", err)
+		return fail(res, "reply is not JSON: %v", err)
 	}
 	for _, v := range ct.ValidateResponse(got) {
 		where := v.InstancePath
@@ -156,7 +166,7 @@ func runExample(ctx context.Context, cfg TestConfig, ct *contracts.Contract, ex 
 	if len(ex.Response) > 0 {
 		want, err := contracts.DecodeJSON(ex.Response)
 		if err != nil {
-			return fail("expected response is not JSON: %v", err)
+			return fail(res, "expected response is not JSON: %v", err)
 		}
 		if diffs := jsoneq.Diff(got, want); len(diffs) > 0 {
 			res.Problems = append(res.Problems, "reply differs from the expected response:")

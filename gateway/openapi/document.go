@@ -39,6 +39,7 @@ type PathItem struct {
 	Summary string     `json:"summary,omitempty"`
 	Get     *Operation `json:"get,omitempty"`
 	Post    *Operation `json:"post,omitempty"`
+	Delete  *Operation `json:"delete,omitempty"`
 }
 
 // Operation is one method on one path.

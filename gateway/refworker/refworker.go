@@ -1,7 +1,8 @@
-// Package refworker is a Go worker for the test contract "echo"
-// (testdata/contracts), built on nats.go micro. The gateway's tests and
-// benchmarks use it so that they need no Python; it speaks the same
-// protocol as the Python SDK (docs/protocol.md).
+// Package refworker is a Go worker for the test contracts: "echo"
+// (testdata/contracts) and stream contracts with Start, built on nats.go
+// micro, and job contracts with StartJobs, built on JetStream. The
+// gateway's tests and benchmarks use it so that they need no Python; it
+// speaks the same protocol as the Python SDK (docs/protocol.md).
 package refworker
 
 import (

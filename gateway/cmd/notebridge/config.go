@@ -5,25 +5,30 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/notebridge/notebridge/gateway/api"
+	"github.com/notebridge/notebridge/gateway/jobs"
 )
 
 // config is everything the command reads from flags and NOTEBRIDGE_* variables.
 type config struct {
-	Listen       string
-	ContractsDir string
-	NATSURL      string
-	NATSHost     string
-	NATSPort     int
-	DataDir      string
-	NATSUser     string
-	NATSPassword string
-	NATSToken    string
-	BodyLimit    int
-	LogFormat    string
-	LogLevel     string
-	DebugListen  string
+	Listen        string
+	ContractsDir  string
+	NATSURL       string
+	NATSHost      string
+	NATSPort      int
+	DataDir       string
+	NATSUser      string
+	NATSPassword  string
+	NATSToken     string
+	BodyLimit     int
+	LogFormat     string
+	LogLevel      string
+	DebugListen   string
+	JobTTL        time.Duration
+	WebhookSecret string
+	WebhookAllow  string
 }
 
 // envOr returns the variable's value, or def when it is unset.
@@ -32,6 +37,19 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+func envDurationOr(name string, def time.Duration) time.Duration {
+	v, ok := os.LookupEnv(name)
+	if !ok {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "notebridge: %s=%q is not a duration such as 24h; using %s\n", name, v, def)
+		return def
+	}
+	return d
 }
 
 func envIntOr(name string, def int) int {
@@ -71,5 +89,8 @@ func serveFlags(fs *flag.FlagSet, cfg *config) {
 	fs.StringVar(&cfg.NATSURL, "nats-url", envOr("NOTEBRIDGE_NATS_URL", ""), "NATS server(s) to join, comma-separated; empty starts an embedded server (env NOTEBRIDGE_NATS_URL)")
 	fs.StringVar(&cfg.DebugListen, "debug-listen", envOr("NOTEBRIDGE_DEBUG_LISTEN", ""), "address for Go's pprof profiles (/debug/pprof/); empty disables (env NOTEBRIDGE_DEBUG_LISTEN)")
 	fs.IntVar(&cfg.BodyLimit, "body-limit", envIntOr("NOTEBRIDGE_BODY_LIMIT", api.DefaultBodyLimit), "largest request body in bytes (env NOTEBRIDGE_BODY_LIMIT)")
+	fs.DurationVar(&cfg.JobTTL, "job-ttl", envDurationOr("NOTEBRIDGE_JOB_TTL", jobs.DefaultTTL), "how long job records, results and idempotency keys live after their last change (env NOTEBRIDGE_JOB_TTL)")
+	fs.StringVar(&cfg.WebhookSecret, "webhook-secret", envOr("NOTEBRIDGE_WEBHOOK_SECRET", ""), "secret that signs job webhooks (Notebridge-Signature); required with -webhook-allow (env NOTEBRIDGE_WEBHOOK_SECRET)")
+	fs.StringVar(&cfg.WebhookAllow, "webhook-allow", envOr("NOTEBRIDGE_WEBHOOK_ALLOW", ""), "hosts job webhooks may go to, comma-separated host or host:port; empty refuses every Callback-Url (env NOTEBRIDGE_WEBHOOK_ALLOW)")
 	natsFlags(fs, cfg, "nats-")
 }

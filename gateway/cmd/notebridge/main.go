@@ -28,6 +28,8 @@ import (
 	"github.com/notebridge/notebridge/gateway/api"
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/embedded"
+	"github.com/notebridge/notebridge/gateway/jobs"
+	"github.com/notebridge/notebridge/gateway/webhook"
 )
 
 // shutdownGrace bounds how long in-flight HTTP requests may finish on exit.
@@ -81,6 +83,10 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	jobsCfg, err := jobsConfig(cfg, log)
+	if err != nil {
+		return err
+	}
 	natsURL := cfg.NATSURL
 	if natsURL == "" {
 		ns, err := startEmbedded(cfg)
@@ -97,7 +103,14 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	defer nc.Drain() //nolint:errcheck // exiting anyway
 
-	app, err := api.New(api.Config{Registry: reg, Conn: nc, Logger: log, BodyLimit: cfg.BodyLimit})
+	svc, err := startJobs(ctx, nc, reg, jobsCfg, log)
+	if err != nil {
+		return err
+	}
+	if svc != nil {
+		defer svc.Stop()
+	}
+	app, err := api.New(api.Config{Registry: reg, Conn: nc, Logger: log, BodyLimit: cfg.BodyLimit, Jobs: svc})
 	if err != nil {
 		return err
 	}
@@ -116,6 +129,46 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	log.Info("shutting down", "grace", shutdownGrace)
 	return app.ShutdownWithTimeout(shutdownGrace)
+}
+
+// jobsConfig reads the job flags, so that a mistake in them stops the
+// gateway before it starts anything.
+func jobsConfig(cfg config, log *slog.Logger) (jobs.Config, error) {
+	allow, err := webhook.ParseAllowList(cfg.WebhookAllow)
+	if err != nil {
+		return jobs.Config{}, fmt.Errorf("-webhook-allow: %w", err)
+	}
+	jc := jobs.Config{TTL: cfg.JobTTL, WebhookAllow: allow, Webhook: webhook.Sender{Secret: cfg.WebhookSecret}, Logger: log}
+	if cfg.JobTTL <= 0 {
+		return jobs.Config{}, fmt.Errorf("-job-ttl: %s must be positive", cfg.JobTTL)
+	}
+	if err := jc.Validate(); err != nil {
+		return jobs.Config{}, fmt.Errorf("%w (set -webhook-secret with -webhook-allow)", err)
+	}
+	return jc, nil
+}
+
+// startJobs starts job mode when a contract needs it: the JetStream
+// stream, bucket and consumers, and the background work. It returns nil
+// when no contract is a job contract.
+func startJobs(ctx context.Context, nc *nats.Conn, reg *contracts.Registry, cfg jobs.Config, log *slog.Logger) (*jobs.Service, error) {
+	var names []string
+	for _, ct := range reg.All() {
+		if ct.Mode == contracts.ModeJob {
+			names = append(names, ct.ID())
+		}
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	svc, err := jobs.Start(ctx, nc, reg, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("job mode (for %s), which needs JetStream: %w", strings.Join(names, ", "), err)
+	}
+	log.Info("job mode ready", "contracts", names, "ttl", cfg.TTL, "webhook_allow", cfg.WebhookAllow.String())
+	return svc, nil
 }
 
 // runNATS runs only the embedded NATS server and prints its URL on stdout

@@ -1,0 +1,147 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/notebridge/notebridge/gateway/contracts"
+	"github.com/notebridge/notebridge/gateway/jobs"
+)
+
+// Job request and response headers (docs/http-api.md, "Job contracts").
+const (
+	// HeaderIdempotencyKey makes a job submission safe to repeat.
+	HeaderIdempotencyKey = "Idempotency-Key"
+	// HeaderIdempotentReplayed is "true" on the answer to a repeated
+	// submission: the job is the one the first submission made.
+	HeaderIdempotentReplayed = "Idempotent-Replayed"
+	// HeaderCallbackURL asks for a webhook when the job ends.
+	HeaderCallbackURL = "Callback-Url"
+)
+
+// maxIdempotencyKey bounds the length of an Idempotency-Key.
+const maxIdempotencyKey = 255
+
+// jobTimeout bounds the NATS work of one job request.
+const jobTimeout = 10 * time.Second
+
+// jobAccepted is the body of a 202.
+type jobAccepted struct {
+	ID     string      `json:"id"`
+	Status jobs.Status `json:"status"`
+	Href   string      `json:"href"`
+}
+
+func jobHref(id string) string { return "/jobs/" + id }
+
+// SubmitJob is POST /api/{name}/v{N}/jobs: the job route of a job
+// contract, which POST /api/{name} and /api/{name}/v{N} also take.
+func SubmitJob(reg *contracts.Registry, svc *jobs.Service) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		ct, err := contractOf(reg, c)
+		if err != nil {
+			return err
+		}
+		if ct.Mode != contracts.ModeJob {
+			return notFound(fmt.Sprintf("%s is a %s contract, so it has no jobs: call POST %s", ct.ID(), ct.Mode, href(ct)))
+		}
+		k, err := admit(reg, c)
+		if err != nil {
+			return err
+		}
+		return submitJob(c, svc, k)
+	}
+}
+
+// submitJob turns an admitted call into a job and answers 202.
+func submitJob(c *fiber.Ctx, svc *jobs.Service, k *call) error {
+	sub := jobs.Submission{
+		Contract: k.ct, Body: k.body, RequestID: k.requestID, Traceparent: k.traceparent,
+		IdempotencyKey: c.Get(HeaderIdempotencyKey), CallbackURL: c.Get(HeaderCallbackURL),
+	}
+	if sub.CallbackURL != "" {
+		u, err := svc.CheckCallback(sub.CallbackURL)
+		switch {
+		case errors.Is(err, jobs.ErrCallbackNotAllowed):
+			return callbackNotAllowed(u.Host)
+		case err != nil:
+			return badHeader(HeaderCallbackURL, "must be an absolute http or https URL without user info")
+		}
+	}
+	if c.Request().Header.Peek(HeaderIdempotencyKey) != nil && !validIdempotencyKey(sub.IdempotencyKey) {
+		return badHeader(HeaderIdempotencyKey, fmt.Sprintf("must be 1 to %d visible ASCII characters", maxIdempotencyKey))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
+	defer cancel()
+	rec, replayed, err := svc.Submit(ctx, sub)
+	switch {
+	case errors.Is(err, jobs.ErrIdempotencyKeyReused):
+		return idempotencyKeyReused(k.ct)
+	case err != nil:
+		return natsUnavailable(err.Error())
+	}
+	c.Set(fiber.HeaderLocation, jobHref(rec.ID))
+	if replayed {
+		c.Set(HeaderIdempotentReplayed, "true")
+	}
+	return c.Status(fiber.StatusAccepted).JSON(jobAccepted{ID: rec.ID, Status: rec.Status, Href: jobHref(rec.ID)})
+}
+
+// validIdempotencyKey accepts 1 to maxIdempotencyKey visible ASCII
+// characters (UUIDs, ULIDs and the like).
+func validIdempotencyKey(key string) bool {
+	if key == "" || len(key) > maxIdempotencyKey {
+		return false
+	}
+	return !strings.ContainsFunc(key, func(r rune) bool { return r < '!' || r > '~' })
+}
+
+// JobStatus is GET /jobs/{id}: the job's record.
+func JobStatus(svc *jobs.Service) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
+		defer cancel()
+		rec, err := svc.Get(ctx, c.Params("id"))
+		if err != nil {
+			return jobProblem(svc, c.Params("id"), err)
+		}
+		return sendRecord(c, rec)
+	}
+}
+
+// CancelJob is DELETE /jobs/{id}: cancel a queued or running job.
+func CancelJob(svc *jobs.Service) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
+		defer cancel()
+		rec, err := svc.Cancel(ctx, c.Params("id"))
+		if errors.Is(err, jobs.ErrFinished) {
+			return jobFinished(rec)
+		}
+		if err != nil {
+			return jobProblem(svc, c.Params("id"), err)
+		}
+		return sendRecord(c, rec)
+	}
+}
+
+func jobProblem(svc *jobs.Service, id string, err error) error {
+	if errors.Is(err, jobs.ErrNotFound) {
+		return jobNotFound(id, svc.TTL())
+	}
+	return natsUnavailable(err.Error())
+}
+
+func sendRecord(c *fiber.Ctx, rec *jobs.Record) error {
+	b, err := rec.Public()
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(b)
+}

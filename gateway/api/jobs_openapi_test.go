@@ -1,0 +1,72 @@
+package api_test
+
+import (
+	"testing"
+
+	"github.com/notebridge/notebridge/gateway/jobs"
+)
+
+func TestOpenAPIDocumentsJobs(t *testing.T) {
+	t.Parallel()
+	g := newJobGateway(t, jobs.Config{})
+	doc, _ := openAPIDoc(t, g.gateway)
+	paths := doc["paths"].(map[string]any)
+
+	// Every route the app serves has a documented path.
+	for _, rt := range g.app.GetRoutes(true) {
+		found := rt.Path == "/"
+		for p := range paths {
+			found = found || matches(rt.Path, p)
+		}
+		if !found {
+			t.Errorf("route %s %s has no path in the document", rt.Method, rt.Path)
+		}
+	}
+	tests := []struct {
+		path, method string
+		statuses     []string
+	}{
+		{"/api/steps", "post", []string{"202", "400", "404", "413", "415", "422", "503"}},
+		{"/api/steps/v1", "post", []string{"202", "400", "404", "413", "415", "422", "503"}},
+		{"/api/steps/v1/jobs", "post", []string{"202", "400", "404", "413", "415", "422", "503"}},
+		{"/jobs/{id}", "get", []string{"200", "404", "503"}},
+		{"/jobs/{id}", "delete", []string{"200", "404", "409", "503"}},
+		{"/api/echo/v1", "post", []string{"200", "502", "504"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			item, ok := paths[tt.path].(map[string]any)
+			if !ok {
+				t.Fatalf("no path %s", tt.path)
+			}
+			op, ok := item[tt.method].(map[string]any)
+			if !ok {
+				t.Fatalf("no %s on %s", tt.method, tt.path)
+			}
+			responses := op["responses"].(map[string]any)
+			for _, status := range tt.statuses {
+				if _, ok := responses[status]; !ok {
+					t.Errorf("does not document %s", status)
+				}
+			}
+			if len(responses) != len(tt.statuses) && tt.path != "/api/echo/v1" {
+				t.Errorf("documents %d statuses; want %d: %v", len(responses), len(tt.statuses), tt.statuses)
+			}
+		})
+	}
+	accepted := resolve(t, doc, "#/paths/~1api~1steps~1v1~1jobs/post/responses/202/content/application~1json/schema/$ref")
+	if accepted != "#/components/schemas/JobAccepted" {
+		t.Errorf("202 schema = %v; want JobAccepted", accepted)
+	}
+	rejected := resolve(t, doc, "#/components/responses/JobRejected/content/application~1problem+json/examples").(map[string]any)
+	for _, slug := range []string{"invalid-request", "idempotency-key-reused", "callback-not-allowed"} {
+		if _, ok := rejected[slug]; !ok {
+			t.Errorf("the job 422 does not list %s", slug)
+		}
+	}
+	walkRefs(doc, func(ref string) {
+		if resolve(t, doc, ref) == nil {
+			t.Errorf("$ref %s resolves to nothing", ref)
+		}
+	})
+}

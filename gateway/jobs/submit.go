@@ -1,0 +1,97 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"github.com/notebridge/notebridge/gateway/contracts"
+	"github.com/notebridge/notebridge/gateway/wire"
+)
+
+// Submission is a request for a job that passed the contract's checks.
+type Submission struct {
+	Contract *contracts.Contract
+	// Body is the client's bytes, forwarded unchanged.
+	Body        []byte
+	RequestID   string
+	Traceparent string
+	// IdempotencyKey, when not empty, makes a repeated submission return
+	// the job of the first.
+	IdempotencyKey string
+	// CallbackURL, when not empty, receives the record when the job ends;
+	// the caller has checked it with CheckCallback.
+	CallbackURL string
+}
+
+// Submit creates a job: its record, queued, then its message on the job
+// stream. With an idempotency key it returns the job the key already
+// names, replayed true, when the contract and body are the same as the
+// first time, and ErrIdempotencyKeyReused when they are not.
+func (s *Service) Submit(ctx context.Context, sub Submission) (rec *Record, replayed bool, err error) {
+	id := nuid.Next()
+	if sub.IdempotencyKey != "" {
+		if id, replayed, err = s.claimKey(ctx, sub, id); err != nil {
+			return nil, false, err
+		}
+	}
+	now := time.Now().UTC()
+	rec = &Record{
+		ID: id, Contract: sub.Contract.ID(), Status: Queued, CreatedAt: now, UpdatedAt: now,
+		RequestID: sub.RequestID, CallbackURL: sub.CallbackURL,
+	}
+	err = s.store.Create(ctx, rec)
+	switch {
+	case errors.Is(err, ErrExists) && replayed:
+		if rec, _, err = s.store.Get(ctx, id); err != nil {
+			return nil, false, err
+		}
+	case err != nil:
+		return nil, false, err
+	}
+	// A replay publishes again while no worker has started the job: the
+	// first submitter may have stopped before it published. JetStream
+	// drops the copy when the first one made it (Nats-Msg-Id), and a
+	// worker skips a copy that comes later (docs/protocol.md).
+	if !replayed || (rec.Status == Queued && rec.Attempts == 0) {
+		if err := s.publish(ctx, sub, id); err != nil {
+			return nil, false, err
+		}
+	}
+	return rec, replayed, nil
+}
+
+// publish puts the job's message on the job stream.
+func (s *Service) publish(ctx context.Context, sub Submission, id string) error {
+	if err := Publish(ctx, s.js, sub, id); err != nil {
+		return fmt.Errorf("job %s: %w", id, err)
+	}
+	return nil
+}
+
+// Publish puts the message of job id on the job stream: the body as
+// given, the request headers of docs/protocol.md (no deadline: each
+// attempt has its own), Nb-Job-Id, and the id as Nats-Msg-Id so that
+// JetStream drops a second publish within its duplicate window. The
+// job's record must exist first.
+func Publish(ctx context.Context, js jetstream.JetStream, sub Submission, id string) error {
+	ct := sub.Contract
+	msg := nats.NewMsg(ct.Subject)
+	msg.Data = sub.Body
+	msg.Header.Set(wire.HeaderRequestID, sub.RequestID)
+	msg.Header.Set(wire.HeaderContract, ct.ID())
+	msg.Header.Set(wire.HeaderContractDigest, ct.Digest)
+	if sub.Traceparent != "" {
+		msg.Header.Set(wire.HeaderTraceparent, sub.Traceparent)
+	}
+	msg.Header.Set(wire.HeaderJobID, id)
+	if _, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(id)); err != nil {
+		return fmt.Errorf("publish to %s: %w", ct.Subject, err)
+	}
+	return nil
+}
