@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -131,7 +133,7 @@ func findAnchor(n node, anchor string) (node, bool) {
 		if v["$anchor"] == anchor {
 			return n, true
 		}
-		for _, k := range sortedKeys(v) {
+		for _, k := range slices.Sorted(maps.Keys(v)) {
 			c, _ := n.child(k)
 			if found, ok := findAnchor(c, anchor); ok {
 				return found, true

@@ -1,7 +1,9 @@
 package compat
 
 import (
+	"maps"
 	"regexp"
+	"slices"
 )
 
 // objects compares the keywords of objects: required, properties,
@@ -9,7 +11,7 @@ import (
 // count bounds and dependentRequired.
 func (c *checker) objects(a, b view, where node) {
 	ra, rb := a.required(), b.required()
-	for _, name := range sortedKeys(rb) {
+	for _, name := range slices.Sorted(maps.Keys(rb)) {
 		if _, ok := ra[name]; ok {
 			continue
 		}
@@ -30,7 +32,7 @@ func (c *checker) objects(a, b view, where node) {
 	for n := range declaredB {
 		names[n] = true
 	}
-	for _, name := range sortedKeys(names) {
+	for _, name := range slices.Sorted(maps.Keys(names)) {
 		sa, sb := c.property(a, name), c.property(b, name)
 		at := c.propertyAt(c.newSide(a, b), where, name)
 		switch {
@@ -70,14 +72,14 @@ func (c *checker) objects(a, b view, where node) {
 	// A name matching a pattern of one side falls under the same pattern
 	// on the other side, or under its additionalProperties.
 	pa, pb := patterns(a), patterns(b)
-	for _, p := range sortedKeys(pb) {
+	for _, p := range slices.Sorted(maps.Keys(pb)) {
 		va := aa
 		if list, ok := pa[p]; ok {
 			va = c.conj(list)
 		}
 		c.sub(va, c.conj(pb[p]), c.at(a, b, where, "patternProperties"))
 	}
-	for _, p := range sortedKeys(pa) {
+	for _, p := range slices.Sorted(maps.Keys(pa)) {
 		if _, ok := pb[p]; !ok {
 			c.sub(c.conj(pa[p]), ab, c.at(a, b, where, "patternProperties"))
 		}
@@ -101,7 +103,7 @@ func (c *checker) property(v view, name string) view {
 		}
 		if !found {
 			if pp, ok := n.child("patternProperties"); ok {
-				for _, pat := range sortedKeys(pp.obj()) {
+				for _, pat := range slices.Sorted(maps.Keys(pp.obj())) {
 					if re, err := regexp.Compile(pat); err == nil && re.MatchString(name) {
 						s, found = pp.child(pat)
 						break
@@ -143,7 +145,7 @@ func (c *checker) conj(ns []node) view {
 func patterns(v view) map[string][]node {
 	out := map[string][]node{}
 	for _, kw := range v.keyword("patternProperties") {
-		for _, p := range sortedKeys(kw.obj()) {
+		for _, p := range slices.Sorted(maps.Keys(kw.obj())) {
 			schema, _ := kw.child(p)
 			out[p] = append(out[p], schema)
 		}
@@ -185,8 +187,8 @@ func (c *checker) dependencies(a, b view, where node) {
 	}
 	da, db := need(a), need(b)
 	req := a.required()
-	for _, prop := range sortedKeys(db) {
-		for _, dep := range sortedKeys(db[prop]) {
+	for _, prop := range slices.Sorted(maps.Keys(db)) {
+		for _, dep := range slices.Sorted(maps.Keys(db[prop])) {
 			if da[prop][dep] {
 				continue
 			}

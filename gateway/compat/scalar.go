@@ -1,7 +1,9 @@
 package compat
 
 import (
+	"maps"
 	"math/big"
+	"slices"
 )
 
 // strings compares the keywords of strings: length bounds and pattern.
@@ -9,7 +11,7 @@ func (c *checker) strings(a, b view, where node) {
 	c.bounds(a, b, where, true, "maxLength")
 	c.bounds(a, b, where, false, "minLength")
 	pa, pb := a.strings("pattern"), b.strings("pattern")
-	for _, p := range sortedKeys(pb) {
+	for _, p := range slices.Sorted(maps.Keys(pb)) {
 		if _, ok := pa[p]; ok {
 			continue
 		}

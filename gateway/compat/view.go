@@ -1,8 +1,9 @@
 package compat
 
 import (
+	"maps"
 	"math/big"
-	"sort"
+	"slices"
 	"strconv"
 
 	"github.com/notebridge/notebridge/gateway/jsoneq"
@@ -70,7 +71,7 @@ func (v view) key() string {
 	if v.never {
 		s += "false"
 	}
-	for _, k := range sortedKeys(v.split) {
+	for _, k := range slices.Sorted(maps.Keys(v.split)) {
 		s += "|" + k
 	}
 	return s
@@ -268,7 +269,7 @@ func (v view) declared() []string {
 			set[name] = true
 		}
 	}
-	return sortedKeys(set)
+	return slices.Sorted(maps.Keys(set))
 }
 
 // isTrue reports whether a flag keyword (uniqueItems) is true on any node.
@@ -291,15 +292,6 @@ func containsValue(list []any, x any) bool {
 		}
 	}
 	return false
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

@@ -47,7 +47,7 @@ func digest(base string, roles schemaRoles) (string, map[string]json.RawMessage,
 		if err := json.Unmarshal(raw, &doc); err != nil {
 			return "", nil, fmt.Errorf("%s: %w", file, err)
 		}
-		for _, ref := range fileRefs(doc) {
+		for _, ref := range FileRefs(doc) {
 			queue = append(queue, filepath.Join(filepath.Dir(file), filepath.FromSlash(ref)))
 		}
 	}
@@ -83,9 +83,10 @@ func digest(base string, roles schemaRoles) (string, map[string]json.RawMessage,
 	return "sha256:" + sum([]byte(text.String())), schemas, nil
 }
 
-// fileRefs returns the file part of every $ref in doc that points at
-// another file (not "#..." and not an absolute URI).
-func fileRefs(doc any) []string {
+// FileRefs returns the file part of every $ref in doc that points at
+// another file (not "#..." and not an absolute URI): the files a schema
+// document depends on, relative to it.
+func FileRefs(doc any) []string {
 	var refs []string
 	var walk func(any)
 	walk = func(v any) {

@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 )
@@ -71,7 +72,7 @@ func decodeManifest(file string, raw []byte) (manifest, []Finding) {
 	}
 	fields := memberFields(&m)
 	var out []Finding
-	for _, key := range sortedKeys(members) {
+	for _, key := range slices.Sorted(maps.Keys(members)) {
 		ptr := "/" + escapePointer(key)
 		if key == "examples" {
 			var fs []Finding
@@ -113,7 +114,7 @@ func decodeExamples(file string, raw json.RawMessage) ([]Example, []Finding) {
 	var out []Finding
 	examples := make([]Example, len(items))
 	for i, item := range items {
-		for _, key := range sortedKeys(item) {
+		for _, key := range slices.Sorted(maps.Keys(item)) {
 			if !exampleFields[key] {
 				out = append(out, finding(file, fmt.Sprintf("/examples/%d/%s", i, escapePointer(key)), "unknown field %q", key))
 			}
@@ -194,13 +195,4 @@ func (m *manifest) problems(file string) []Finding {
 		add("/examples", "a contract needs at least one example")
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

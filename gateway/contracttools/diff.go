@@ -4,10 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -137,7 +138,7 @@ func Diff(ref string, dirs ...string) (*DiffReport, error) {
 		rep.next[p.Name] = max(rep.next[p.Name], p.Version+1)
 		rep.nextDir[p.Name] = filepath.Dir(display(r, p.file))
 	}
-	for _, id := range sortedKeys(oldSet) {
+	for _, id := range slices.Sorted(maps.Keys(oldSet)) {
 		before, after := oldSet[id], newSet[id]
 		if after == nil {
 			if before.Deprecated {
@@ -173,7 +174,7 @@ func Diff(ref string, dirs ...string) (*DiffReport, error) {
 			}
 		}
 	}
-	for _, id := range sortedKeys(newSet) {
+	for _, id := range slices.Sorted(maps.Keys(newSet)) {
 		if oldSet[id] == nil {
 			rep.Added = append(rep.Added, id)
 		}
@@ -243,7 +244,7 @@ func (r *DiffReport) Write(w io.Writer) error {
 	for _, b := range r.Breaks {
 		broken[b.Contract] = true
 	}
-	for _, id := range sortedKeys(broken) {
+	for _, id := range slices.Sorted(maps.Keys(broken)) {
 		name, _, _ := strings.Cut(id, "/")
 		next, dir := r.next[name], r.nextDir[name]
 		if next == 0 { // every version of the name is gone
@@ -273,13 +274,4 @@ func (r *DiffReport) Summary() string {
 		return fmt.Sprintf("contracts diff: no breaking change against %s (%d contract version(s) compared%s)", r.Ref, len(r.Compared), extra)
 	}
 	return fmt.Sprintf("contracts diff: %d breaking change(s) against %s (%d contract version(s) compared%s)", len(r.Breaks), r.Ref, len(r.Compared), extra)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -10,6 +10,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/notebridge/notebridge/gateway/contracts"
 )
 
 // ErrGit is wrapped by every error of a git command Diff runs.
@@ -105,7 +107,7 @@ func (s *snapshot) schemas(file string) error {
 	if json.Unmarshal(raw, &doc) != nil {
 		return nil
 	}
-	for _, ref := range fileRefs(doc) {
+	for _, ref := range contracts.FileRefs(doc) {
 		if err := s.schemas(path.Join(path.Dir(file), ref)); err != nil {
 			return err
 		}
@@ -123,33 +125,6 @@ func (s *snapshot) copy(file string) error {
 		return err
 	}
 	return os.WriteFile(dst, out, 0o644)
-}
-
-// fileRefs returns the file part of every $ref in doc that names another
-// file.
-func fileRefs(doc any) []string {
-	var refs []string
-	var walk func(any)
-	walk = func(v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			if ref, ok := v["$ref"].(string); ok {
-				file, _, _ := strings.Cut(ref, "#")
-				if file != "" && !strings.Contains(file, ":") {
-					refs = append(refs, file)
-				}
-			}
-			for _, child := range v {
-				walk(child)
-			}
-		case []any:
-			for _, child := range v {
-				walk(child)
-			}
-		}
-	}
-	walk(doc)
-	return refs
 }
 
 func git(dir string, args ...string) ([]byte, error) {
