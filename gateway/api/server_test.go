@@ -121,8 +121,9 @@ func TestCatalog(t *testing.T) {
 	if err := json.Unmarshal(r.body, &cat); err != nil {
 		t.Fatal(err)
 	}
-	if len(cat.Contracts) != 1 || cat.Contracts[0].Name != "echo" || cat.Contracts[0].Latest != 1 {
-		t.Fatalf("catalog = %s; want echo with latest 1", r.body)
+	// testdata/contracts: echo, then tokens (a stream contract, unserved here).
+	if len(cat.Contracts) != 2 || cat.Contracts[0].Name != "echo" || cat.Contracts[0].Latest != 1 {
+		t.Fatalf("catalog = %s; want echo with latest 1, then tokens", r.body)
 	}
 	vs := cat.Contracts[0].Versions
 	if len(vs) != 2 || vs[0].Workers != 2 || vs[1].Workers != 0 || !vs[1].Deprecated || vs[0].Href != "/api/echo/v1" {

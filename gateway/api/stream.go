@@ -34,7 +34,12 @@ func relayStream(c *fiber.Ctx, nc *nats.Conn, log *slog.Logger, k *call) error {
 	if err != nil {
 		return err
 	}
+	// Heartbeats before the first chunk only say the worker is alive; the
+	// answer's status waits for a chunk, the end, or an error.
 	first := s.next()
+	for first.kind == wire.StreamHeartbeat {
+		first = s.next()
+	}
 	if first.problem != nil {
 		s.stop()
 		return first.problem

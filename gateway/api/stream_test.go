@@ -224,6 +224,7 @@ func TestStreamAnswersBeforeTheFirstChunk(t *testing.T) {
 		{"no merge, no JSON", "/api/raw", `{"text": "hi"}`, "application/json", 406, "not-acceptable"},
 		{"event-stream wins over JSON", "/api/raw", `{"text": "hi"}`, "application/json, text/event-stream", 200, ""},
 		{"error before the first chunk", "/api/tokens", `{"text": "a", "behavior": "fail_first"}`, "", 502, "worker-error"},
+		{"error after heartbeats, before the first chunk", "/api/tokens", `{"text": "a", "behavior": "fail_first", "delay_ms": 600}`, "", 502, "worker-error"},
 		{"invalid request", "/api/tokens", `{"text": 1}`, "", 422, "invalid-request"},
 	}
 	for _, tt := range tests {

@@ -20,6 +20,7 @@ func ExampleLoad() {
 	// Output:
 	// echo/v1 nb.echo.v1 2s false
 	// echo/v2 nb.echo.v2 2s true
+	// tokens/v1 nb.tokens.v1 5s false
 	// latest: echo/v1
 }
 

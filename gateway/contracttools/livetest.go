@@ -111,8 +111,11 @@ func runExample(ctx context.Context, cfg TestConfig, ct *contracts.Contract, ex 
 	if cfg.Timeout > 0 && cfg.Timeout < timeout {
 		timeout = cfg.Timeout
 	}
-	if ct.Mode == contracts.ModeJob {
+	switch ct.Mode {
+	case contracts.ModeJob:
 		return runJobExample(ctx, cfg, ct, ex, res, timeout)
+	case contracts.ModeStream:
+		return runStreamExample(ctx, cfg, ct, ex, res, timeout)
 	}
 	start := time.Now()
 	deadline := start.Add(timeout)

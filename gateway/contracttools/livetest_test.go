@@ -228,3 +228,37 @@ func TestWriteJUnit(t *testing.T) {
 		t.Errorf("got error %+v; want type no-worker", e)
 	}
 }
+
+func TestRunTestsStreams(t *testing.T) {
+	ns, err := embedded.Start(embedded.Config{Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	reg, err := contracts.Load("../../testdata/contracts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := reg.Lookup("tokens", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := refworker.Start(nc, []*contracts.Contract{tokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Stop() })
+
+	results, err := contracttools.RunTests(context.Background(), contracttools.TestConfig{Conn: nc, Registry: reg, Contract: "tokens"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 1 || results[0].Outcome != contracttools.Pass {
+		t.Fatalf("got %+v; want the tokens example to pass (its chunks merged equal its response)", results)
+	}
+}

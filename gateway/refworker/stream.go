@@ -33,7 +33,7 @@ func (w *worker) stream(ct *contracts.Contract, req micro.Request) {
 		_ = req.Error(wire.CodeInvalidRequest, err.Error(), nil)
 		return
 	}
-	if in.Behavior == "fail_first" {
+	if in.Behavior == "fail_first" && in.DelayMS == 0 {
 		_ = req.Error("tokens_failed", "failed before the first token", nil)
 		return
 	}
@@ -66,6 +66,17 @@ func (w *worker) stream(ct *contracts.Contract, req micro.Request) {
 		return true
 	}
 	heartbeatEvery := wire.HeartbeatInterval(ct.IdleTimeout)
+	if in.Behavior == "fail_first" { // after a delay: heartbeats, then the error, still before any chunk
+		for waited := time.Duration(0); waited < time.Duration(in.DelayMS)*time.Millisecond; waited += heartbeatEvery {
+			time.Sleep(heartbeatEvery)
+			send(wire.StreamHeartbeat, nil, nil)
+		}
+		send(wire.StreamError, nil, nats.Header{
+			wire.HeaderServiceErrorCode: {"tokens_failed"},
+			wire.HeaderServiceError:     {"failed before the first token"},
+		})
+		return
+	}
 	wait := func(d time.Duration) bool { // false when cancelled
 		for d > 0 {
 			step := min(d, heartbeatEvery)

@@ -23,7 +23,7 @@ func TestContractsCommand(t *testing.T) {
 		wantStderr string
 	}{
 		{"lint passes", []string{"lint", "--contracts-dir", "../../../testdata/contracts"}, nil,
-			"contracts lint: 2 contract version(s) in ../../../testdata/contracts: no problems", ""},
+			"contracts lint: 3 contract version(s) in ../../../testdata/contracts: no problems", ""},
 		{"lint fails", []string{"lint", "-contracts-dir", broken}, errContractsFailed,
 			filepath.Join(broken, "x.v1.json") + `:/colour: unknown field "colour"`, ""},
 		{"no command", nil, errAny, "", "usage: notebridge contracts <command>"},
