@@ -143,6 +143,25 @@ func (w *JobWorker) run(msg jetstream.Msg) {
 		return
 	}
 	attempt := int(md.NumDelivered)
+
+	// Listen for a cancel before the record says running: a DELETE that
+	// sees "running" must find the worker listening.
+	jobCtx, cancel := context.WithTimeout(ctx, w.ct.Timeout)
+	defer cancel()
+	var cancelled atomic.Bool
+	sub, err := w.nc.Subscribe(wire.JobCancelSubject(id), func(*nats.Msg) {
+		if !cancelled.Swap(true) {
+			w.cancelled(id)
+			cancel()
+		}
+	})
+	if err != nil {
+		return
+	}
+	defer sub.Unsubscribe() //nolint:errcheck // best effort
+	if err := w.nc.Flush(); err != nil { // the server has the subscription
+		return
+	}
 	_, err = w.store.Update(ctx, id, func(r *jobs.Record) error {
 		// A delivery counts only when it is further than the record: a
 		// lower count is a copy of the message, published again by an
@@ -162,19 +181,6 @@ func (w *JobWorker) run(msg jetstream.Msg) {
 	}
 	w.started(id, attempt)
 
-	jobCtx, cancel := context.WithTimeout(ctx, w.ct.Timeout)
-	defer cancel()
-	var cancelled atomic.Bool
-	sub, err := w.nc.Subscribe(wire.JobCancelSubject(id), func(*nats.Msg) {
-		if !cancelled.Swap(true) {
-			w.cancelled(id)
-			cancel()
-		}
-	})
-	if err != nil {
-		return
-	}
-	defer sub.Unsubscribe() //nolint:errcheck // best effort
 	stopBeat := w.heartbeat(msg)
 	result, jobErr, died := w.handle(jobCtx, msg, id, attempt)
 	stopBeat()
