@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: the gateway with an embedded NATS server on 127.0.0.1:8080, the
-# example workers, and the echo test worker (so every error status can be
-# shown with curl). Ctrl-C stops everything.
+# example workers, and the echo and tokens test workers (so every error status,
+# and a stream that fails, can be shown with curl). Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,16 +39,23 @@ pids+=($!)
 pids+=($!)
 "$worker" run python-worker/examples/iris.ipynb --nats-url "$nats_url" --contracts-dir contracts &
 pids+=($!)
+"$worker" run python-worker/examples/generate.py:worker --nats-url "$nats_url" --contracts-dir contracts &
+pids+=($!)
+"$worker" run python-worker/examples/report.py:worker --nats-url "$nats_url" --contracts-dir contracts &
+pids+=($!)
 "$worker" run python-worker/tests/echo_worker.py:worker --nats-url "$nats_url" --contracts-dir testdata/contracts &
+pids+=($!)
+"$worker" run python-worker/tests/tokens_worker.py:worker --nats-url "$nats_url" --contracts-dir testdata/contracts &
 pids+=($!)
 
 # Ready when the latest version of every contract has a worker (the iris
-# notebook takes a few seconds to train its model).
+# notebook takes a few seconds to train its model). The catalog counts the
+# workers of NATS micro endpoints; job workers pull from JetStream instead.
 all_served() {
   curl -fs "http://$listen/api" | python3 -c '
 import json, sys
 catalog = json.load(sys.stdin)["contracts"]
-sys.exit(0 if all(v["workers"] > 0 for c in catalog for v in c["versions"] if v["version"] == c["latest"]) else 1)'
+sys.exit(0 if all(v["workers"] > 0 for c in catalog for v in c["versions"] if v["version"] == c["latest"] and v["mode"] != "job") else 1)'
 }
 for _ in $(seq 120); do
   all_served && break
@@ -68,6 +75,15 @@ notebridge is up: gateway $base, NATS $nats_url. Try:
   curl -s -XPOST $base/api/iris -H 'Content-Type: application/json' \\
        -d '{"sepal_length": 6.3, "sepal_width": 3.3, "petal_length": 6.0, "petal_width": 2.5}'
 
+A stream (Server-Sent Events, one token at a time), then the same tokens merged into one reply:
+  curl -N -XPOST $base/api/generate -H 'Content-Type: application/json' -d '{"prompt": "Once", "max_tokens": 20}'
+  curl -s -XPOST $base/api/generate -H 'Content-Type: application/json' -H 'Accept: application/json' -d '{"prompt": "Once", "max_tokens": 20}'
+
+A long job: 202 with its id and a Location at once; then its record shows the progress, then the result:
+  curl -si -XPOST $base/api/report -H 'Content-Type: application/json' -d '{"delay_ms": 500}'
+  curl -s $base/jobs/JOB_ID            # JOB_ID from the Location header
+  curl -s -XDELETE $base/jobs/JOB_ID   # cancels it while it runs
+
 Errors, each a problem+json:
   422  curl -s -XPOST $base/api/sentiment -H 'Content-Type: application/json' -d '{"text": "", "extra": 1}'
   400  curl -s -XPOST $base/api/sentiment -H 'Content-Type: application/json' -d '{"text": '
@@ -79,6 +95,8 @@ Errors, each a problem+json:
   504  curl -s -XPOST $base/api/echo -H 'Content-Type: application/json' -H 'Request-Timeout: 0.5' -d '{"text": "slow", "sleep_ms": 3000}'
   502  curl -s -XPOST $base/api/echo -H 'Content-Type: application/json' -d '{"text": "x", "behavior": "fail"}'
   502  curl -s -XPOST $base/api/echo -H 'Content-Type: application/json' -d '{"text": "x", "behavior": "bad_reply"}'
+  SSE error event after a chunk:
+       curl -N -XPOST $base/api/tokens -H 'Content-Type: application/json' -d '{"text": "a b c", "behavior": "fail"}'
 
 Ctrl-C stops everything.
 MSG

@@ -92,6 +92,20 @@ func Describe(reg *contracts.Registry) fiber.Handler {
 			"schemas":         ct.Schemas,
 			"examples":        ct.Examples,
 		}
+		// The schema files verbatim: the digest is over their bytes, and
+		// "schemas" above are re-encoded (compacted) by the JSON encoder.
+		sources := make(map[string]string, len(ct.Schemas))
+		for path, raw := range ct.Schemas {
+			sources[path] = string(raw)
+		}
+		out["schema_sources"] = sources
+		if ct.Mode == contracts.ModeStream {
+			out["chunk_schema"] = ct.ChunkSchemaRef
+			out["idle_timeout_seconds"] = ct.IdleTimeout.Seconds()
+			if ct.Merge != nil {
+				out["merge"] = ct.Merge
+			}
+		}
 		if ct.Mode == contracts.ModeJob {
 			out["max_attempts"] = ct.MaxAttempts
 			out["ack_wait_seconds"] = ct.AckWait.Seconds()

@@ -158,7 +158,7 @@ func (w *JobWorker) run(msg jetstream.Msg) {
 	if err != nil {
 		return
 	}
-	defer sub.Unsubscribe() //nolint:errcheck // best effort
+	defer sub.Unsubscribe()              //nolint:errcheck // best effort
 	if err := w.nc.Flush(); err != nil { // the server has the subscription
 		return
 	}

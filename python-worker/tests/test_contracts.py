@@ -50,9 +50,15 @@ def load_error(contracts_dir: Path) -> str:
 
 
 def test_repository_and_test_contracts_load() -> None:
-    assert set(load_contracts(REPO_CONTRACTS)) == {"summarize/v1", "sentiment/v1", "iris/v1"}
+    assert set(load_contracts(REPO_CONTRACTS)) == {
+        "summarize/v1",
+        "sentiment/v1",
+        "iris/v1",
+        "generate/v1",
+        "report/v1",
+    }
     test_contracts = load_contracts(TEST_CONTRACTS)
-    assert set(test_contracts) == {"echo/v1", "echo/v2"}
+    assert set(test_contracts) == {"echo/v1", "echo/v2", "tokens/v1"}
     assert test_contracts["echo/v2"].deprecated
     assert test_contracts["echo/v1"].timeout_seconds == 2
 
@@ -154,10 +160,10 @@ def test_example_must_match_the_schema(tmp_path: Path) -> None:
 
 
 def test_manifest_fields_are_checked(tmp_path: Path) -> None:
-    message = load_error(write_contract(tmp_path, {}, name="Bad Name", mode="stream", extra=1))
+    message = load_error(write_contract(tmp_path, {}, name="Bad Name", mode="batch", extra=1))
     assert "probe.v1.json: /extra: unknown field" in message
     assert "probe.v1.json: /name: 'Bad Name' must match" in message
-    assert "probe.v1.json: /mode: 'stream' is not supported; use sync" in message
+    assert "probe.v1.json: /mode: 'batch' is not supported; use job, stream, sync" in message
 
 
 def test_two_manifests_for_one_version_conflict(tmp_path: Path) -> None:

@@ -346,7 +346,7 @@ def test_decorator_returns_the_function_unchanged() -> None:
 def test_unknown_contract_fails_at_decoration() -> None:
     worker = Worker(contracts_dir=build_worker().contracts_dir)
     with pytest.raises(
-        ContractError, match=r"no contract echo/v3 in .* \(it has: echo/v1, echo/v2\)"
+        ContractError, match=r"no contract echo/v3 in .* \(it has: echo/v1, echo/v2, tokens/v1\)"
     ):
         worker.handler("echo", version=3)
 

@@ -9,9 +9,9 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+from notebridge_worker import models
 from notebridge_worker.connection import (
     DEFAULT_NATS_URL,
     ConnectError,
@@ -21,6 +21,7 @@ from notebridge_worker.connection import (
 )
 from notebridge_worker.contracts import ContractError
 from notebridge_worker.loader import TargetError, load_worker
+from notebridge_worker.remote import ENV_CONTRACTS_URL, local_contracts_dir
 from notebridge_worker.testing import TestClient
 from notebridge_worker.worker import (
     DEFAULT_GRACE_SECONDS,
@@ -106,7 +107,8 @@ def _test(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> Worker:
-    contracts_dir = Path(args.contracts_dir).absolute() if args.contracts_dir else None
+    location = args.contracts_url or args.contracts_dir
+    contracts_dir = local_contracts_dir(location) if location else None
     if contracts_dir is not None:
         # A Worker built with the default contracts_dir loads it while the target runs,
         # and a notebook's cells run in the notebook's directory: hence an absolute path.
@@ -205,7 +207,22 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME[/vN]",
         help="only this contract (every version, or vN); repeat for more",
     )
+    models.add_command(commands, _contracts_options)
     return parser
+
+
+def _contracts_url_option(parser: argparse.ArgumentParser) -> None:
+    _option(
+        parser,
+        "--contracts-url",
+        ENV_CONTRACTS_URL,
+        "URL of a gateway to load the contracts from instead of a directory (remote.py)",
+    )
+
+
+def _contracts_options(parser: argparse.ArgumentParser) -> None:
+    _option(parser, "--contracts-dir", ENV_CONTRACTS_DIR, "directory of contract manifests")
+    _contracts_url_option(parser)
 
 
 def _target_arguments(parser: argparse.ArgumentParser) -> None:
@@ -220,6 +237,7 @@ def _target_arguments(parser: argparse.ArgumentParser) -> None:
         ENV_CONTRACTS_DIR,
         "directory of contract manifests (default: the Worker's)",
     )
+    _contracts_url_option(parser)
     _option(
         parser,
         "--log-level",

@@ -3,6 +3,7 @@
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -11,6 +12,12 @@ class RequestContext:
 
     ``deadline`` is absolute, Unix time in seconds: past it nobody waits for the reply any
     more (the gateway has answered 504), so long work should check :meth:`time_left`.
+
+    For a job (a ``job`` contract) ``job_id`` and ``attempt`` (1, 2, ...) are set, the
+    deadline is the contract's ``timeout_seconds`` from the start of this attempt, the handler
+    may report how far it is with :meth:`progress` or :meth:`report_progress`, and
+    :attr:`cancelled` turns true once the job is cancelled. For other requests progress
+    reports do nothing, so one handler serves both and runs in offline tests.
     """
 
     request_id: str
@@ -18,7 +25,68 @@ class RequestContext:
     contract: str
     version: int
     headers: Mapping[str, str] = field(default_factory=dict)
+    _job: Any = field(default=None, repr=False, compare=False)
+    """The job's control (notebridge_worker.jobs.JobControl), None unless this is a job."""
 
     def time_left(self) -> float:
         """Return the seconds left before the deadline, 0.0 once it has passed."""
         return max(0.0, self.deadline - time.time())
+
+    @property
+    def job_id(self) -> str | None:
+        """The job's id, None unless the request is a job."""
+        return self._job.job_id if self._job is not None else None
+
+    @property
+    def attempt(self) -> int:
+        """Which delivery of the job this is (1, 2, ...); 0 unless the request is a job."""
+        return self._job.attempt if self._job is not None else 0
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the job was cancelled: a plain ``def`` handler should return soon.
+
+        (An ``async def`` handler is cancelled outright; a thread cannot be, so it may poll
+        this.) Always False for other requests.
+        """
+        return self._job is not None and self._job.cancelled
+
+    async def progress(self, fraction: float, message: str | None = None) -> None:
+        """Store how far the job is, ``fraction`` from 0 to 1, with an optional message.
+
+        ``await`` it from an ``async def`` handler; it returns once the job's record has it
+        (a failure to store it is logged, never raised). ``GET /jobs/{id}`` shows it.
+        """
+        if self._job is not None:
+            await self._job.progress(fraction, message)
+
+    def report_progress(self, fraction: float, message: str | None = None) -> None:
+        """Like :meth:`progress`, without waiting: for plain ``def`` handlers (any thread).
+
+        Reports are handed to the event loop and written in order; when they come faster
+        than the record can be written, only the latest is kept. In a process pool they are
+        dropped: the job's record lives in the worker's parent process.
+        """
+        if self._job is not None:
+            self._job.report(fraction, message)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A process pool pickles the context; the job's control stays in this process.
+        job = self._job
+        detached = _DetachedJob(job.job_id, job.attempt) if job is not None else None
+        return {**self.__dict__, "_job": detached}
+
+
+@dataclass(frozen=True)
+class _DetachedJob:
+    """A job as a handler in a process pool sees it: its id and attempt, no reports."""
+
+    job_id: str
+    attempt: int
+    cancelled: bool = False
+
+    async def progress(self, fraction: float, message: str | None = None) -> None:
+        pass
+
+    def report(self, fraction: float, message: str | None = None) -> None:
+        pass

@@ -1,7 +1,8 @@
 """Contracts: manifests, their compiled schemas, their digest and the violations they find.
 
 A contract is one ``*.json`` manifest in a contracts directory (see contracts/summarize.v1.json)
-pointing at a request and a response JSON Schema. Loading checks everything that could
+pointing at a request and a response JSON Schema, and for a ``stream`` contract at a chunk
+schema (see contracts/generate.v1.json). Loading checks everything that could
 otherwise fail while serving: the manifest's fields, every schema against its meta-schema,
 every ``pattern`` against RE2 (the Go gateway's regexp engine), every ``$ref``, and every
 example. The dialect is the one docs/protocol.md fixes for both sides: draft 2020-12 unless
@@ -43,14 +44,35 @@ MANIFEST_FIELDS = frozenset(
         "request_schema",
         "response_schema",
         "examples",
+        # Stream mode only.
+        "chunk_schema",
+        "merge",
+        "idle_timeout_seconds",
+        # Job mode only.
+        "max_attempts",
+        "ack_wait_seconds",
     }
 )
 EXAMPLE_FIELDS = frozenset({"name", "request", "response"})
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 """A contract name is one NATS subject token and one URL path segment."""
-SUPPORTED_MODES = frozenset({"sync"})
+SYNC = "sync"
+"""One request, one reply."""
+STREAM = "stream"
+"""One request, a sequence of chunks (the handler is a generator)."""
+JOB = "job"
+"""One request that becomes a durable job, pulled from JetStream (notebridge_worker.jobs)."""
+SUPPORTED_MODES = frozenset({SYNC, STREAM, JOB})
 MAX_TIMEOUT_SECONDS = 3600
-"""Past an hour, a request is a job, not a sync call."""
+"""Past an hour, a request is a job, not a sync call or a stream."""
+MAX_JOB_TIMEOUT_SECONDS = 86400
+"""The bound of one attempt of a job."""
+DEFAULT_IDLE_TIMEOUT_SECONDS = 10.0
+"""How long a stream may be silent when its manifest does not say."""
+MAX_ATTEMPTS_BOUND = 100
+MAX_ACK_WAIT_SECONDS = 3600
+DEFAULT_MAX_ATTEMPTS = 3
+DEFAULT_ACK_WAIT_SECONDS = 30.0
 DEFAULT_DIALECT = Draft202012Validator
 
 
@@ -80,6 +102,38 @@ class Example:
 
 
 @dataclass(frozen=True)
+class Merge:
+    """How a stream contract's chunks become one JSON reply; exactly one field is set.
+
+    ``concat`` names a string member of every chunk: the reply is ``{concat: the members
+    joined}``. ``collect`` names the reply's one member, the list of every chunk. The
+    gateway merges this way for clients that ask for ``application/json``.
+    """
+
+    concat: str | None = None
+    collect: str | None = None
+
+    def apply(self, chunks: list[Any]) -> dict[str, Any]:
+        """The reply the gateway builds from ``chunks`` (JSON values).
+
+        Raises ValueError if a chunk lacks what ``concat`` needs.
+        """
+        if self.concat:
+            parts = []
+            for number, chunk in enumerate(chunks, start=1):
+                part = chunk.get(self.concat) if isinstance(chunk, dict) else None
+                if not isinstance(part, str):
+                    raise ValueError(
+                        f"cannot merge stream chunks: chunk {number} has no string {self.concat!r}"
+                    )
+                parts.append(part)
+            return {self.concat: "".join(parts)}
+        if self.collect:
+            return {self.collect: list(chunks)}
+        raise ValueError("cannot merge stream chunks: the merge names no strategy")
+
+
+@dataclass(frozen=True)
 class Contract:
     """One major version of a named contract, with its schemas compiled."""
 
@@ -94,9 +148,21 @@ class Contract:
     """``sha256:<hex>`` over the schema files (docs/protocol.md, "Contract digest")."""
     manifest_path: Path
     request_schema_path: Path
-    response_schema_path: Path
+    response_schema_path: Path | None
+    """None only for a stream contract without ``merge``: it has no single reply."""
     request_validator: Validator = field(repr=False, compare=False)
-    response_validator: Validator = field(repr=False, compare=False)
+    response_validator: Validator | None = field(repr=False, compare=False)
+    chunk_schema_path: Path | None = None
+    """The schema of every chunk of a stream contract; None for other modes."""
+    chunk_validator: Validator | None = field(default=None, repr=False, compare=False)
+    merge: Merge | None = None
+    """How the chunks of a stream contract merge into one reply, if they can."""
+    idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS
+    """How long a stream may go without a message before the gateway presumes it dead."""
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    """How many times a job of this contract is delivered to a worker at most (job mode)."""
+    ack_wait_seconds: float = DEFAULT_ACK_WAIT_SECONDS
+    """How long a worker may hold a job without a heartbeat before it is delivered again."""
 
     @property
     def ref(self) -> str:
@@ -109,7 +175,15 @@ class Contract:
 
     def response_violations(self, instance: Any) -> list[Violation]:
         """Return every way ``instance`` breaks the response schema, [] if it is valid."""
+        if self.response_validator is None:
+            raise ValueError(f"{self.ref} has no response schema")
         return violations(self.response_validator, instance)
+
+    def chunk_violations(self, instance: Any) -> list[Violation]:
+        """Return every way ``instance`` breaks the chunk schema, [] if it is valid."""
+        if self.chunk_validator is None:
+            raise ValueError(f"{self.ref} is not a stream contract: it has no chunk schema")
+        return violations(self.chunk_validator, instance)
 
 
 def load_contracts(contracts_dir: str | os.PathLike[str]) -> dict[str, Contract]:
@@ -154,14 +228,19 @@ def load_contract(manifest_path: str | os.PathLike[str]) -> Contract:
     if problems:
         raise ContractError("\n".join(problems))
 
-    request_path = _join(path.parent, manifest["request_schema"])
-    response_path = _join(path.parent, manifest["response_schema"])
-    schemas = _SchemaFiles.read([request_path, response_path])
+    # The digest's roles, in its order (docs/protocol.md): absent schemas have no line.
+    roles = {
+        role: _join(path.parent, manifest[f"{role}_schema"])
+        for role in ("request", "response", "chunk")
+        if manifest.get(f"{role}_schema")
+    }
+    schemas = _SchemaFiles.read(list(roles.values()))
     problems = schemas.problems()
     if problems:
         raise ContractError("\n".join(problems))
-    request_validator = schemas.validator(request_path)
-    response_validator = schemas.validator(response_path)
+    validators = {role: schemas.validator(schema_path) for role, schema_path in roles.items()}
+    request_validator = validators["request"]
+    response_validator = validators.get("response")
 
     examples = tuple(
         Example(item["name"], item["request"], item.get("response"))
@@ -169,7 +248,9 @@ def load_contract(manifest_path: str | os.PathLike[str]) -> Contract:
     )
     for index, example in enumerate(examples):
         checks = [("request", example.request, request_validator)]
-        if example.response is not None:
+        # A stream example's response is the merged reply; without merge there is no schema
+        # for it, and, as in Go, nothing to check it against.
+        if example.response is not None and response_validator is not None:
             checks.append(("response", example.response, response_validator))
         for part, instance, validator in checks:
             problems.extend(
@@ -179,6 +260,8 @@ def load_contract(manifest_path: str | os.PathLike[str]) -> Contract:
     if problems:
         raise ContractError("\n".join(problems))
 
+    merge = manifest.get("merge")
+    idle_timeout = manifest.get("idle_timeout_seconds") or DEFAULT_IDLE_TIMEOUT_SECONDS
     return Contract(
         name=manifest["name"],
         version=manifest["version"],
@@ -187,25 +270,47 @@ def load_contract(manifest_path: str | os.PathLike[str]) -> Contract:
         timeout_seconds=float(manifest["timeout_seconds"]),
         deprecated=manifest.get("deprecated", False),
         examples=examples,
-        digest=schemas.digest(request_path, response_path),
+        digest=schemas.digest(list(roles.items())),
         manifest_path=path,
-        request_schema_path=request_path,
-        response_schema_path=response_path,
+        request_schema_path=roles["request"],
+        response_schema_path=roles.get("response"),
         request_validator=request_validator,
         response_validator=response_validator,
+        chunk_schema_path=roles.get("chunk"),
+        chunk_validator=validators.get("chunk"),
+        merge=(
+            Merge(concat=merge.get("concat") or None, collect=merge.get("collect") or None)
+            if merge is not None
+            else None
+        ),
+        idle_timeout_seconds=(
+            float(idle_timeout) if manifest["mode"] == STREAM else DEFAULT_IDLE_TIMEOUT_SECONDS
+        ),
+        max_attempts=manifest.get("max_attempts") or DEFAULT_MAX_ATTEMPTS,
+        ack_wait_seconds=float(manifest.get("ack_wait_seconds") or DEFAULT_ACK_WAIT_SECONDS),
     )
 
 
 def contract_digest(
-    request_schema: str | os.PathLike[str], response_schema: str | os.PathLike[str]
+    request_schema: str | os.PathLike[str],
+    response_schema: str | os.PathLike[str] | None = None,
+    chunk_schema: str | os.PathLike[str] | None = None,
 ) -> str:
-    """Return the digest of a contract's schemas, as docs/protocol.md defines it."""
-    request_path = _join(Path.cwd(), os.fspath(request_schema))
-    response_path = _join(Path.cwd(), os.fspath(response_schema))
-    schemas = _SchemaFiles.read([request_path, response_path])
+    """Return the digest of a contract's schemas, as docs/protocol.md defines it.
+
+    ``response_schema`` is None only for a stream contract without merge; ``chunk_schema`` is
+    a stream contract's.
+    """
+    given = {"request": request_schema, "response": response_schema, "chunk": chunk_schema}
+    roles = [
+        (role, _join(Path.cwd(), os.fspath(schema)))
+        for role, schema in given.items()
+        if schema is not None
+    ]
+    schemas = _SchemaFiles.read([schema_path for _, schema_path in roles])
     if schemas.read_problems:
         raise ContractError("\n".join(schemas.read_problems))
-    return schemas.digest(request_path, response_path)
+    return schemas.digest(roles)
 
 
 def violations(validator: Validator, instance: Any) -> list[Violation]:
@@ -340,16 +445,22 @@ def _manifest_problems(manifest: Any) -> list[str]:
         problems.append(f"/version: {version!r} must be an integer >= 1")
     if not isinstance(manifest.get("description", ""), str):
         problems.append("/description: must be a string")
-    if manifest.get("mode") not in SUPPORTED_MODES:
-        supported = ", ".join(sorted(SUPPORTED_MODES))
-        problems.append(f"/mode: {manifest.get('mode')!r} is not supported; use {supported}")
+    mode = manifest.get("mode")
     timeout = manifest.get("timeout_seconds")
-    if not _is_number(timeout) or not 0 < timeout <= MAX_TIMEOUT_SECONDS:
-        problems.append(f"/timeout_seconds: {timeout!r} must be > 0 and <= {MAX_TIMEOUT_SECONDS}")
+    problems.extend(_mode_problems(manifest, mode, timeout if _is_number(timeout) else 0))
+    limit = MAX_JOB_TIMEOUT_SECONDS if mode == JOB else MAX_TIMEOUT_SECONDS
+    if not _is_number(timeout) or not 0 < timeout <= limit:
+        problems.append(f"/timeout_seconds: {timeout!r} must be > 0 and <= {limit}")
     if not isinstance(manifest.get("deprecated", False), bool):
         problems.append("/deprecated: must be true or false")
+    # A stream without merge has no single reply to describe.
+    needs_response = mode != STREAM or manifest.get("merge") is not None
     for key in ("request_schema", "response_schema"):
-        if not isinstance(manifest.get(key), str) or not manifest[key]:
+        value = manifest.get(key)
+        given = isinstance(value, str) and value
+        if (value is not None and not isinstance(value, str)) or (
+            not given and (key == "request_schema" or needs_response)
+        ):
             problems.append(f"/{key}: must be a path relative to the manifest")
     examples = manifest.get("examples")
     if not isinstance(examples, list) or not examples:
@@ -367,6 +478,63 @@ def _manifest_problems(manifest: Any) -> list[str]:
             problems.append(f"/examples/{index}/name: must be a string")
         if "request" not in example:
             problems.append(f"/examples/{index}: missing request")
+    return problems
+
+
+def _mode_problems(manifest: dict[str, Any], mode: Any, timeout: Any) -> list[str]:
+    """The rules of each mode and of its own fields, as the Go gateway's manifest.problems.
+
+    Like Go, an absent field, ``null``, ``""`` and ``0`` are all "not given".
+    """
+    problems = []
+    chunk_schema, merge = manifest.get("chunk_schema"), manifest.get("merge")
+    idle_timeout = manifest.get("idle_timeout_seconds")
+    max_attempts, ack_wait = manifest.get("max_attempts"), manifest.get("ack_wait_seconds")
+    if chunk_schema is not None and not isinstance(chunk_schema, str):
+        problems.append("/chunk_schema: must be a path relative to the manifest")
+    if idle_timeout is not None and not _is_number(idle_timeout):
+        problems.append("/idle_timeout_seconds: must be a number")
+        idle_timeout = None
+    if merge is not None and not (
+        isinstance(merge, dict)
+        and all(isinstance(merge.get(key), str | None) for key in ("concat", "collect"))
+    ):
+        problems.append('/merge: must be an object: {"concat": field} or {"collect": field}')
+        merge = None
+    if max_attempts is not None and not _is_int(max_attempts):
+        problems.append("/max_attempts: must be an integer")
+        max_attempts = None
+    if ack_wait is not None and not _is_number(ack_wait):
+        problems.append("/ack_wait_seconds: must be a number")
+        ack_wait = None
+
+    stream_only = bool(chunk_schema) or merge is not None or bool(idle_timeout)
+    job_only = max_attempts is not None or ack_wait is not None
+    if stream_only and mode in (SYNC, JOB):
+        problems.append(
+            f"/mode: chunk_schema, merge and idle_timeout_seconds are for mode {STREAM!r} only"
+        )
+    if job_only and mode in (SYNC, STREAM):
+        problems.append(f"/mode: max_attempts and ack_wait_seconds are for mode {JOB!r} only")
+    if mode == JOB:
+        if max_attempts is not None and not 1 <= max_attempts <= MAX_ATTEMPTS_BOUND:
+            problems.append(f"/max_attempts: {max_attempts} must be >= 1 and <= 100")
+        if ack_wait is not None and not 0 < ack_wait <= MAX_ACK_WAIT_SECONDS:
+            problems.append(
+                f"/ack_wait_seconds: {ack_wait} must be > 0 and <= {MAX_ACK_WAIT_SECONDS}"
+            )
+    elif mode == STREAM:
+        if not chunk_schema:
+            problems.append("/chunk_schema: missing: a stream contract needs a chunk schema")
+        if idle_timeout is not None and (idle_timeout < 0 or idle_timeout > timeout):
+            problems.append(
+                f"/idle_timeout_seconds: {idle_timeout} must be > 0 and <= timeout_seconds"
+            )
+        if merge is not None and bool(merge.get("concat")) == bool(merge.get("collect")):
+            problems.append("/merge: set exactly one of concat and collect")
+    elif mode != SYNC:
+        supported = ", ".join(sorted(SUPPORTED_MODES))
+        problems.append(f"/mode: {mode!r} is not supported; use {supported}")
     return problems
 
 
@@ -418,9 +586,13 @@ class _SchemaFiles:
                     queue.append((_join(path.parent, file_part), f"{_display(path)}#{pointer}"))
         return files
 
-    def digest(self, request_path: Path, response_path: Path) -> str:
-        """The contract digest (docs/protocol.md, steps 2 to 4)."""
-        text = f"request {self.hashes[request_path]}\nresponse {self.hashes[response_path]}\n"
+    def digest(self, roles: list[tuple[str, Path]]) -> str:
+        """The contract digest (docs/protocol.md, steps 2 to 4).
+
+        ``roles`` are the schemas the manifest names, in the order request, response, chunk,
+        each with the role it names it for.
+        """
+        text = "".join(f"{role} {self.hashes[schema_path]}\n" for role, schema_path in roles)
         text += "".join(f"{hex_digest}\n" for hex_digest in sorted(set(self.hashes.values())))
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
@@ -680,6 +852,7 @@ __all__ = [
     "Contract",
     "ContractError",
     "Example",
+    "Merge",
     "Violation",
     "contract_digest",
     "explain",

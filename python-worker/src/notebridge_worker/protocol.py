@@ -31,6 +31,19 @@ BUSY = "busy"
 DEADLINE_EXCEEDED = "deadline_exceeded"
 INTERNAL = "internal"
 
+# Stream mode (docs/protocol.md, "Stream mode"): headers of the messages a worker publishes
+# to the request's reply subject, and the kinds of message.
+HEADER_STREAM = "Nb-Stream"
+"""One of the STREAM_* kinds."""
+HEADER_SEQ = "Nb-Seq"
+"""The number of a chunk, from 1; on the end, how many chunks were sent."""
+HEADER_CANCEL = "Nb-Cancel"
+"""Where the gateway publishes to stop the handler (the client left, or the deadline passed)."""
+STREAM_CHUNK = "chunk"
+STREAM_HEARTBEAT = "heartbeat"
+STREAM_END = "end"
+STREAM_ERROR = "error"
+
 ERROR_CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 """What every error code must look like, reserved or not."""
 
@@ -48,3 +61,44 @@ def subject(name: str, version: int) -> str:
 def endpoint_name(name: str, version: int) -> str:
     """Return the NATS micro endpoint name of a contract version, ``<name>-v<N>``."""
     return f"{name}-v{version}"
+
+
+def heartbeat_interval(idle_timeout_seconds: float) -> float:
+    """How long a stream may stay silent before the worker sends a heartbeat, in seconds.
+
+    A third of the contract's idle timeout, so that two heartbeats can be late before the
+    gateway presumes the worker dead (the gateway's ``wire.HeartbeatInterval``).
+    """
+    return idle_timeout_seconds / 3
+
+
+# Job mode (docs/protocol.md, "Job mode"); the gateway's gateway/wire/jobs.go has the same.
+JOB_STREAM = "NB_JOBS"
+"""The JetStream work-queue stream of job messages; gateways create it."""
+JOB_BUCKET = "nb_jobs"
+"""The key-value bucket of job records (``job.<id>``); gateways create it."""
+JOB_KEY_PREFIX = "job."
+HEADER_JOB_ID = "Nb-Job-Id"
+"""The job id, on every job message."""
+JOB_QUEUED = "queued"
+JOB_RUNNING = "running"
+JOB_SUCCEEDED = "succeeded"
+JOB_FAILED = "failed"
+JOB_CANCELLED = "cancelled"
+JOB_FINAL = frozenset({JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED})
+"""Statuses nobody changes again."""
+
+
+def job_subject(name: str, version: int) -> str:
+    """Return the subject jobs of a contract version are published on, ``nb.jobs.<name>.v<N>``."""
+    return f"nb.jobs.{name}.v{version}"
+
+
+def job_consumer(name: str, version: int) -> str:
+    """Return the durable consumer the workers of a job contract share, ``nb-jobs-<name>-v<N>``."""
+    return f"nb-jobs-{name}-v{version}"
+
+
+def job_cancel_subject(job_id: str) -> str:
+    """Return where the gateway publishes when a job is cancelled, ``nb.cancel.job.<id>``."""
+    return f"nb.cancel.job.{job_id}"

@@ -14,6 +14,9 @@ examples of the worker's contracts::
     def test_every_example():
         assert all(result.passed for result in TestClient(worker).run_examples())
 
+    def test_generate_streams():  # a stream contract: the validated chunks, in order
+        chunks = TestClient(worker).stream("generate", {"prompt": "Once"})
+
 Real processes::
 
     with run_nats_server() as nats_url:
@@ -21,6 +24,7 @@ Real processes::
             ...  # send requests to nats_url; worker.log() has what the worker logged
 """
 
+import asyncio
 import os
 import re
 import shutil
@@ -40,23 +44,66 @@ from typing import IO, Any
 
 from notebridge_worker import exactjson
 from notebridge_worker._blocking import run_blocking
-from notebridge_worker.contracts import Example, Violation
-from notebridge_worker.protocol import HEADER_DEADLINE, HEADER_REQUEST_ID, contract_ref
-from notebridge_worker.worker import Worker, _ErrorReply, _Route, _Runtime
+from notebridge_worker.contracts import Contract, Example, Violation
+from notebridge_worker.protocol import (
+    HEADER_DEADLINE,
+    HEADER_REQUEST_ID,
+    INVALID_REPLY,
+    STREAM_CHUNK,
+    STREAM_HEARTBEAT,
+    contract_ref,
+)
+from notebridge_worker.worker import (
+    Worker,
+    _describe,
+    _ErrorReply,
+    _Route,
+    _Runtime,
+    _StreamSink,
+    _violations_body,
+)
 
 READY_LINE = re.compile(r"worker \S+ serving .+ on nats://")
 """What a worker logs once its endpoints are subscribed."""
 NATS_URL_LINE = re.compile(r"^nats://\S+$")
+STOP_WAIT_SECONDS = 5.0
+"""How long a stream call waits for a generator it stopped to run its finally blocks."""
 
 
 class CallError(Exception):
-    """The error reply a served request would have got: its code, message and violations."""
+    """The error reply a served request would have got: its code, message and violations.
 
-    def __init__(self, code: str, message: str, violations: list[Violation]) -> None:
+    For a stream, ``chunks`` holds the chunks sent before the error (as JSON values).
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        violations: list[Violation],
+        chunks: list[Any] | None = None,
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.violations = violations
+        self.chunks = chunks or []
+
+
+class _CollectedStream(_StreamSink):
+    """A stream that keeps its chunks, as the bytes the worker would send."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chunks: list[bytes] = []
+        self.heartbeats = 0
+
+    async def send(self, kind: str, body: bytes = b"", seq: int | None = None) -> None:
+        if kind == STREAM_CHUNK:
+            self.chunks.append(body)
+            self.started = True
+        elif kind == STREAM_HEARTBEAT:
+            self.heartbeats += 1
 
 
 @dataclass(frozen=True)
@@ -84,8 +131,8 @@ class TestClient:
     The same checks run, in the same order, with the same error codes and log lines: the
     contract digest (if a ``Nb-Contract-Digest`` header is given), the deadline (the
     contract's timeout, or ``timeout``), the request schema, the handler in its pool (a
-    process pool starts for the call), and the reply schema. It works in a notebook and in
-    async tests too (``acall``).
+    process pool starts for the call), and the reply schema, or each chunk's for a stream
+    contract. It works in a notebook and in async tests too (``acall``, ``astream``).
     """
 
     __test__ = False  # a class named Test* is not a pytest test class
@@ -105,6 +152,10 @@ class TestClient:
         """Return the reply to ``request`` as JSON values, or raise :class:`CallError`.
 
         ``request`` is a JSON value; bytes are sent as they are (e.g. a body that is not JSON).
+        For a stream contract, the reply is its chunks merged as the gateway merges them for
+        a client that asks for ``application/json`` (the contract's ``merge``), checked
+        against the response schema; a stream contract without ``merge`` raises ValueError:
+        use :meth:`stream`.
         """
         return run_blocking(
             self.acall(contract, request, version=version, headers=headers, timeout=timeout)
@@ -121,12 +172,54 @@ class TestClient:
     ) -> Any:
         """:meth:`call`, for code that already runs an event loop."""
         route = self._route(contract_ref(contract, version))
-        data = request if isinstance(request, bytes) else exactjson.dumps(request)
-        sent = dict(headers or {})
-        if timeout is not None:
-            sent.setdefault(HEADER_DEADLINE, str(int((time.time() + timeout) * 1000)))
+        data, sent = _request(request, headers, timeout)
+        if route.streams and route.contract.merge is None:
+            raise ValueError(
+                f"{route.contract.ref} is a stream contract without merge: its chunks do not "
+                "make one reply; use stream() for them"
+            )
         async with self.worker._started() as runtime:
+            if route.streams:
+                chunks = await self._send_stream(runtime, route, data, sent)
+                return exactjson.parse(_merged(route.contract, chunks))
             return exactjson.parse(await self._send(runtime, route, data, sent))
+
+    def stream(
+        self,
+        contract: str,
+        request: Any,
+        *,
+        version: int = 1,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> list[Any]:
+        """Return the chunks a stream contract's handler yields for ``request``, in order.
+
+        Each chunk is checked against the chunk schema before the next is asked for, as a
+        served stream does; the first failure raises :class:`CallError`, whose ``chunks``
+        are those sent before it.
+        """
+        return run_blocking(
+            self.astream(contract, request, version=version, headers=headers, timeout=timeout)
+        )
+
+    async def astream(
+        self,
+        contract: str,
+        request: Any,
+        *,
+        version: int = 1,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> list[Any]:
+        """:meth:`stream`, for code that already runs an event loop."""
+        route = self._route(contract_ref(contract, version))
+        if not route.streams:
+            raise ValueError(f"{route.contract.ref} is a sync contract: use call()")
+        data, sent = _request(request, headers, timeout)
+        async with self.worker._started() as runtime:
+            chunks = await self._send_stream(runtime, route, data, sent)
+        return [exactjson.parse(chunk) for chunk in chunks]
 
     def run_examples(self, contracts: Iterable[str] | None = None) -> list[ExampleResult]:
         """Run every example of the contracts the worker serves; see :meth:`arun_examples`."""
@@ -136,7 +229,9 @@ class TestClient:
         """Run every example of every contract served (or of ``contracts``: names or refs).
 
         An example passes when the reply is not an error and, if the example gives a
-        response, equals it as JSON (``1.0`` equals ``1``, ``true`` does not).
+        response, equals it as JSON (``1.0`` equals ``1``, ``true`` does not). The reply of a
+        stream contract is its chunks merged (each chunk, and the merged reply, checked
+        against their schemas); without ``merge``, its chunks only are checked.
         """
         async with self.worker._started() as runtime:
             return [
@@ -165,8 +260,22 @@ class TestClient:
 
     async def _run_example(self, runtime: _Runtime, ref: str, example: Example) -> ExampleResult:
         data = exactjson.dumps(example.request)
+        route = self._route(ref)
         try:
-            body = await self._send(runtime, self._route(ref), data, {})
+            if not route.streams:
+                body = await self._send(runtime, route, data, {})
+            else:
+                chunks = await self._send_stream(runtime, route, data, {})
+                if route.contract.merge is None:
+                    if example.response is None:
+                        return ExampleResult(ref, example.name)
+                    return ExampleResult(
+                        ref,
+                        example.name,
+                        f"the example gives a response, but {ref} declares no merge that "
+                        "makes one of its chunks",
+                    )
+                body = _merged(route.contract, chunks)
         except CallError as error:
             return ExampleResult(ref, example.name, str(error))
         if example.response is not None:
@@ -186,10 +295,29 @@ class TestClient:
     ) -> bytes:
         request_id = headers.get(HEADER_REQUEST_ID) or f"test-{uuid.uuid4().hex[:12]}"
         try:
-            return await self.worker._process(runtime, route, data, headers, request_id)
+            body = await self.worker._process(runtime, route, data, headers, request_id)
         except _ErrorReply as error:
-            violations = exactjson.parse(error.body)["violations"] if error.body else []
-            raise CallError(error.code, error.message, violations) from None
+            raise _call_error(error) from None
+        assert body is not None
+        return body
+
+    async def _send_stream(
+        self, runtime: _Runtime, route: _Route, data: bytes, headers: dict[str, str]
+    ) -> list[bytes]:
+        request_id = headers.get(HEADER_REQUEST_ID) or f"test-{uuid.uuid4().hex[:12]}"
+        stream = _CollectedStream()
+        running = set(runtime.stragglers)
+        try:
+            await self.worker._process(runtime, route, data, headers, request_id, stream)
+        except _ErrorReply as error:
+            raise _call_error(error, stream.chunks) from None
+        finally:
+            # A generator stopped early (a bad chunk, the deadline) runs its finally blocks
+            # before the call returns, as a test of them expects.
+            stopping = runtime.stragglers - running
+            if stopping:
+                await asyncio.wait(stopping, timeout=STOP_WAIT_SECONDS)
+        return stream.chunks
 
     def _route(self, ref: str) -> _Route:
         route = self.worker._routes.get(ref)
@@ -199,6 +327,43 @@ class TestClient:
                 f"worker {self.worker.name} has no handler for {ref} (it serves {served})"
             )
         return route
+
+
+def _request(
+    request: Any, headers: Mapping[str, str] | None, timeout: float | None
+) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of a call: bytes go as they are, a deadline ``timeout`` away."""
+    data = request if isinstance(request, bytes) else exactjson.dumps(request)
+    sent = dict(headers or {})
+    if timeout is not None:
+        sent.setdefault(HEADER_DEADLINE, str(int((time.time() + timeout) * 1000)))
+    return data, sent
+
+
+def _call_error(error: _ErrorReply, chunks: list[bytes] | None = None) -> CallError:
+    violations = exactjson.parse(error.body)["violations"] if error.body else []
+    sent = [exactjson.parse(chunk) for chunk in chunks or []]
+    return CallError(error.code, error.message, violations, sent)
+
+
+def _merged(contract: Contract, chunks: list[bytes]) -> bytes:
+    """The chunks merged as the gateway merges them, checked against the response schema."""
+    assert contract.merge is not None
+    sent = [exactjson.parse(chunk) for chunk in chunks]
+    try:
+        merged = contract.merge.apply([exactjson.parse_exact(chunk) for chunk in chunks])
+    except ValueError as error:
+        raise CallError(INVALID_REPLY, f"{contract.ref}: {error}", [], sent) from None
+    body = exactjson.dumps(merged)
+    found = contract.response_violations(exactjson.parse_exact(body))
+    if found:
+        raise CallError(
+            INVALID_REPLY,
+            f"{contract.ref} merged reply broke the contract: {_describe(found, 'reply', limit=1)}",
+            exactjson.parse(_violations_body(found))["violations"],
+            sent,
+        )
+    return body
 
 
 def _same_json(a: Any, b: Any) -> bool:

@@ -7,21 +7,28 @@ A request passes through one method per step:
   the work itself would serve one request at a time.
 - ``_answer`` sends what ``_process`` returns, or the error it raises, and counts it.
 - ``_process`` checks what every request needs checked (drift, deadline, the request
-  schema) and runs the request the way its contract's mode says: ``_run_sync`` for ``sync``.
+  schema) and runs the request the way its contract's mode says: ``_run_sync`` for ``sync``,
+  ``_run_stream`` for ``stream``.
 - ``_call`` runs the handler on the event loop, in the thread pool or in the process pool,
   until the deadline.
+- ``_run_stream`` pulls a generator handler's chunks (an async generator on the event loop,
+  a plain one a ``next()`` at a time in the thread pool), checks each against the chunk
+  schema and sends it to a ``_StreamSink``: NATS messages to the reply subject when served
+  (docs/protocol.md, "Stream mode"), a list for the offline TestClient.
 """
 
 import asyncio
 import contextlib
 import functools
 import inspect
+import itertools
 import logging
 import multiprocessing
 import os
 import pickle
 import signal
 import sys
+import threading
 import time
 import typing
 import uuid
@@ -35,6 +42,7 @@ from typing import Any, TypeVar
 
 import nats.errors
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.micro import add_service
 from nats.micro.request import Request
 from nats.micro.service import EndpointStats, Service
@@ -42,24 +50,42 @@ from nats.micro.service import EndpointStats, Service
 from notebridge_worker import exactjson
 from notebridge_worker.connection import NatsOptions, connect
 from notebridge_worker.context import RequestContext
-from notebridge_worker.contracts import Contract, ContractError, Violation, explain, load_contracts
+from notebridge_worker.contracts import (
+    JOB,
+    STREAM,
+    SYNC,
+    Contract,
+    ContractError,
+    Violation,
+    explain,
+    load_contracts,
+)
 from notebridge_worker.errors import ServiceError
 from notebridge_worker.notebook import NOTEBOOK_ATTRIBUTE, load_notebook
 from notebridge_worker.protocol import (
     BUSY,
     DEADLINE_EXCEEDED,
     DRIFT,
+    HEADER_CANCEL,
     HEADER_CONTRACT_DIGEST,
     HEADER_DEADLINE,
     HEADER_REQUEST_ID,
+    HEADER_SEQ,
+    HEADER_STREAM,
     INTERNAL,
     INVALID_REPLY,
     INVALID_REQUEST,
     QUEUE_GROUP,
+    STREAM_CHUNK,
+    STREAM_END,
+    STREAM_ERROR,
+    STREAM_HEARTBEAT,
     contract_ref,
     endpoint_name,
+    heartbeat_interval,
     subject,
 )
+from notebridge_worker.remote import ENV_CONTRACTS_URL, local_contracts_dir
 from notebridge_worker.version import __version__
 
 logger = logging.getLogger("notebridge_worker")
@@ -90,6 +116,8 @@ class _Route:
     """``thread`` or ``process`` for a ``def`` handler that chose; None: the worker's pool."""
     request_model: Any = None
     """The pydantic model the request becomes before the handler gets it, if it asked."""
+    streams: bool = False
+    """The handler is a generator (stream contract): it yields chunks rather than return."""
 
 
 @dataclass
@@ -109,11 +137,134 @@ class StartError(Exception):
 class _ErrorReply(Exception):
     """Ends a request with an error reply: the micro error headers and an optional body."""
 
-    def __init__(self, code: str, message: str, body: bytes = b"") -> None:
+    def __init__(
+        self, code: str, message: str, body: bytes = b"", *, raised_by_handler: bool = False
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.body = body
+        self.raised_by_handler = raised_by_handler
+        """The handler raised it: a generator that raised is over, there is nothing to stop."""
+
+
+class _StreamSink:
+    """Where the messages of one stream go, in order: chunks, heartbeats, the end.
+
+    ``started`` says a chunk went out: from then on an error is a stream message, before it
+    an ordinary error reply. ``cancelled`` is set when the caller asks the handler to stop.
+    """
+
+    def __init__(self) -> None:
+        self.started = False
+        self.cancelled = asyncio.Event()
+
+    async def send(self, kind: str, body: bytes = b"", seq: int | None = None) -> None:
+        """Send one message of ``kind`` (a STREAM_* name); ``seq`` for chunks and the end."""
+        raise NotImplementedError
+
+
+class _NatsStream(_StreamSink):
+    """A stream served over NATS: each message is published to the request's reply subject."""
+
+    def __init__(self, request: Request, cancel_subject: str) -> None:
+        super().__init__()
+        self.request = request
+        self.cancel_subject = cancel_subject
+
+    def headers(self, kind: str, seq: int | None = None) -> dict[str, str]:
+        # Every message says where to cancel, so the gateway learns it from whichever comes
+        # first (a heartbeat may come before the first chunk).
+        headers = {HEADER_STREAM: kind, HEADER_CANCEL: self.cancel_subject}
+        if seq is not None:
+            headers[HEADER_SEQ] = str(seq)
+        return headers
+
+    async def send(self, kind: str, body: bytes = b"", seq: int | None = None) -> None:
+        await self.request.respond(body, headers=self.headers(kind, seq))
+        if kind == STREAM_CHUNK:
+            self.started = True
+
+
+_END = object()
+"""What a step of a generator handler returns once the generator is exhausted."""
+
+
+class _AsyncChunks:
+    """An async generator handler, stepped on the event loop."""
+
+    def __init__(self, generator: Any, label: str) -> None:
+        self.generator = generator
+        self.label = label
+
+    def next(self) -> "asyncio.Future[Any]":
+        return asyncio.ensure_future(_anext_or_end(self.generator))
+
+    async def close(self, step: "asyncio.Future[Any] | None") -> None:
+        """Stop the generator: cancel the step under way, then run its ``finally`` blocks."""
+        if step is not None and not step.done():
+            step.cancel()
+            await asyncio.wait({step})
+        _retrieve(step)
+        try:
+            await self.generator.aclose()
+        except Exception:
+            logger.exception("%s raised while it was being stopped", self.label)
+
+
+class _ThreadChunks:
+    """A plain generator handler: each ``next()`` runs in the thread pool, never on the loop."""
+
+    def __init__(self, generator: Any, pool: Executor, label: str) -> None:
+        self.generator = generator
+        self.pool = pool
+        self.label = label
+
+    def next(self) -> "asyncio.Future[Any]":
+        return asyncio.get_running_loop().run_in_executor(self.pool, _next_or_end, self.generator)
+
+    async def close(self, step: "asyncio.Future[Any] | None") -> None:
+        """Close the generator in a thread once the ``next()`` under way has returned.
+
+        A thread cannot be interrupted, and a generator cannot be closed while it runs; so
+        the current step finishes (its chunk is dropped), then ``close()`` runs its
+        ``finally`` blocks.
+        """
+        if step is not None and not step.done():
+            await asyncio.wait({step})
+        _retrieve(step)
+        try:
+            await asyncio.get_running_loop().run_in_executor(self.pool, self._close)
+        except RuntimeError:
+            # The pool is shut down (the worker is stopping): close it in a thread of its own.
+            threading.Thread(target=self._close, daemon=True).start()
+
+    def _close(self) -> None:
+        try:
+            self.generator.close()
+        except Exception:
+            logger.exception("%s raised while it was being stopped", self.label)
+
+
+async def _anext_or_end(generator: Any) -> Any:
+    try:
+        return await generator.__anext__()
+    except StopAsyncIteration:
+        return _END
+
+
+def _next_or_end(generator: Any) -> Any:
+    # StopIteration cannot cross a future: asyncio refuses to set it as an exception.
+    try:
+        return next(generator)
+    except StopIteration:
+        return _END
+
+
+def _retrieve(step: "asyncio.Future[Any] | None") -> None:
+    """Mark a step's exception as seen: it is dropped on purpose, the stream is over."""
+    if step is not None and step.done() and not step.cancelled():
+        step.exception()
 
 
 @dataclass
@@ -206,8 +357,10 @@ class _Runtime:
 class Worker:
     """Serves handlers for notebridge contracts over NATS.
 
-    ``contracts_dir`` defaults to ``$NOTEBRIDGE_CONTRACTS_DIR``, then ``./contracts``; the
-    contracts are loaded at once, so a broken schema fails here rather than on a request.
+    ``contracts_dir`` defaults to ``$NOTEBRIDGE_CONTRACTS_DIR``, then
+    ``$NOTEBRIDGE_CONTRACTS_URL``, then ``./contracts``; an http(s) URL names a gateway to
+    fetch them from (notebridge_worker.remote). The contracts are loaded at once, so a
+    broken schema fails here rather than on a request.
     ``max_inflight`` bounds the requests this process works on at once; past it, requests
     are answered ``busy`` at once rather than queued. Plain ``def`` handlers run in a
     ``pool``: ``"thread"`` (default; ``pool_size`` threads, default ``max_inflight``) or
@@ -237,9 +390,13 @@ class Worker:
         self.exact_numbers = exact_numbers
         # Absolute, so that it still names the same directory if the working directory
         # changes (a notebook's cells run in the notebook's directory).
-        self.contracts_dir = Path(
-            contracts_dir or os.environ.get(ENV_CONTRACTS_DIR) or "contracts"
-        ).absolute()
+        # An http(s) URL names a gateway: its contracts are fetched into a cache (remote.py).
+        self.contracts_dir = local_contracts_dir(
+            contracts_dir
+            or os.environ.get(ENV_CONTRACTS_DIR)
+            or os.environ.get(ENV_CONTRACTS_URL)
+            or "contracts"
+        )
         self.contracts: dict[str, Contract] = load_contracts(self.contracts_dir)
         self._routes: dict[str, _Route] = {}
         self._endpoints: dict[str, str] = {}
@@ -247,6 +404,10 @@ class Worker:
         self._runtime: _Runtime | None = None
         self._stop_requested: asyncio.Event | None = None
         self._interrupted: asyncio.Event | None = None
+        self._cancel_prefix = ""
+        """Streams' cancel subjects are this, a dot and a token of _streams, while serving."""
+        self._streams: dict[str, _NatsStream] = {}
+        self._stream_tokens = itertools.count(1)
 
     def handler(
         self, contract: str, *, version: int = 1, pool: str | None = None
@@ -258,7 +419,12 @@ class Worker:
         request is a dict, or a pydantic model if the first parameter is annotated with one;
         the response a dict or a pydantic model. ``async def`` handlers run on the event
         loop; plain ``def`` handlers in the worker's pool, or in the ``pool`` given here.
-        Registering a contract again replaces its handler (re-running a notebook cell).
+        The handler of a ``stream`` contract is a generator (``def`` or ``async def``) that
+        yields the chunks, dicts or pydantic models; a plain generator runs in the thread
+        pool, one ``next()`` at a time. The handler of a ``job`` contract returns the job's
+        result, as a sync one does; its jobs are pulled from JetStream (notebridge_worker.jobs)
+        and it may report progress through its RequestContext. Registering a contract again
+        replaces its handler (re-running a notebook cell).
         """
         ref = contract_ref(contract, version)
         if ref not in self.contracts:
@@ -283,13 +449,16 @@ class Worker:
         Every registered handler must find its contract there, or ContractError is raised
         and nothing changes.
         """
+        contracts_dir = local_contracts_dir(contracts_dir)
         contracts = load_contracts(contracts_dir)
         missing = sorted(ref for ref in self._routes if ref not in contracts)
         if missing:
             raise ContractError(f"{contracts_dir} has no contract {', '.join(missing)}")
         self.contracts_dir, self.contracts = Path(contracts_dir).absolute(), contracts
+        # Checked again: the same contract version may have another mode there.
         self._routes = {
-            ref: replace(route, contract=contracts[ref]) for ref, route in self._routes.items()
+            ref: _route(contracts[ref], route.function, route.pool)
+            for ref, route in self._routes.items()
         }
 
     @contextlib.asynccontextmanager
@@ -313,11 +482,22 @@ class Worker:
         self._interrupted = asyncio.Event()
         async with self._started() as runtime:
             self._runtime = runtime
+            # Job contracts have no endpoint: their jobs are pulled from JetStream (jobs.py).
             self._endpoints = {
                 endpoint_name(route.contract.name, route.contract.version): ref
                 for ref, route in self._routes.items()
+                if route.contract.mode != JOB
             }
+            cancels = None
+            from notebridge_worker.jobs import JobPuller  # jobs.py imports this module
+
+            jobs = JobPuller(self, runtime, nc)
             try:
+                if any(route.streams for route in self._routes.values()):
+                    # One subscription for every stream of this session, rather than one per
+                    # stream: see _open_stream.
+                    self._cancel_prefix = nc.new_inbox()
+                    cancels = await nc.subscribe(f"{self._cancel_prefix}.*", cb=self._on_cancel)
                 service = await add_service(
                     nc,
                     name=self.name,
@@ -349,8 +529,10 @@ class Worker:
                     await _sync_with_server(nc)
                     served = ", ".join(self._endpoints.values())
                     logger.info("worker %s serving %s on %s", self.name, served, _server_url(nc))
+                    await jobs.start()
                     yield
                 finally:
+                    await jobs.stop_pulling()
                     if nc.is_connected:
                         await _within_leave_timeout(
                             _stop_taking_requests(service, nc), "taking the endpoints off NATS"
@@ -364,6 +546,10 @@ class Worker:
                     await runtime.finish(grace_seconds, self._interrupted)
             finally:
                 self._runtime = None
+                if cancels is not None and nc.is_connected:
+                    await _within_leave_timeout(
+                        cancels.unsubscribe(), "unsubscribing from stream cancellations"
+                    )
 
     async def serve(self, nc: Client, *, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> None:
         """Serve on ``nc`` until :meth:`stop` is called, then stop gracefully (see serving)."""
@@ -444,7 +630,7 @@ class Worker:
         in_processes = [
             route
             for route in self._routes.values()
-            if not route.is_async and (route.pool or self.pool) == "process"
+            if not route.is_async and not route.streams and (route.pool or self.pool) == "process"
         ]
         for route in in_processes:
             _check_runs_in_a_process(route)
@@ -499,17 +685,18 @@ class Worker:
         headers = request.headers or {}
         request_id = headers.get(HEADER_REQUEST_ID) or uuid.uuid4().hex
         route = self._routes[ref]
+        stream = self._open_stream(request) if route.streams else None
         try:
-            body = await self._process(runtime, route, request.data, headers, request_id)
+            body = await self._process(runtime, route, request.data, headers, request_id, stream)
         except _ErrorReply as error:
-            await _respond_error(request, error.code, error.message, error.body)
+            await _respond_error(request, error.code, error.message, error.body, stream)
             runtime.count(ref, started, f"{error.code}: {error.message}")
             return
         except asyncio.CancelledError:
             # Only stopping cancels a request, once its grace period is over: the caller
             # learns now, and may try another worker, rather than at its deadline.
             message = f"worker {self.name} stopped before request {request_id} finished"
-            await _respond_error(request, BUSY, message)
+            await _respond_error(request, BUSY, message, stream=stream)
             runtime.count(ref, started, f"{BUSY}: {message}")
             raise
         except Exception:
@@ -517,14 +704,39 @@ class Worker:
             # an answer rather than waiting for its deadline.
             logger.exception("worker %s failed on request %s to %s", self.name, request_id, ref)
             message = f"internal error in worker {self.name} (request {request_id})"
-            await _respond_error(request, INTERNAL, message)
+            await _respond_error(request, INTERNAL, message, stream=stream)
             runtime.count(ref, started, f"{INTERNAL}: {message}")
             return
-        try:
-            await request.respond(body)
-        except Exception:
-            logger.exception("could not send the reply to request %s", request_id)
+        finally:
+            if stream is not None:
+                self._streams.pop(stream.cancel_subject.rsplit(".", 1)[1], None)
+        if body is not None:  # a stream has sent its messages already
+            try:
+                await request.respond(body)
+            except Exception:
+                logger.exception("could not send the reply to request %s", request_id)
         runtime.count(ref, started, None)
+
+    def _open_stream(self, request: Request) -> _NatsStream:
+        """A stream for ``request``, with its own cancel subject.
+
+        Cancel subjects share one wildcard subscription per serving session,
+        ``<inbox>.<token>``: one SUB for the whole session rather than a SUB and an UNSUB
+        per stream (each a message to the server, and interest every server of a cluster
+        must learn), and nothing to clean up when a stream ends. The subject is under the
+        connection's inbox prefix, which a worker may already subscribe to and the gateway
+        publish to, so NATS permissions need no new rule.
+        """
+        token = str(next(self._stream_tokens))
+        stream = _NatsStream(request, f"{self._cancel_prefix}.{token}")
+        self._streams[token] = stream
+        return stream
+
+    async def _on_cancel(self, msg: Msg) -> None:
+        """The gateway asks a stream to stop: its client left, or its deadline passed."""
+        stream = self._streams.get(msg.subject.rsplit(".", 1)[1])
+        if stream is not None:
+            stream.cancelled.set()
 
     async def _process(
         self,
@@ -533,11 +745,17 @@ class Worker:
         data: bytes,
         headers: Mapping[str, str],
         request_id: str,
-    ) -> bytes:
+        stream: _StreamSink | None = None,
+        job: Any = None,
+    ) -> bytes | None:
         """Check a request as docs/protocol.md prescribes, run it, and return the reply body.
 
-        Raises _ErrorReply for every answer that is an error. The offline TestClient calls
-        this too, so that a test runs the path production runs.
+        ``job`` is the attempt's jobs.JobControl when the request is a job (jobs.py).
+
+        A stream contract's request sends its messages to ``stream`` and returns None.
+        Raises _ErrorReply for every answer that is an error (for a stream, its last
+        message). The offline TestClient calls this too, so that a test runs the path
+        production runs.
         """
         received_at = time.time()
         contract = route.contract
@@ -576,12 +794,19 @@ class Worker:
             contract=contract.name,
             version=contract.version,
             headers=headers,
+            _job=job,
         )
         # Validation needed exact numbers; handlers get floats unless they asked otherwise.
         argument = instance if self.exact_numbers else exactjson.parse(data)
         if route.request_model is not None:
             argument = _as_model(route, argument, request_id)
-        # Each contract mode runs a request its own way; a sync request gets one reply.
+        # Each contract mode runs a request its own way: a sync request gets one reply, a
+        # stream request a sequence of messages.
+        if route.streams:
+            if stream is None:
+                raise RuntimeError(f"{contract.ref} is a stream contract: it needs a stream")
+            await self._run_stream(runtime, route, argument, context, stream)
+            return None
         return await self._run_sync(runtime, route, argument, context)
 
     async def _run_sync(
@@ -589,6 +814,105 @@ class Worker:
     ) -> bytes:
         reply = await self._call(runtime, route, argument, context)
         return _checked_reply(route.contract, reply, context.request_id)
+
+    async def _run_stream(
+        self,
+        runtime: _Runtime,
+        route: _Route,
+        argument: Any,
+        context: RequestContext,
+        stream: _StreamSink,
+    ) -> None:
+        """Send the generator's chunks, heartbeats while it is silent, then the end.
+
+        The generator is stopped (an async one cancelled, a plain one closed after its
+        current ``next()``) when the caller cancels, when the deadline passes, when a chunk
+        breaks the chunk schema, and when the worker gives up on the request; its ``finally``
+        blocks run then, and it holds its in-flight slot until they have. Raises _ErrorReply
+        for a failure, which the caller sends as the stream's last message.
+        """
+        contract = route.contract
+        ref, request_id = contract.ref, context.request_id
+        arguments = (argument, context) if route.takes_context else (argument,)
+        label = f"handler {ref} (request {request_id})"
+        generator = route.function(*arguments)
+        chunks: _AsyncChunks | _ThreadChunks = (
+            _AsyncChunks(generator, label)
+            if route.is_async
+            else _ThreadChunks(generator, runtime.thread_pool, label)
+        )
+        loop = asyncio.get_running_loop()
+        silence = heartbeat_interval(contract.idle_timeout_seconds)
+        last_sent = loop.time()
+        cancelled = asyncio.ensure_future(stream.cancelled.wait())
+        step: asyncio.Future[Any] | None = None
+        exhausted = False
+        sent = 0
+        try:
+            while True:
+                step = None if cancelled.done() else chunks.next()
+                while step is not None:
+                    wait = min(last_sent + silence - loop.time(), context.time_left())
+                    if wait > 0 and not step.done():
+                        await asyncio.wait(
+                            {step, cancelled}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                        )
+                    if cancelled.done() or step.done():
+                        break
+                    if context.time_left() <= 0:
+                        raise _ErrorReply(
+                            DEADLINE_EXCEEDED,
+                            f"{ref} did not finish before the deadline of request "
+                            f"{request_id} ({sent} chunks sent)",
+                        )
+                    if loop.time() >= last_sent + silence:
+                        await stream.send(STREAM_HEARTBEAT)
+                        last_sent = loop.time()
+                if cancelled.done():
+                    # The chunk under way, if any, is dropped: nobody reads it any more.
+                    logger.info(
+                        "%s: the caller cancelled request %s after %d chunks; stopping the handler",
+                        ref,
+                        request_id,
+                        sent,
+                    )
+                    return
+                assert step is not None
+                chunk = self._chunk_of(route, step, request_id)
+                if chunk is _END:
+                    exhausted = True
+                    break
+                body = _checked_chunk(contract, chunk, request_id, sent + 1)
+                sent += 1
+                await stream.send(STREAM_CHUNK, body, seq=sent)
+                last_sent = loop.time()
+            await stream.send(STREAM_END, seq=sent)
+        except _ErrorReply as error:
+            # A handler that raised is over; one that yielded a bad chunk is not.
+            exhausted = exhausted or error.raised_by_handler
+            raise
+        finally:
+            cancelled.cancel()
+            if not exhausted:
+                # A thread or a task may take a while to stop; the slot stays taken till then.
+                runtime.keep_until_done(asyncio.ensure_future(chunks.close(step)))
+
+    def _chunk_of(self, route: _Route, step: "asyncio.Future[Any]", request_id: str) -> Any:
+        """A finished step's chunk, _END, or the error reply for what the handler raised."""
+        ref = route.contract.ref
+        try:
+            if step.cancelled():
+                raise RuntimeError("the handler's step was cancelled")
+            return step.result()
+        except ServiceError as error:
+            raise _ErrorReply(error.code, error.message, raised_by_handler=True) from None
+        except Exception:
+            logger.exception("handler %s failed on request %s", ref, request_id)
+            raise _ErrorReply(
+                INTERNAL,
+                f"internal error in handler {ref} (request {request_id})",
+                raised_by_handler=True,
+            ) from None
 
     async def _call(
         self, runtime: _Runtime, route: _Route, argument: Any, context: RequestContext
@@ -649,13 +973,29 @@ def _pool_kind(pool: str) -> str:
 def _route(contract: Contract, function: Callable[..., Any], pool: str | None) -> _Route:
     """Check a handler's shape once, at registration, rather than on every request."""
     name = getattr(function, "__qualname__", repr(function))
-    if inspect.isasyncgenfunction(function) or inspect.isgeneratorfunction(function):
-        raise TypeError(f"handler {name} is a generator; {contract.ref} is a sync contract")
-    is_async = inspect.iscoroutinefunction(function)
+    ref = contract.ref
+    streams = inspect.isasyncgenfunction(function) or inspect.isgeneratorfunction(function)
+    if contract.mode in (SYNC, JOB) and streams:
+        raise TypeError(
+            f"handler {name} is a generator, but {ref} is a {contract.mode} contract: return "
+            "the reply rather than yield it"
+        )
+    if contract.mode == STREAM and not streams:
+        raise TypeError(
+            f"handler {name} is not a generator, but {ref} is a stream contract: yield each "
+            "chunk (`yield {...}` in a def or an async def)"
+        )
+    is_async = inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)
     if is_async and pool is not None:
         raise TypeError(
             f"handler {name} is async: it runs on the event loop, so pool={pool!r} does not "
             "apply (make it a plain def to run it in a pool)"
+        )
+    if streams and pool == "process":
+        raise TypeError(
+            f"handler {name} is a generator: it runs in the thread pool, one next() at a "
+            "time, since a process cannot hand a generator back between chunks; pool="
+            "'process' does not apply"
         )
     parameters = inspect.signature(function).parameters.values()
     positional = [
@@ -674,6 +1014,7 @@ def _route(contract: Contract, function: Callable[..., Any], pool: str | None) -
         is_async=is_async,
         pool=pool,
         request_model=_pydantic_model(_annotation(function, positional[0])) if positional else None,
+        streams=streams,
     )
 
 
@@ -838,6 +1179,30 @@ def _checked_reply(contract: Contract, reply: Any, request_id: str) -> bytes:
     )
 
 
+def _checked_chunk(contract: Contract, chunk: Any, request_id: str, number: int) -> bytes:
+    """Encode a chunk and check the bytes that will be sent against the chunk schema."""
+    try:
+        body = exactjson.dumps(_as_json_value(chunk))
+    except (TypeError, ValueError) as error:
+        found = [Violation(instancePath="", keyword="type", message=f"not JSON: {error}")]
+    else:
+        found = contract.chunk_violations(exactjson.parse_exact(body))
+    if not found:
+        return body
+    logger.error(
+        "%s chunk %d broke the contract (request %s): %s; the stream ends with an error",
+        contract.ref,
+        number,
+        request_id,
+        _describe(found, "chunk"),
+    )
+    raise _ErrorReply(
+        INVALID_REPLY,
+        f"{contract.ref} chunk {number} broke the contract: {_describe(found, 'chunk', limit=1)}",
+        _violations_body(found),
+    )
+
+
 def _describe(violations: list[Violation], document: str, limit: int | None = None) -> str:
     """``summary: expected string, got null at /summary; ...`` for a person to act on."""
     shown = violations if limit is None else violations[:limit]
@@ -850,13 +1215,23 @@ def _violations_body(violations: list[Violation]) -> bytes:
     return exactjson.dumps({"violations": violations})
 
 
-async def _respond_error(request: Request, code: str, message: str, body: bytes = b"") -> None:
+async def _respond_error(
+    request: Request,
+    code: str,
+    message: str,
+    body: bytes = b"",
+    stream: _NatsStream | None = None,
+) -> None:
+    """Send an error reply; once a stream has sent a chunk, as its last message."""
     # A header is one line, and a long one would crowd out the reply; the body has the rest.
     one_line = " ".join(message.splitlines())
     if len(one_line) > MAX_ERROR_MESSAGE:
         one_line = one_line[: MAX_ERROR_MESSAGE - 1] + "…"
+    # Before the first chunk, an ordinary error reply: the gateway answers the client a
+    # problem+json with the right status rather than an event stream that fails.
+    headers = stream.headers(STREAM_ERROR) if stream is not None and stream.started else None
     try:
-        await request.respond_error(code, one_line, data=body)
+        await request.respond_error(code, one_line, data=body, headers=headers)
     except Exception:
         logger.exception("could not send the %s error reply", code)
 

@@ -71,7 +71,9 @@ class Gateway:
         return 0
 
 
-def start_gateway(tmp: Path, *extra: str, nats_url: str | None = None) -> Gateway:
+def start_gateway(
+    tmp: Path, *extra: str, nats_url: str | None = None, contracts_dir: Path = TEST_CONTRACTS
+) -> Gateway:
     if not GATEWAY_BIN.exists():
         raise FileNotFoundError(f"{GATEWAY_BIN} is missing: run `make build` first")
     http_port = free_port()
@@ -81,7 +83,7 @@ def start_gateway(tmp: Path, *extra: str, nats_url: str | None = None) -> Gatewa
         "--listen",
         f"127.0.0.1:{http_port}",
         "--contracts-dir",
-        str(TEST_CONTRACTS),
+        str(contracts_dir),
         *extra,
     ]
     if nats_url:
@@ -103,7 +105,13 @@ def start_gateway(tmp: Path, *extra: str, nats_url: str | None = None) -> Gatewa
     return gw
 
 
-def start_worker(nats_url: str, target: str = ECHO_WORKER, *extra: str) -> subprocess.Popen:
+def start_worker(
+    nats_url: str,
+    target: str = ECHO_WORKER,
+    *extra: str,
+    contracts_dir: Path = TEST_CONTRACTS,
+    **popen: object,
+) -> subprocess.Popen:
     return subprocess.Popen(
         [
             str(WORKER_BIN),
@@ -112,10 +120,11 @@ def start_worker(nats_url: str, target: str = ECHO_WORKER, *extra: str) -> subpr
             "--nats-url",
             nats_url,
             "--contracts-dir",
-            str(TEST_CONTRACTS),
+            str(contracts_dir),
             *extra,
         ],
         cwd=REPO / "python-worker",
+        **popen,
     )
 
 
