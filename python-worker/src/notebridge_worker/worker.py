@@ -1158,47 +1158,57 @@ def _deadline(headers: Mapping[str, str], received_at: float, timeout_seconds: f
 
 def _checked_reply(contract: Contract, reply: Any, request_id: str) -> bytes:
     """Encode the handler's reply and check the bytes that will be sent against the schema."""
-    try:
-        body = exactjson.dumps(_as_json_value(reply))
-    except (TypeError, ValueError) as error:
-        found = [Violation(instancePath="", keyword="type", message=f"not JSON: {error}")]
-    else:
-        found = contract.response_violations(exactjson.parse_exact(body))
-    if not found:
-        return body
-    logger.error(
-        "%s reply broke the contract (request %s): %s",
-        contract.ref,
-        request_id,
-        _describe(found, "reply"),
-    )
-    raise _ErrorReply(
-        INVALID_REPLY,
-        f"{contract.ref} reply broke the contract: {_describe(found, 'reply', limit=1)}",
-        _violations_body(found),
-    )
+    return _checked(contract.response_violations, reply, "reply", contract.ref, "", request_id)
 
 
 def _checked_chunk(contract: Contract, chunk: Any, request_id: str, number: int) -> bytes:
     """Encode a chunk and check the bytes that will be sent against the chunk schema."""
+    return _checked(
+        contract.chunk_violations,
+        chunk,
+        "chunk",
+        contract.ref,
+        f" {number}",
+        request_id,
+        log_suffix="; the stream ends with an error",
+    )
+
+
+def _checked(
+    violations_of: Callable[[Any], list[Violation]],
+    value: Any,
+    document: str,
+    ref: str,
+    number: str,
+    request_id: str,
+    *,
+    log_suffix: str = "",
+) -> bytes:
+    """Encode ``value`` and check the exact bytes to be sent; raise ``invalid_reply`` if not.
+
+    ``document`` ("reply" or "chunk") and ``number`` (" 3" for a chunk, "" for a reply) name
+    what broke the contract in the log line and in the error sent.
+    """
     try:
-        body = exactjson.dumps(_as_json_value(chunk))
+        body = exactjson.dumps(_as_json_value(value))
     except (TypeError, ValueError) as error:
         found = [Violation(instancePath="", keyword="type", message=f"not JSON: {error}")]
     else:
-        found = contract.chunk_violations(exactjson.parse_exact(body))
+        found = violations_of(exactjson.parse_exact(body))
     if not found:
         return body
     logger.error(
-        "%s chunk %d broke the contract (request %s): %s; the stream ends with an error",
-        contract.ref,
+        "%s %s%s broke the contract (request %s): %s%s",
+        ref,
+        document,
         number,
         request_id,
-        _describe(found, "chunk"),
+        _describe(found, document),
+        log_suffix,
     )
     raise _ErrorReply(
         INVALID_REPLY,
-        f"{contract.ref} chunk {number} broke the contract: {_describe(found, 'chunk', limit=1)}",
+        f"{ref} {document}{number} broke the contract: {_describe(found, document, limit=1)}",
         _violations_body(found),
     )
 
