@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -39,15 +38,7 @@ func jobContracts(t *testing.T) string {
 			"request_schema": "../schemas/request.json", "response_schema": "../schemas/result.json",
 			"examples": [{"name": "two steps", "request": {"text": "hi", "steps": 2}, "response": {"text": "hi", "attempt": 1}}]}`,
 	}
-	for name, content := range files {
-		path := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFiles(t, dir, files)
 	return filepath.Join(dir, "contracts")
 }
 

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -34,15 +33,7 @@ func streamContracts(t *testing.T) string {
 			"timeout_seconds": 5, "request_schema": "../schemas/request.json", "chunk_schema": "../schemas/chunk.json",
 			"examples": [{"name": "one word", "request": {"text": "hi"}}]}`,
 	}
-	for name, content := range files {
-		path := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFiles(t, dir, files)
 	return filepath.Join(dir, "contracts")
 }
 
