@@ -30,7 +30,7 @@ from referencing import Registry, Resource, Specification
 from referencing.exceptions import NoSuchResource, Unresolvable
 from referencing.jsonschema import specification_with
 
-from notebridge_worker import exactjson
+from notebridge_worker import exactjson, fastpath
 from notebridge_worker.protocol import contract_ref
 
 MANIFEST_FIELDS = frozenset(
@@ -159,6 +159,10 @@ class Contract:
     """How the chunks of a stream contract merge into one reply, if they can."""
     idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS
     """How long a stream may go without a message before the gateway presumes it dead."""
+    request_check: fastpath.Check = field(default=fastpath.never, repr=False, compare=False)
+    """Proves a request valid without the validator (notebridge_worker.fastpath)."""
+    response_check: fastpath.Check = field(default=fastpath.never, repr=False, compare=False)
+    chunk_check: fastpath.Check = field(default=fastpath.never, repr=False, compare=False)
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     """How many times a job of this contract is delivered to a worker at most (job mode)."""
     ack_wait_seconds: float = DEFAULT_ACK_WAIT_SECONDS
@@ -241,6 +245,7 @@ def load_contract(manifest_path: str | os.PathLike[str]) -> Contract:
     validators = {role: schemas.validator(schema_path) for role, schema_path in roles.items()}
     request_validator = validators["request"]
     response_validator = validators.get("response")
+    fast_checks = {role: schemas.fast_check(path) for role, path in roles.items()}
 
     examples = tuple(
         Example(item["name"], item["request"], item.get("response"))
@@ -278,6 +283,9 @@ def load_contract(manifest_path: str | os.PathLike[str]) -> Contract:
         response_validator=response_validator,
         chunk_schema_path=roles.get("chunk"),
         chunk_validator=validators.get("chunk"),
+        request_check=fast_checks["request"],
+        response_check=fast_checks.get("response", fastpath.never),
+        chunk_check=fast_checks.get("chunk", fastpath.never),
         merge=(
             Merge(concat=merge.get("concat") or None, collect=merge.get("collect") or None)
             if merge is not None
@@ -638,6 +646,17 @@ class _SchemaFiles:
         # The root is entered through a $ref so that its relative $refs resolve against its
         # file, exactly as they do for every file it reaches.
         return _enforcing(dialect)({"$ref": root.as_uri()}, registry=self.registry)
+
+    def fast_check(self, root: Path) -> fastpath.Check:
+        """The fast path's check for the schema in ``root`` (draft 2020-12 only)."""
+        dialect = self.dialects[root]
+        if dialect is not DEFAULT_DIALECT:
+            # Older drafts read items, $ref and dependencies differently; they keep the
+            # full validator alone.
+            return fastpath.never
+        return fastpath.compile_check(
+            {"$ref": root.as_uri()}, self.registry.resolver(), _enforcing(dialect).VALIDATORS
+        )
 
 
 def _join(directory: Path, relative: str) -> Path:
