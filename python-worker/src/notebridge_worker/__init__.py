@@ -12,6 +12,7 @@ Then ``notebridge-worker run my_module:worker`` (or ``my_notebook.ipynb``), and
 ``notebridge-worker test my_module:worker`` to run the contract's examples without NATS.
 """
 
+from notebridge_worker.batching import Batch
 from notebridge_worker.connection import ConnectError, NatsOptions
 from notebridge_worker.context import RequestContext
 from notebridge_worker.contracts import Contract, ContractError, load_contracts
@@ -21,6 +22,7 @@ from notebridge_worker.version import __version__
 from notebridge_worker.worker import StartError, Worker
 
 __all__ = [
+    "Batch",
     "ConnectError",
     "Contract",
     "ContractError",

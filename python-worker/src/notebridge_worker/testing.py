@@ -17,6 +17,9 @@ examples of the worker's contracts::
     def test_generate_streams():  # a stream contract: the validated chunks, in order
         chunks = TestClient(worker).stream("generate", {"prompt": "Once"})
 
+    def test_score_in_batches():  # concurrent callers, so that a batch handler sees batches
+        replies = TestClient(worker).call_many("score", [{"x": 1}, {"x": 2}])
+
 Real processes::
 
     with run_nats_server() as nats_url:
@@ -183,6 +186,50 @@ class TestClient:
                 chunks = await self._send_stream(runtime, route, data, sent)
                 return exactjson.parse(_merged(route.contract, chunks))
             return exactjson.parse(await self._send(runtime, route, data, sent))
+
+    def call_many(
+        self,
+        contract: str,
+        requests: Sequence[Any],
+        *,
+        version: int = 1,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> list[Any]:
+        """Send ``requests`` at once, as concurrent callers would; return the replies in order.
+
+        They are served by one worker session, so a batch handler gets them in batches as it
+        would when served (``Batch(max_size=...)`` of them at most per call). A request that
+        fails has its :class:`CallError` in the list, in its place, rather than raised, so
+        that a test can check which caller got which error. Sync and job contracts only.
+        """
+        return run_blocking(
+            self.acall_many(contract, requests, version=version, headers=headers, timeout=timeout)
+        )
+
+    async def acall_many(
+        self,
+        contract: str,
+        requests: Sequence[Any],
+        *,
+        version: int = 1,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> list[Any]:
+        """:meth:`call_many`, for code that already runs an event loop."""
+        route = self._route(contract_ref(contract, version))
+        if route.streams:
+            raise ValueError(f"{route.contract.ref} is a stream contract: use stream() for each")
+        sent = [_request(request, headers, timeout) for request in requests]
+
+        async def one(runtime: _Runtime, data: bytes, sent_headers: dict[str, str]) -> Any:
+            try:
+                return exactjson.parse(await self._send(runtime, route, data, sent_headers))
+            except CallError as error:
+                return error
+
+        async with self.worker._started() as runtime:
+            return list(await asyncio.gather(*(one(runtime, *request) for request in sent)))
 
     def stream(
         self,

@@ -33,7 +33,15 @@ import time
 import typing
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Generator,
+    Mapping,
+    Sequence,
+)
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
@@ -47,7 +55,8 @@ from nats.micro import add_service
 from nats.micro.request import Request
 from nats.micro.service import EndpointStats, Service
 
-from notebridge_worker import exactjson
+from notebridge_worker import exactjson, fastpath
+from notebridge_worker.batching import Batch, BatchFailed, batcher_for
 from notebridge_worker.connection import NatsOptions, connect
 from notebridge_worker.context import RequestContext
 from notebridge_worker.contracts import (
@@ -118,6 +127,8 @@ class _Route:
     """The pydantic model the request becomes before the handler gets it, if it asked."""
     streams: bool = False
     """The handler is a generator (stream contract): it yields chunks rather than return."""
+    batch: Batch | None = None
+    """The handler takes a list of requests and returns a list of replies (batching.py)."""
 
 
 @dataclass
@@ -281,6 +292,8 @@ class _Runtime:
     stragglers: set["asyncio.Future[Any]"] = field(default_factory=set)
     """Handlers still running after their request was answered ``deadline_exceeded``."""
     counters: dict[str, _Counters] = field(default_factory=lambda: defaultdict(_Counters))
+    batchers: dict[str, Any] = field(default_factory=dict)
+    """The batching._Batcher of each batch handler, by contract ref, made on its first request."""
 
     def inflight(self) -> int:
         """Requests and stragglers: both hold a thread, a process or the loop's time."""
@@ -410,7 +423,12 @@ class Worker:
         self._stream_tokens = itertools.count(1)
 
     def handler(
-        self, contract: str, *, version: int = 1, pool: str | None = None
+        self,
+        contract: str,
+        *,
+        version: int = 1,
+        pool: str | None = None,
+        batch: Batch | None = None,
     ) -> Callable[[HandlerT], HandlerT]:
         """Register the decorated function as the handler of a contract version.
 
@@ -425,15 +443,33 @@ class Worker:
         result, as a sync one does; its jobs are pulled from JetStream (notebridge_worker.jobs)
         and it may report progress through its RequestContext. Registering a contract again
         replaces its handler (re-running a notebook cell).
+
+        With ``batch=Batch(max_size=..., max_wait=...)`` (a sync or job contract), concurrent
+        requests are grouped: the function takes a list of requests (and optionally a list of
+        RequestContext, one each) and returns a list of replies, one per request, in order;
+        an item may be a :class:`ServiceError`, which only its caller gets. Each request is
+        still checked, timed and answered on its own (notebridge_worker.batching).
         """
         ref = contract_ref(contract, version)
         if ref not in self.contracts:
             known = ", ".join(sorted(self.contracts)) or "none"
             raise ContractError(f"no contract {ref} in {self.contracts_dir} (it has: {known})")
         chosen_pool = None if pool is None else _pool_kind(pool)
+        if batch is not None and not isinstance(batch, Batch):
+            raise TypeError(
+                f"batch must be a notebridge_worker.Batch, e.g. Batch(max_size=64, "
+                f"max_wait=0.005), not {batch!r}"
+            )
+        if batch is not None and batch.max_size > self.max_inflight:
+            logger.warning(
+                "%s: batches hold at most max_inflight=%d requests, fewer than max_size=%d",
+                ref,
+                self.max_inflight,
+                batch.max_size,
+            )
 
         def register(function: HandlerT) -> HandlerT:
-            self._routes[ref] = _route(self.contracts[ref], function, chosen_pool)
+            self._routes[ref] = _route(self.contracts[ref], function, chosen_pool, batch)
             return function
 
         return register
@@ -457,7 +493,7 @@ class Worker:
         self.contracts_dir, self.contracts = Path(contracts_dir).absolute(), contracts
         # Checked again: the same contract version may have another mode there.
         self._routes = {
-            ref: _route(contracts[ref], route.function, route.pool)
+            ref: _route(contracts[ref], route.function, route.pool, route.batch)
             for ref, route in self._routes.items()
         }
 
@@ -591,7 +627,7 @@ class Worker:
         options = options or NatsOptions.from_env()
         if nats_url:
             options = replace(options, url=nats_url)
-        asyncio.run(self._connect_and_serve(options, grace_seconds))
+        _run_event_loop(self._connect_and_serve(options, grace_seconds))
 
     async def _connect_and_serve(self, options: NatsOptions, grace_seconds: float) -> None:
         self._stop_requested = asyncio.Event()
@@ -777,17 +813,7 @@ class Worker:
                 DEADLINE_EXCEEDED,
                 f"the deadline of request {request_id} passed before {contract.ref} started",
             )
-        try:
-            instance = exactjson.parse_exact(data)
-        except (ValueError, RecursionError) as error:
-            raise _ErrorReply(INVALID_REQUEST, f"the request body is not JSON: {error}") from None
-        found = contract.request_violations(instance)
-        if found:
-            raise _ErrorReply(
-                INVALID_REQUEST,
-                f"the request breaks {contract.ref}: {_describe(found, 'request', limit=1)}",
-                _violations_body(found),
-            )
+        argument = _checked_request(contract, data, self.exact_numbers)
         context = RequestContext(
             request_id=request_id,
             deadline=deadline,
@@ -796,8 +822,6 @@ class Worker:
             headers=headers,
             _job=job,
         )
-        # Validation needed exact numbers; handlers get floats unless they asked otherwise.
-        argument = instance if self.exact_numbers else exactjson.parse(data)
         if route.request_model is not None:
             argument = _as_model(route, argument, request_id)
         # Each contract mode runs a request its own way: a sync request gets one reply, a
@@ -917,28 +941,45 @@ class Worker:
     async def _call(
         self, runtime: _Runtime, route: _Route, argument: Any, context: RequestContext
     ) -> Any:
-        """Run the handler until the deadline; map what it raises to an error reply."""
+        """Run the handler until the deadline; map what it raises to an error reply.
+
+        A batch handler's request joins its next batch (batching.py): ``work`` is then this
+        request's item of the batch's result, and the deadline is this request's own.
+        """
         arguments = (argument, context) if route.takes_context else (argument,)
         pool: Executor | None = None
-        if route.is_async:
-            work: asyncio.Future[Any] = asyncio.ensure_future(route.function(*arguments))
+        if route.batch is not None:
+            kind = route.pool or self.pool
+            pool = None if route.is_async else runtime.pool(kind)
+            batcher = batcher_for(
+                runtime.batchers,
+                route,
+                None if route.is_async else functools.partial(runtime.pool, kind),
+            )
+            work: asyncio.Future[Any] = batcher.submit(argument, context)
+        elif route.is_async:
+            work = _started(route.function(*arguments))
         else:
             pool = runtime.pool(route.pool or self.pool)
             work = asyncio.get_running_loop().run_in_executor(
                 pool, functools.partial(route.function, *arguments)
             )
         try:
-            done, _ = await asyncio.wait({work}, timeout=context.time_left())
+            if not work.done():
+                await asyncio.wait({work}, timeout=context.time_left())
         except asyncio.CancelledError:
-            # The request is cancelled (the worker stops): an async handler stops with it.
+            # The request is cancelled (the worker stops): an async handler stops with it; a
+            # batch goes on without this request.
             work.cancel()
             raise
         ref = route.contract.ref
-        if not done:
+        if not work.done() or (route.batch is not None and work.cancelled()):
             # A thread or a process cannot be stopped, and a cancelled task may take a while
             # to unwind: each keeps its in-flight slot until it ends, so max_inflight stays a
-            # bound (cancelling a thread's future would end its count while it runs on).
-            if route.is_async:
+            # bound (cancelling a thread's future would end its count while it runs on). A
+            # request of a batch keeps it until its batch ends; one whose batch had not
+            # started is taken out of it (its work cancelled: the deadline passed).
+            if route.is_async and route.batch is None:
                 work.cancel()
             runtime.keep_until_done(work)
             raise _ErrorReply(
@@ -947,6 +988,9 @@ class Worker:
             )
         try:
             return work.result()
+        except BatchFailed as error:
+            # Logged once for the whole batch; each caller gets its own message.
+            raise _ErrorReply(INTERNAL, str(error)) from None
         except ServiceError as error:
             raise _ErrorReply(error.code, error.message) from None
         except BrokenProcessPool:
@@ -964,17 +1008,93 @@ class Worker:
             ) from None
 
 
+def _started(coroutine: Coroutine[Any, Any, Any]) -> "asyncio.Future[Any]":
+    """Run a coroutine's first step now, and the rest, if any, in a task of its own.
+
+    Most async handlers of a notebook need no I/O: they end in their first step, and their
+    outcome is then a finished future, with no task to create and nothing to wait for (what
+    Python 3.12's eager tasks do). One that awaits something goes on in a task from there.
+    """
+    try:
+        step = coroutine.send(None)
+    except StopIteration as finished:
+        outcome = asyncio.get_running_loop().create_future()
+        outcome.set_result(finished.value)
+        return outcome
+    except (Exception, asyncio.CancelledError) as error:
+        outcome = asyncio.get_running_loop().create_future()
+        outcome.set_exception(error)
+        return outcome
+    return asyncio.ensure_future(_resume(coroutine, step))
+
+
+async def _resume(coroutine: Coroutine[Any, Any, Any], step: Any) -> Any:
+    return await _Resumed(coroutine, step)
+
+
+class _Resumed:
+    """The rest of a coroutine whose first step ran already and yielded ``step``.
+
+    Awaited in a task, it hands the task what the coroutine yields (the futures it waits
+    for) and the coroutine what the task sends or throws (a cancellation), as ``await``
+    would have from the start.
+    """
+
+    def __init__(self, coroutine: Coroutine[Any, Any, Any], step: Any) -> None:
+        self.coroutine, self.step = coroutine, step
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coroutine, step = self.coroutine, self.step
+        while True:
+            try:
+                sent = yield step
+            except GeneratorExit:
+                coroutine.close()
+                raise
+            except BaseException as error:
+                try:
+                    step = coroutine.throw(error)
+                except StopIteration as finished:
+                    return finished.value
+            else:
+                try:
+                    step = coroutine.send(sent)
+                except StopIteration as finished:
+                    return finished.value
+
+
+def _run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop where it is installed (not on Windows), else on asyncio's loop.
+
+    uvloop's faster socket and callback handling is most of what a small request costs
+    outside the handler; the SDK behaves the same on either loop.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
 def _pool_kind(pool: str) -> str:
     if pool not in POOLS:
         raise ValueError(f"pool must be one of {', '.join(POOLS)}, not {pool!r}")
     return pool
 
 
-def _route(contract: Contract, function: Callable[..., Any], pool: str | None) -> _Route:
+def _route(
+    contract: Contract, function: Callable[..., Any], pool: str | None, batch: Batch | None = None
+) -> _Route:
     """Check a handler's shape once, at registration, rather than on every request."""
     name = getattr(function, "__qualname__", repr(function))
     ref = contract.ref
     streams = inspect.isasyncgenfunction(function) or inspect.isgeneratorfunction(function)
+    if batch is not None and contract.mode == STREAM:
+        raise TypeError(
+            f"handler {name} asks for batches, but {ref} is a stream contract: a batch gets "
+            "one reply per request, a stream many chunks; register it without batch="
+        )
     if contract.mode in (SYNC, JOB) and streams:
         raise TypeError(
             f"handler {name} is a generator, but {ref} is a {contract.mode} contract: return "
@@ -1006,16 +1126,34 @@ def _route(contract: Contract, function: Callable[..., Any], pool: str | None) -
     required = [p for p in positional if p.default is inspect.Parameter.empty]
     takes_varargs = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters)
     if (not positional and not takes_varargs) or len(required) > 2:
+        if batch is not None:
+            raise TypeError(
+                f"batch handler {name} must take the list of requests and, optionally, the list "
+                "of their RequestContexts"
+            )
         raise TypeError(f"handler {name} must take the request and, optionally, a RequestContext")
+    annotation = _annotation(function, positional[0]) if positional else None
+    if batch is not None:
+        # list[Model] for a batch: each request becomes a Model, one by one.
+        annotation = _item_annotation(annotation)
     return _Route(
         contract=contract,
         function=function,
         takes_context=len(positional) >= 2 or takes_varargs,
         is_async=is_async,
         pool=pool,
-        request_model=_pydantic_model(_annotation(function, positional[0])) if positional else None,
+        request_model=_pydantic_model(annotation),
         streams=streams,
+        batch=batch,
     )
+
+
+def _item_annotation(annotation: Any) -> Any:
+    """``Model`` for a batch handler's ``list[Model]`` (or ``Sequence[Model]``); else None."""
+    if typing.get_origin(annotation) in (list, Sequence):
+        arguments = typing.get_args(annotation)
+        return arguments[0] if arguments else None
+    return None
 
 
 def _annotation(function: Callable[..., Any], parameter: inspect.Parameter) -> Any:
@@ -1156,14 +1294,49 @@ def _deadline(headers: Mapping[str, str], received_at: float, timeout_seconds: f
     return int(raw) / 1000
 
 
+def _checked_request(contract: Contract, data: bytes, exact_numbers: bool) -> Any:
+    """The handler's argument for a request body, or ``invalid_request`` if it breaks the schema.
+
+    The common request takes the fast path: orjson, and a check that proves it valid. Anything
+    else is parsed with exact numbers and judged, and explained, by the full validator.
+    """
+    if not exact_numbers:
+        value = fastpath.loads(data)
+        if value is not fastpath.NOT_PARSED and fastpath.proves(contract.request_check, value):
+            return value
+    try:
+        instance = exactjson.parse_exact(data)
+    except (ValueError, RecursionError) as error:
+        raise _ErrorReply(INVALID_REQUEST, f"the request body is not JSON: {error}") from None
+    if not fastpath.proves(contract.request_check, instance):
+        found = contract.request_violations(instance)
+        if found:
+            raise _ErrorReply(
+                INVALID_REQUEST,
+                f"the request breaks {contract.ref}: {_describe(found, 'request', limit=1)}",
+                _violations_body(found),
+            )
+    # Validation needed exact numbers; handlers get floats unless they asked otherwise.
+    return instance if exact_numbers else exactjson.parse(data)
+
+
 def _checked_reply(contract: Contract, reply: Any, request_id: str) -> bytes:
     """Encode the handler's reply and check the bytes that will be sent against the schema."""
-    return _checked(contract.response_violations, reply, "reply", contract.ref, "", request_id)
+    return _checked(
+        contract.response_check,
+        contract.response_violations,
+        reply,
+        "reply",
+        contract.ref,
+        "",
+        request_id,
+    )
 
 
 def _checked_chunk(contract: Contract, chunk: Any, request_id: str, number: int) -> bytes:
     """Encode a chunk and check the bytes that will be sent against the chunk schema."""
     return _checked(
+        contract.chunk_check,
         contract.chunk_violations,
         chunk,
         "chunk",
@@ -1175,6 +1348,7 @@ def _checked_chunk(contract: Contract, chunk: Any, request_id: str, number: int)
 
 
 def _checked(
+    check: fastpath.Check,
     violations_of: Callable[[Any], list[Violation]],
     value: Any,
     document: str,
@@ -1187,10 +1361,17 @@ def _checked(
     """Encode ``value`` and check the exact bytes to be sent; raise ``invalid_reply`` if not.
 
     ``document`` ("reply" or "chunk") and ``number`` (" 3" for a chunk, "" for a reply) name
-    what broke the contract in the log line and in the error sent.
+    what broke the contract in the log line and in the error sent. A value of JSON's own
+    types that the fast path proves valid is encoded by orjson; anything else is encoded
+    with exact numbers and its bytes parsed back and judged by the full validator.
     """
+    value = _as_json_value(value)
+    if fastpath.proves(check, value):
+        body = fastpath.dumps(value)
+        if body is not None:
+            return body
     try:
-        body = exactjson.dumps(_as_json_value(value))
+        body = exactjson.dumps(value)
     except (TypeError, ValueError) as error:
         found = [Violation(instancePath="", keyword="type", message=f"not JSON: {error}")]
     else:
