@@ -100,12 +100,12 @@ bench-smoke: bench-tools ## every benchmark row for a second, checking it serves
 lint: venv ## go vet, gofmt and ruff
 	$(GO) vet ./...
 	@out=$$(gofmt -l gateway bench); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	cd python-worker && .venv/bin/ruff check . && .venv/bin/ruff format --check .
+	cd python-worker && .venv/bin/ruff check . ../bench/python && .venv/bin/ruff format --check . ../bench/python
 
 .PHONY: fmt
 fmt: venv ## format Go and Python code
 	gofmt -w gateway bench
-	cd python-worker && .venv/bin/ruff format . && .venv/bin/ruff check --fix .
+	cd python-worker && .venv/bin/ruff format . ../bench/python && .venv/bin/ruff check --fix . ../bench/python
 
 .PHONY: clean
 clean: ## remove build outputs, the venv and local NATS data

@@ -19,10 +19,11 @@ import (
 
 // harness starts and stops the processes of each row.
 type harness struct {
-	opts  options
-	tmp   string
-	body  string // the ~200-byte request every row sends
-	procs []*exec.Cmd
+	opts      options
+	tmp       string
+	body      string // the ~200-byte request every row but B sends
+	modelBody string // the B rows' request: a feature vector for the model
+	procs     []*exec.Cmd
 }
 
 func newHarness(opts options) (*harness, error) {
@@ -30,23 +31,39 @@ func newHarness(opts options) (*harness, error) {
 	if err != nil {
 		return nil, err
 	}
+	body, err := exampleRequest(filepath.Join(opts.root, "bench/contracts/mirror.v1.json"))
+	if err != nil {
+		return nil, err
+	}
+	modelBody, err := exampleRequest(filepath.Join(opts.root, "bench/contracts/score.v1.json"))
+	if err != nil {
+		return nil, err
+	}
+	return &harness{opts: opts, tmp: tmp, body: body, modelBody: modelBody}, nil
+}
+
+// exampleRequest reads a contract's first example request, compacted.
+func exampleRequest(path string) (string, error) {
 	var manifest struct {
 		Examples []struct {
 			Request json.RawMessage `json:"request"`
 		} `json:"examples"`
 	}
-	raw, err := os.ReadFile(filepath.Join(opts.root, "bench/contracts/mirror.v1.json"))
+	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	if err := json.Unmarshal(raw, &manifest); err != nil {
-		return nil, err
+		return "", err
+	}
+	if len(manifest.Examples) == 0 {
+		return "", fmt.Errorf("%s: no example request", path)
 	}
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, manifest.Examples[0].Request); err != nil {
-		return nil, err
+		return "", err
 	}
-	return &harness{opts: opts, tmp: tmp, body: compact.String()}, nil
+	return compact.String(), nil
 }
 
 func (h *harness) close() {
@@ -58,12 +75,20 @@ func (h *harness) path(rel string) string { return filepath.Join(h.opts.root, re
 
 // start runs a process with its output in a log file under the temp dir.
 func (h *harness) start(name string, args ...string) (*exec.Cmd, error) {
+	return h.startWithEnv(name, nil, args...)
+}
+
+// startWithEnv is start with more environment variables (NAME=value).
+func (h *harness) startWithEnv(name string, env []string, args ...string) (*exec.Cmd, error) {
 	log, err := os.Create(filepath.Join(h.tmp, fmt.Sprintf("%s-%d.log", name, len(h.procs))))
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Dir = h.opts.root
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -108,7 +133,8 @@ func (h *harness) startNATS() (string, error) {
 	return string(bytes.TrimSpace([]byte(line))), nil
 }
 
-// startGateway runs bin/notebridge against url with the bench contracts.
+// startGateway runs bin/notebridge against url with the bench contracts and
+// returns the URL of the mirror contract.
 func (h *harness) startGateway(url string) (string, *exec.Cmd, error) {
 	addr := freeAddr()
 	cmd, err := h.start("gateway", h.path("bin/notebridge"), "serve", "-listen", addr,
@@ -128,9 +154,14 @@ func (h *harness) pythonWorker(url string) (*exec.Cmd, error) {
 // waitServing posts the body until the target answers 200 and, behind a
 // gateway (want > 0), until its catalog counts want workers.
 func (h *harness) waitServing(url string, want int) error {
+	return h.waitServingBody(url, h.body, want)
+}
+
+// waitServingBody is waitServing with another request body.
+func (h *harness) waitServingBody(url, body string, want int) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Post(url, "application/json", bytes.NewBufferString(h.body))
+		resp, err := http.Post(url, "application/json", bytes.NewBufferString(body))
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK && (want == 0 || h.workers(url) >= want) {
@@ -142,24 +173,36 @@ func (h *harness) waitServing(url string, want int) error {
 	return fmt.Errorf("%s did not serve within 30s (logs in %s)", url, h.tmp)
 }
 
-// workers counts the workers the gateway's catalog reports for mirror v1.
+// workers counts the workers the gateway's catalog reports for the contract
+// of url, http://addr/api/<name>/v1.
 func (h *harness) workers(url string) int {
-	resp, err := http.Get(strings.TrimSuffix(url, "/mirror/v1"))
+	api, version := url[:strings.LastIndex(url, "/")], strings.TrimPrefix(url[strings.LastIndex(url, "/")+1:], "v")
+	catalog, name := api[:strings.LastIndex(api, "/")], api[strings.LastIndex(api, "/")+1:]
+	resp, err := http.Get(catalog)
 	if err != nil {
 		return 0
 	}
 	defer resp.Body.Close()
 	var c struct {
 		Contracts []struct {
+			Name     string `json:"name"`
 			Versions []struct {
+				Version int `json:"version"`
 				Workers int `json:"workers"`
 			} `json:"versions"`
 		} `json:"contracts"`
 	}
-	if json.NewDecoder(resp.Body).Decode(&c) != nil || len(c.Contracts) == 0 {
+	if json.NewDecoder(resp.Body).Decode(&c) != nil {
 		return 0
 	}
-	return c.Contracts[0].Versions[0].Workers
+	for _, ct := range c.Contracts {
+		for _, v := range ct.Versions {
+			if ct.Name == name && strconv.Itoa(v.Version) == version {
+				return v.Workers
+			}
+		}
+	}
+	return 0
 }
 
 func freeAddr() string {
@@ -173,11 +216,22 @@ func freeAddr() string {
 
 // measure warms a target up, then drives it for the configured duration.
 func (h *harness) measure(name, desc, url string, conns int, pid int) (result, error) {
-	script, err := wrkScript(h.tmp, h.body)
+	return h.measureBody(name, desc, url, h.body, conns, pid)
+}
+
+// measureBody is measure with another request body.
+func (h *harness) measureBody(name, desc, url, body string, conns int, pid int) (result, error) {
+	script, err := wrkScript(h.tmp, body)
 	if err != nil {
 		return result{}, err
 	}
 	if _, err := runWrk(script, url, conns, time.Second); err != nil { // warm-up
+		return result{}, err
+	}
+	// wrk leaves the warm-up's last requests in flight: a slow worker would still be
+	// busy with them, and answer some of the measured ones busy. One more request,
+	// queued behind them, comes back once they are done.
+	if err := h.waitServingBody(url, body, 0); err != nil {
 		return result{}, err
 	}
 	r, err := runWrk(script, url, conns, h.opts.duration)
@@ -185,7 +239,7 @@ func (h *harness) measure(name, desc, url string, conns int, pid int) (result, e
 		return result{}, fmt.Errorf("%s: %w", name, err)
 	}
 	r.Name, r.Desc, r.Conns, r.PeakRSS = name, desc, conns, peakRSS(pid)
-	fmt.Fprintf(os.Stderr, "%-7s %8.0f req/s  p50 %-9s p99 %-9s errors %d\n", name, r.RPS, r.P50, r.P99, r.Errors)
+	fmt.Fprintf(os.Stderr, "%-7s %8.0f req/s  p50 %-9s p99 %-9s errors %d %s\n", name, r.RPS, r.P50, r.P99, r.Errors, r.ErrorKinds)
 	return r, nil
 }
 
@@ -196,7 +250,7 @@ func (h *harness) run() ([]result, error) {
 		name string
 		run  func() ([]result, error)
 	}{
-		{"R0", h.rowR0}, {"R1", h.rowR1}, {"G", h.rowG}, {"P", h.rowP}, {"F", h.rowF},
+		{"R0", h.rowR0}, {"R1", h.rowR1}, {"G", h.rowG}, {"P", h.rowP}, {"F", h.rowF}, {"B", h.rowB},
 	}
 	for _, g := range groups {
 		if !h.opts.wants(g.name) {
@@ -344,4 +398,49 @@ func (h *harness) rowF() ([]result, error) {
 	}
 	r, err := h.measure("F", "FastAPI + uvicorn, same handler, 1 process", url, h.opts.conns, p.Process.Pid)
 	return []result{r}, err
+}
+
+// rowB measures two models behind notebridge, each one request per handler
+// call and then in batches of up to 64 (bench/python/model_worker.py): a
+// scikit-learn forest (B1, B64) and a small numpy MLP (M1, M64), each row
+// with fresh processes.
+func (h *harness) rowB() ([]result, error) {
+	rows := []struct{ name, desc, worker string }{
+		{"B1", "notebridge + 1 Python worker, scikit-learn forest, one request per call", "forest"},
+		{"B64", "B1's model with batch=Batch(max_size=64, max_wait=2ms)", "forest_batched"},
+		{"M1", "notebridge + 1 Python worker, numpy MLP, one request per call", "mlp"},
+		{"M64", "M1's model with batch=Batch(max_size=64, max_wait=2ms)", "mlp_batched"},
+	}
+	var out []result
+	for _, row := range rows {
+		r, err := h.modelRow(row.name, row.desc, row.worker)
+		h.stopAll()
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (h *harness) modelRow(name, desc, workerName string) (result, error) {
+	natsURL, err := h.startNATS()
+	if err != nil {
+		return result{}, err
+	}
+	url, gw, err := h.startGateway(natsURL)
+	if err != nil {
+		return result{}, err
+	}
+	url = strings.TrimSuffix(url, "/mirror/v1") + "/score/v1"
+	// One BLAS thread: two cores are shared with the gateway, NATS and wrk.
+	blas := []string{"OPENBLAS_NUM_THREADS=1", "OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1"}
+	if _, err := h.startWithEnv("model-worker", blas, h.path("python-worker/.venv/bin/notebridge-worker"), "run",
+		"bench/python/model_worker.py:"+workerName, "--nats-url", natsURL, "--contracts-dir", "bench/contracts"); err != nil {
+		return result{}, err
+	}
+	if err := h.waitServingBody(url, h.modelBody, 1); err != nil {
+		return result{}, err
+	}
+	return h.measureBody(name, desc, url, h.modelBody, h.opts.conns, gw.Process.Pid)
 }

@@ -34,6 +34,8 @@ func report(w io.Writer, opts options, rs []result) {
 	ratio("P1 / F (Python worker behind notebridge vs FastAPI)", "P1", "F", "≥ 1.5")
 	ratio("P2 / F", "P2", "F", "-")
 	ratio("P2 / P1 (scaling out)", "P2", "P1", "-")
+	ratio("B64 / B1 (batching a scikit-learn forest)", "B64", "B1", "≥ 5")
+	ratio("M64 / M1 (batching a small numpy MLP)", "M64", "M1", "-")
 	if g1, ok := by["G@1"]; ok {
 		if n1, ok := by["N1"]; ok {
 			fmt.Fprintf(w, "| gateway-added latency, p50 G@1 − p50 N1 | %s | ≤ 100µs |\n", dur(g1.P50-n1.P50))

@@ -21,6 +21,8 @@ type result struct {
 	P50, P99 time.Duration
 	Requests int
 	Errors   int
+	// ErrorKinds says what the errors were ("non-2xx 3, read 2"), for a row with errors.
+	ErrorKinds string
 	// PeakRSS is the gateway's (or the single server's) peak resident memory.
 	PeakRSS int64
 }
@@ -65,16 +67,22 @@ func parseWrk(out string) (result, error) {
 	if m := totalLine.FindStringSubmatch(out); m != nil {
 		r.Requests, _ = strconv.Atoi(m[1])
 	}
-	if m := non2xx.FindStringSubmatch(out); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		r.Errors += n
-	}
-	if m := sockErrs.FindStringSubmatch(out); m != nil {
-		for _, s := range m[1:] {
-			n, _ := strconv.Atoi(s)
+	var kinds []string
+	count := func(kind, digits string) {
+		if n, _ := strconv.Atoi(digits); n > 0 {
 			r.Errors += n
+			kinds = append(kinds, fmt.Sprintf("%s %d", kind, n))
 		}
 	}
+	if m := non2xx.FindStringSubmatch(out); m != nil {
+		count("non-2xx", m[1])
+	}
+	if m := sockErrs.FindStringSubmatch(out); m != nil {
+		for i, kind := range []string{"connect", "read", "write", "timeout"} {
+			count(kind, m[i+1])
+		}
+	}
+	r.ErrorKinds = strings.Join(kinds, ", ")
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		m := pctLine.FindStringSubmatch(sc.Text())
