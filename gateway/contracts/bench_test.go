@@ -72,6 +72,18 @@ func BenchmarkDecodeAndValidate(b *testing.B) {
 	}
 }
 
+// BenchmarkValidateJSON is BenchmarkDecodeAndValidate's work as the
+// gateway does it: the fast path on the raw bytes, nothing decoded.
+func BenchmarkValidateJSON(b *testing.B) {
+	ct, body := benchRecord(b)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if vs, err := ct.ValidateRequestJSON(body); vs != nil || err != nil {
+			b.Fatal(vs, err)
+		}
+	}
+}
+
 func BenchmarkEncode(b *testing.B) {
 	_, body := benchRecord(b)
 	v, err := contracts.DecodeJSON(body)

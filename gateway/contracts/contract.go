@@ -2,7 +2,7 @@ package contracts
 
 import (
 	"encoding/json"
-	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
@@ -96,9 +96,22 @@ func (v *validator) violations(value any) []Violation {
 	return violations(v.full.Validate(value))
 }
 
+// violationsJSON is violations of a raw document: a document the fast path
+// vouches for in its bytes is never decoded.
+func (v *validator) violationsJSON(data []byte) ([]Violation, error) {
+	if v.fast != nil && v.fast.validJSON(data) {
+		return nil, nil
+	}
+	value, err := DecodeJSON(data)
+	if err != nil {
+		return nil, err
+	}
+	return v.violations(value), nil
+}
+
 // ID is the contract's name and version as written in logs, headers and
 // errors: "summarize/v1".
-func (c *Contract) ID() string { return fmt.Sprintf("%s/v%d", c.Name, c.Version) }
+func (c *Contract) ID() string { return c.Name + "/v" + strconv.Itoa(c.Version) }
 
 // ValidateRequest returns every way v breaks the request schema, or nil.
 // v must be decoded with json.Decoder.UseNumber so numbers keep their precision.
@@ -110,3 +123,23 @@ func (c *Contract) ValidateResponse(v any) []Violation { return c.response.viola
 // ValidateChunk returns every way v breaks the chunk schema of a stream
 // contract, or nil.
 func (c *Contract) ValidateChunk(v any) []Violation { return c.chunk.violations(v) }
+
+// ValidateRequestJSON validates a raw request document: a *SyntaxError
+// when data is not one JSON document (as DecodeJSON), else every way it
+// breaks the request schema, or nil. It is DecodeJSON and ValidateRequest
+// in one call, and most valid documents take a fast path that decodes
+// nothing.
+func (c *Contract) ValidateRequestJSON(data []byte) ([]Violation, error) {
+	return c.request.violationsJSON(data)
+}
+
+// ValidateResponseJSON is ValidateRequestJSON for the response schema.
+func (c *Contract) ValidateResponseJSON(data []byte) ([]Violation, error) {
+	return c.response.violationsJSON(data)
+}
+
+// ValidateChunkJSON is ValidateRequestJSON for the chunk schema of a
+// stream contract.
+func (c *Contract) ValidateChunkJSON(data []byte) ([]Violation, error) {
+	return c.chunk.violationsJSON(data)
+}

@@ -296,7 +296,9 @@ func (f *fastSchema) arrayOK(v []any) bool {
 }
 
 func (f *fastSchema) stringOK(v string) bool {
-	if f.minLength != -1 || f.maxLength != -1 {
+	// A string has no more runes than bytes: only a minimum, or a maximum
+	// below its length in bytes, needs them counted.
+	if f.minLength > 0 || (f.maxLength != -1 && len(v) > f.maxLength) {
 		n := utf8.RuneCountInString(v)
 		if (f.minLength != -1 && n < f.minLength) || (f.maxLength != -1 && n > f.maxLength) {
 			return false
@@ -307,9 +309,15 @@ func (f *fastSchema) stringOK(v string) bool {
 
 func (f *fastSchema) numberOK(v json.Number) bool {
 	lit := string(v)
-	if !within(lit, f.minimum, 0, 1) || !within(lit, f.exclusiveMinimum, 1, 1) ||
-		!within(lit, f.maximum, -1, 0) || !within(lit, f.exclusiveMaximum, -1, -1) {
-		return false
+	if f.minimum != nil || f.exclusiveMinimum != nil || f.maximum != nil || f.exclusiveMaximum != nil {
+		x, err := strconv.ParseFloat(lit, 64) // once for every bound
+		if err != nil {
+			return false
+		}
+		if !within(lit, x, f.minimum, 0, 1) || !within(lit, x, f.exclusiveMinimum, 1, 1) ||
+			!within(lit, x, f.maximum, -1, 0) || !within(lit, x, f.exclusiveMaximum, -1, -1) {
+			return false
+		}
 	}
 	if f.multipleOf != nil {
 		r, ok := new(big.Rat).SetString(string(v))
@@ -320,12 +328,13 @@ func (f *fastSchema) numberOK(v json.Number) bool {
 	return true
 }
 
-// within says whether lit compares to b as lo <= cmp <= hi; no bound is no limit.
-func within(lit string, b *bound, lo, hi int) bool {
+// within says whether lit, which is x as a float64, compares to b as
+// lo <= cmp <= hi; no bound is no limit.
+func within(lit string, x float64, b *bound, lo, hi int) bool {
 	if b == nil {
 		return true
 	}
-	cmp, known := compareNumber(lit, b)
+	cmp, known := compareNumber(lit, x, b)
 	return known && lo <= cmp && cmp <= hi
 }
 
@@ -382,19 +391,15 @@ func isIntegerLiteral(s string) bool {
 	return true
 }
 
-// compareNumber compares a JSON number with a bound: -1, 0 or 1, and
-// whether the answer is known. Rounding to float64 is monotonic, so when
-// the two floats differ their order is the exact order; only a tie needs
-// exact arithmetic.
-func compareNumber(lit string, b *bound) (int, bool) {
-	f, err := strconv.ParseFloat(lit, 64)
-	if err != nil {
-		return 0, false
-	}
+// compareNumber compares a JSON number, lit or x as the nearest float64,
+// with a bound: -1, 0 or 1, and whether the answer is known. Rounding to
+// float64 is monotonic, so when the two floats differ their order is the
+// exact order; only a tie needs exact arithmetic.
+func compareNumber(lit string, x float64, b *bound) (int, bool) {
 	switch {
-	case f < b.f:
+	case x < b.f:
 		return -1, true
-	case f > b.f:
+	case x > b.f:
 		return 1, true
 	}
 	r, ok := new(big.Rat).SetString(lit)
