@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/notebridge/notebridge/gateway/wire"
 )
 
@@ -25,6 +27,33 @@ func BenchmarkNATSRoundTrip(b *testing.B) {
 		reply, err := g.nc.RequestMsg(msg, 5*time.Second)
 		if err != nil || reply.Header.Get(wire.HeaderServiceErrorCode) != "" {
 			b.Fatalf("reply %v, err %v", reply, err)
+		}
+	}
+}
+
+// BenchmarkInvoke is one POST through the whole app, as Fiber serves it, to
+// the same worker as BenchmarkNATSRoundTrip: the difference between the two
+// is what the gateway adds to a request (middleware, the checks on both
+// hops, headers, the access log), without the HTTP connection.
+func BenchmarkInvoke(b *testing.B) {
+	g := newGateway(b)
+	g.serveEcho(b, []int{1})
+	handler := g.app.Handler()
+	body := []byte(`{"text": "hello"}`)
+	var ctx fasthttp.RequestCtx
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ctx.Request.Reset()
+		ctx.Response.Reset()
+		ctx.ResetUserValues()
+		ctx.Request.Header.SetMethod(fasthttp.MethodPost)
+		ctx.Request.SetRequestURI("/api/echo/v1")
+		ctx.Request.Header.SetContentType("application/json")
+		ctx.Request.SetBody(body)
+		handler(&ctx)
+		if status := ctx.Response.StatusCode(); status != fasthttp.StatusOK {
+			b.Fatalf("status %d: %s", status, ctx.Response.Body())
 		}
 	}
 }

@@ -138,7 +138,7 @@ func (s *stream) read(msg *nats.Msg) event {
 			s.log.Warn("stream chunk out of order", "request_id", s.k.requestID, "contract", s.k.ct.ID(), "got", seq, "want", s.seq)
 			return event{problem: invalidReply(s.k.ct, fmt.Sprintf("chunk %s arrived where chunk %d was due", seq, s.seq))}
 		}
-		if p := checkReply(s.log, s.k, msg.Data, s.k.ct.ValidateChunk); p != nil {
+		if p := checkReply(s.log, s.k, msg.Data, s.k.ct.ValidateChunkJSON); p != nil {
 			return event{problem: p}
 		}
 		return event{kind: kind, data: msg.Data}
@@ -189,7 +189,7 @@ func (s *stream) collect(c *fiber.Ctx, ev event) error {
 	if err != nil {
 		return invalidReply(s.k.ct, err.Error())
 	}
-	if p := checkReply(s.log, s.k, merged, s.k.ct.ValidateResponse); p != nil {
+	if p := checkReply(s.log, s.k, merged, s.k.ct.ValidateResponseJSON); p != nil {
 		return p
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
