@@ -3,6 +3,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -99,17 +100,40 @@ func hasJobs(reg *contracts.Registry) bool {
 
 // AccessLog writes one log line per request, with its id and outcome.
 func AccessLog(log *slog.Logger) fiber.Handler {
+	h := log.Handler()
 	return func(c *fiber.Ctx) error {
 		start := time.Now()
 		err := c.Next()
-		status := c.Response().StatusCode()
-		var p *Problem
-		if errors.As(err, &p) {
-			status = p.Status
+		ctx := context.Background()
+		if !h.Enabled(ctx, slog.LevelInfo) {
+			return err
 		}
-		log.Info("request",
-			"request_id", RequestIDOf(c), "method", c.Method(), "path", c.Path(),
-			"status", status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+		status := c.Response().StatusCode()
+		if err != nil {
+			status = errorStatus(err)
+		}
+		// The record goes straight to the handler, with typed attributes:
+		// log.Info would box every value and walk the stack for a source
+		// line, which would always point here.
+		now := time.Now()
+		r := slog.NewRecord(now, slog.LevelInfo, "request", 0)
+		r.AddAttrs(slog.String("request_id", RequestIDOf(c)), slog.String("method", c.Method()), slog.String("path", c.Path()),
+			slog.Int("status", status), slog.Float64("duration_ms", float64(now.Sub(start).Microseconds())/1000))
+		_ = h.Handle(ctx, r)
 		return err
 	}
+}
+
+// errorStatus is the status ErrorHandler answers err with; the access log
+// needs it before ErrorHandler runs.
+func errorStatus(err error) int {
+	var p *Problem
+	var fe *fiber.Error
+	switch {
+	case errors.As(err, &p):
+		return p.Status
+	case errors.As(err, &fe):
+		return fe.Code
+	}
+	return fiber.StatusInternalServerError
 }

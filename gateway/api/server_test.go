@@ -1,13 +1,21 @@
 package api_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/notebridge/notebridge/gateway/api"
 )
 
 // listen serves the app on a real loopback socket.
@@ -70,6 +78,81 @@ func TestServerOverSocket(t *testing.T) {
 			t.Fatalf("got %d; want 422", r.status)
 		}
 	})
+}
+
+// lockedBuffer is a log destination the server writes and a test reads.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// take returns what was written since the last take.
+func (b *lockedBuffer) take() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := bytes.Clone(b.buf.Bytes())
+	b.buf.Reset()
+	return out
+}
+
+// TestAccessLog pins the access log line, which operators parse: one per
+// request at info, with these attributes and no others, errors included.
+func TestAccessLog(t *testing.T) {
+	g := newGateway(t)
+	g.serveEcho(t, []int{1})
+	var out lockedBuffer
+	app, err := api.New(api.Config{Registry: g.reg, Conn: g.nc, Logger: slog.New(slog.NewJSONHandler(&out, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.app = app
+	tests := []struct {
+		method, path, body, contentType string
+		status                          int
+	}{
+		{"POST", "/api/echo/v1", `{"text": "hi"}`, jsonCT, 200},
+		{"POST", "/api/echo", `{"text": "hi"}`, jsonCT, 200},
+		{"POST", "/api/echo/v1", `{"text": `, jsonCT, 400},
+		{"POST", "/api/echo/v1", `{"text": 1}`, jsonCT, 422},
+		{"POST", "/api/echo/v1", `{"text": "hi"}`, "text/plain", 415},
+		{"DELETE", "/api/echo/v1", "", "", 405},
+		{"GET", "/nowhere", "", "", 404},
+		{"GET", "/healthz", "", "", 200},
+	}
+	for i, tt := range tests {
+		id := fmt.Sprintf("log-%d", i)
+		r := g.do(t, tt.method, tt.path, tt.body, "Content-Type", tt.contentType, "X-Request-Id", id)
+		if r.status != tt.status {
+			t.Fatalf("%s %s: status %d; want %d (body %s)", tt.method, tt.path, r.status, tt.status, r.body)
+		}
+		var line map[string]any
+		if err := json.Unmarshal(out.take(), &line); err != nil {
+			t.Fatalf("%s %s: want one JSON log line: %v", tt.method, tt.path, err)
+		}
+		keys := make([]string, 0, len(line))
+		for k := range line {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		if want := []string{"duration_ms", "level", "method", "msg", "path", "request_id", "status", "time"}; !reflect.DeepEqual(keys, want) {
+			t.Errorf("%s %s: attributes %v; want %v", tt.method, tt.path, keys, want)
+		}
+		want := map[string]any{"level": "INFO", "msg": "request", "request_id": id, "method": tt.method, "path": tt.path, "status": float64(tt.status)}
+		for k, v := range want {
+			if line[k] != v {
+				t.Errorf("%s %s: %s = %v; want %v", tt.method, tt.path, k, line[k], v)
+			}
+		}
+		if d, ok := line["duration_ms"].(float64); !ok || d < 0 {
+			t.Errorf("%s %s: duration_ms = %v; want a number of milliseconds", tt.method, tt.path, line["duration_ms"])
+		}
+	}
 }
 
 func TestHealthAndReadiness(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -71,7 +72,9 @@ func runServe(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	log, err := newLogger(cfg.LogFormat, cfg.LogLevel)
+	logOut := newLogWriter(os.Stderr)
+	defer logOut.Close()
+	log, err := newLogger(logOut, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		return err
 	}
@@ -223,7 +226,7 @@ func serveDebug(addr string, log *slog.Logger) {
 	}
 }
 
-func newLogger(format, level string) (*slog.Logger, error) {
+func newLogger(out io.Writer, format, level string) (*slog.Logger, error) {
 	var opts slog.HandlerOptions
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
@@ -232,9 +235,9 @@ func newLogger(format, level string) (*slog.Logger, error) {
 	opts.Level = lvl
 	switch format {
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, &opts)), nil
+		return slog.New(slog.NewJSONHandler(out, &opts)), nil
 	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, &opts)), nil
+		return slog.New(slog.NewTextHandler(out, &opts)), nil
 	}
 	return nil, fmt.Errorf("-log-format: %q is neither text nor json", format)
 }
