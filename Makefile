@@ -89,7 +89,8 @@ bench-tools: build venv wrk
 
 .PHONY: bench
 bench: bench-tools ## benchmark notebridge against its baselines (rows and ratios, see bench/README.md)
-	$(GO) test -run '^$$' -bench . -benchmem ./gateway/contracts/ ./gateway/api/
+	$(GO) test -run '^$$' -bench . -benchmem ./gateway/contracts/ ./gateway/api/ ./gateway/cmd/notebridge/
+	$(VENV)/bin/python bench/python/fastpath_bench.py
 	bin/nbbench -duration 10s -connections 64
 
 .PHONY: bench-smoke
