@@ -3,6 +3,7 @@
 //
 //	benchnode fixed  -listen ADDR               R0: Fiber answering a fixed reply
 //	benchnode bridge -listen ADDR -nats URL     R1: Fiber forwarding over NATS, no validation
+//	benchnode bridge -protocol ...              R1h: the same, with the gateway's request headers
 //	benchnode mirror -nats URL -contracts DIR   the Go responder behind R1 and G
 //	benchnode natsreq -nats URL -n N            sequential NATS requests, prints p50 in µs
 package main
@@ -21,6 +22,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/nats-io/nuid"
 
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/wire"
@@ -38,6 +40,7 @@ func main() {
 	dir := fs.String("contracts", "bench/contracts", "contracts to serve (mirror)")
 	body := fs.String("body", "", "request or reply body")
 	n := fs.Int("n", 5000, "requests to send (natsreq)")
+	protocol := fs.Bool("protocol", false, "send the headers the gateway sends (bridge; the contract of -subject from -contracts)")
 	_ = fs.Parse(os.Args[2:])
 
 	var err error
@@ -45,7 +48,7 @@ func main() {
 	case "fixed":
 		err = fixed(*listen, []byte(*body))
 	case "bridge":
-		err = bridge(*listen, *natsURL, *subject)
+		err = bridge(*listen, *natsURL, *subject, *dir, *protocol)
 	case "mirror":
 		err = mirror(*natsURL, *dir)
 	case "natsreq":
@@ -72,19 +75,41 @@ func fixed(listen string, reply []byte) error {
 	return serve(app, listen)
 }
 
-func bridge(listen, url, subject string) error {
+// bridge forwards each body to subject. With protocol, the message carries
+// the headers the gateway sends (request id, deadline, contract, digest),
+// built by the gateway's own NewRequest, and nothing is validated.
+func bridge(listen, url, subject, dir string, protocol bool) error {
 	nc, err := nats.Connect(url)
 	if err != nil {
 		return err
 	}
+	var ct *contracts.Contract
+	if protocol {
+		reg, err := contracts.Load(dir)
+		if err != nil {
+			return err
+		}
+		for _, c := range reg.All() {
+			if c.Subject == subject {
+				ct = c
+			}
+		}
+		if ct == nil {
+			return fmt.Errorf("no contract in %s has subject %s", dir, subject)
+		}
+	}
 	app := newApp()
 	app.Post("/*", func(c *fiber.Ctx) error {
-		msg, err := nc.Request(subject, c.Body(), 10*time.Second)
+		msg := &nats.Msg{Subject: subject, Data: c.Body()}
+		if ct != nil {
+			msg = ct.NewRequest(c.Body(), nuid.Next(), time.Now().Add(10*time.Second), "")
+		}
+		reply, err := nc.RequestMsg(msg, 10*time.Second)
 		if err != nil {
 			return fiber.NewError(fiber.StatusBadGateway, err.Error())
 		}
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-		return c.Send(msg.Data)
+		return c.Send(reply.Data)
 	})
 	return serve(app, listen)
 }

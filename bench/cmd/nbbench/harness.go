@@ -298,7 +298,27 @@ func (h *harness) rowR1() ([]result, error) {
 		return nil, err
 	}
 	r, err := h.measure("R1", "Fiber + NATS request to a Go responder, no validation (bridge ceiling)", url, h.opts.conns, p.Process.Pid)
-	return []result{r}, err
+	if err != nil {
+		return nil, err
+	}
+	// R1@1: the bridge's latency, the floor of G@1 that the HTTP hop sets.
+	r1, err := h.measure("R1@1", "R1 at one connection, for latency", url, 1, p.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
+	// R1h: the same bridge sending the gateway's request headers, so that G / R1h
+	// is what validation costs, apart from what the protocol's headers cost.
+	addr = freeAddr()
+	p, err = h.benchnode("bridge", "-protocol", "-listen", addr, "-nats", natsURL, "-subject", "nb.mirror.v1", "-contracts", "bench/contracts")
+	if err != nil {
+		return nil, err
+	}
+	url = "http://" + addr + "/api/mirror/v1"
+	if err := h.waitServing(url, 0); err != nil {
+		return nil, err
+	}
+	rh, err := h.measure("R1h", "R1 sending the gateway's request headers (NewRequest), no validation", url, h.opts.conns, p.Process.Pid)
+	return []result{r, r1, rh}, err
 }
 
 func (h *harness) rowG() ([]result, error) {

@@ -31,6 +31,8 @@ func report(w io.Writer, opts options, rs []result) {
 	}
 	ratio("R1 / R0 (cost of the NATS hop)", "R1", "R0", "-")
 	ratio("G / R1 (cost of validating both hops)", "G", "R1", "≥ 0.85")
+	ratio("R1h / R1 (cost of the protocol's request headers)", "R1h", "R1", "-")
+	ratio("G / R1h (cost of validating both hops, same headers)", "G", "R1h", "-")
 	ratio("P1 / F (Python worker behind notebridge vs FastAPI)", "P1", "F", "≥ 1.5")
 	ratio("P2 / F", "P2", "F", "-")
 	ratio("P2 / P1 (scaling out)", "P2", "P1", "-")
@@ -39,6 +41,10 @@ func report(w io.Writer, opts options, rs []result) {
 	if g1, ok := by["G@1"]; ok {
 		if n1, ok := by["N1"]; ok {
 			fmt.Fprintf(w, "| gateway-added latency, p50 G@1 − p50 N1 | %s | ≤ 100µs |\n", dur(g1.P50-n1.P50))
+			if r1, ok := by["R1@1"]; ok {
+				fmt.Fprintf(w, "| of which the HTTP hop, p50 R1@1 − p50 N1 | %s | - |\n", dur(r1.P50-n1.P50))
+				fmt.Fprintf(w, "| and notebridge's own work, p50 G@1 − p50 R1@1 | %s | - |\n", dur(g1.P50-r1.P50))
+			}
 		}
 	}
 	if m, ok := by["G@many"]; ok {
