@@ -67,7 +67,10 @@ async def test_concurrent_callers_each_get_their_own_reply_from_one_batch(
 
 async def test_a_partial_batch_runs_at_max_wait(client: Client, serve) -> None:
     batches: list[list[str]] = []
-    async with serve(batch_worker_with(Batch(max_size=64, max_wait=0.5), batches)):
+    # max_wait is long beside the 0.2 s the requests take to arrive (and short of echo/v1's
+    # 2 s timeout), so a loaded machine still gets them into one batch, which only max_wait
+    # closes.
+    async with serve(batch_worker_with(Batch(max_size=64, max_wait=1.0), batches)):
         calls = []
         for text in ["a", "b", "c"]:  # 0.1 s apart: all within the first one's max_wait
             calls.append(asyncio.create_task(call(client, ECHO_V1, {"text": text})))
@@ -80,7 +83,9 @@ async def test_a_partial_batch_runs_at_max_wait(client: Client, serve) -> None:
 async def test_a_batch_holds_at_most_max_size(client: Client, serve) -> None:
     batches: list[list[str]] = []
     texts = [str(i) for i in range(10)]
-    async with serve(batch_worker_with(Batch(max_size=4, max_wait=0.3), batches, sleep=0.05)):
+    # A long max_wait: only max_size closes the first two batches, however the requests
+    # are spread out in time; the last one, of two, waits it out.
+    async with serve(batch_worker_with(Batch(max_size=4, max_wait=1.0), batches, sleep=0.05)):
         replies = await asyncio.wait_for(call_all(client, texts), 10)
     assert [len(batch) for batch in batches] == [4, 4, 2]
     assert [text for batch in batches for text in batch] == texts
