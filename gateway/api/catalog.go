@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -11,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/notebridge/notebridge/gateway/contracts"
+	"github.com/notebridge/notebridge/gateway/wire"
 )
 
 // Discovery waits: the first $SRV.INFO reply may take up to discoveryWait,
@@ -58,7 +60,11 @@ func Catalog(reg *contracts.Registry, nc *nats.Conn, log *slog.Logger) fiber.Han
 				Version: ct.Version, Mode: string(ct.Mode), Deprecated: ct.Deprecated,
 				TimeoutSeconds: ct.Timeout.Seconds(), Digest: ct.Digest, Href: href(ct),
 			}
-			for _, digest := range live[ct.Subject] {
+			key := ct.Subject
+			if ct.Mode == contracts.ModeJob {
+				key = wire.JobMetadataPrefix + ct.ID()
+			}
+			for _, digest := range live[key] {
 				v.Workers++
 				if digest != ct.Digest {
 					v.DriftedWorkers++
@@ -117,7 +123,9 @@ func Describe(reg *contracts.Registry) fiber.Handler {
 func href(ct *contracts.Contract) string { return "/api/" + ct.Name + "/v" + strconv.Itoa(ct.Version) }
 
 // discover asks every micro service on the bus for its INFO and returns,
-// per subject, the contract digest each serving worker announced.
+// per endpoint subject, the contract digest each serving worker announced;
+// job contracts, which workers pull rather than serve, are keyed
+// "job:<name>/v<N>" from the services' metadata.
 func discover(nc *nats.Conn) (map[string][]string, error) {
 	inbox := nc.NewRespInbox()
 	sub, err := nc.SubscribeSync(inbox)
@@ -142,6 +150,11 @@ func discover(nc *nats.Conn) (map[string][]string, error) {
 		}
 		for _, ep := range info.Endpoints {
 			live[ep.Subject] = append(live[ep.Subject], ep.Metadata["digest"])
+		}
+		for key, digest := range info.Metadata {
+			if strings.HasPrefix(key, wire.JobMetadataPrefix) {
+				live[key] = append(live[key], digest)
+			}
 		}
 	}
 }

@@ -329,3 +329,46 @@ func TestJobContractDescribed(t *testing.T) {
 		}
 	}
 }
+
+func TestCatalogCountsJobWorkers(t *testing.T) {
+	t.Parallel()
+	g := newJobGateway(t, jobs.Config{})
+	workers := func() int {
+		t.Helper()
+		r := g.do(t, "GET", "/api", "")
+		var cat struct {
+			Contracts []struct {
+				Name     string `json:"name"`
+				Versions []struct {
+					Workers        int `json:"workers"`
+					DriftedWorkers int `json:"drifted_workers"`
+				} `json:"versions"`
+			} `json:"contracts"`
+		}
+		if err := json.Unmarshal(r.body, &cat); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cat.Contracts {
+			if c.Name == "steps" {
+				if c.Versions[0].DriftedWorkers != 0 {
+					t.Errorf("got %d drifted workers; want 0", c.Versions[0].DriftedWorkers)
+				}
+				return c.Versions[0].Workers
+			}
+		}
+		t.Fatalf("catalog %s has no steps contract", r.body)
+		return 0
+	}
+	if got := workers(); got != 0 {
+		t.Fatalf("before any worker: got %d workers; want 0", got)
+	}
+	first := g.worker(t)
+	g.worker(t)
+	if got := workers(); got != 2 {
+		t.Fatalf("with two job workers: got %d workers; want 2", got)
+	}
+	first.Close() // the process is gone: so is its service
+	if got := workers(); got != 1 {
+		t.Fatalf("after one left: got %d workers; want 1", got)
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
 
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/jobs"
@@ -46,6 +47,7 @@ type JobWorker struct {
 	ct          *contracts.Contract
 	store       *jobs.Store
 	cc          jetstream.ConsumeContext
+	svc         micro.Service // announces the contract to discovery ($SRV.INFO)
 	concurrency int
 	started     func(id string, attempt int)
 	cancelled   func(id string)
@@ -98,6 +100,17 @@ func StartJobs(nc *nats.Conn, ct *contracts.Contract, opts ...JobOption) (*JobWo
 	if err != nil {
 		return nil, err
 	}
+	// A job contract has no endpoint: the service only says, in its metadata,
+	// which contract this process pulls, for the gateway's catalog.
+	w.svc, err = micro.AddService(nc, micro.Config{
+		Name:        "notebridge-refworker-jobs",
+		Version:     "1.0.0",
+		Description: "Go reference worker for a job test contract",
+		Metadata:    map[string]string{wire.JobMetadataPrefix + ct.ID(): ct.Digest},
+	})
+	if err != nil {
+		return nil, err
+	}
 	sem := make(chan struct{}, w.concurrency)
 	w.cc, err = c.Consume(func(msg jetstream.Msg) {
 		sem <- struct{}{}
@@ -114,7 +127,12 @@ func StartJobs(nc *nats.Conn, ct *contracts.Contract, opts ...JobOption) (*JobWo
 			w.run(msg)
 		}()
 	}, jetstream.PullMaxMessages(w.concurrency))
+	if err == nil {
+		// Once the server has the service's subscriptions, discovery sees it.
+		err = nc.Flush()
+	}
 	if err != nil {
+		_ = w.svc.Stop()
 		return nil, err
 	}
 	return w, nil
@@ -126,6 +144,7 @@ func (w *JobWorker) Stop() {
 	w.stopped = true
 	w.mu.Unlock()
 	w.cc.Stop()
+	_ = w.svc.Stop()
 	w.wg.Wait()
 }
 

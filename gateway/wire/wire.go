@@ -57,6 +57,11 @@ func HeartbeatInterval(idleTimeout time.Duration) time.Duration { return idleTim
 // QueueGroup is the queue group every worker of every contract joins.
 const QueueGroup = "nb"
 
+// JobMetadataPrefix starts the micro service metadata keys with which a
+// worker announces the job contracts it pulls: "job:<name>/v<N>", the value
+// the contract digest. Job contracts have no endpoint to discover.
+const JobMetadataPrefix = "job:"
+
 // Subject returns the NATS subject of a contract version: "nb.<name>.v<N>".
 func Subject(name string, version int) string {
 	return "nb." + name + ".v" + strconv.Itoa(version)

@@ -73,6 +73,9 @@ def heartbeat_interval(idle_timeout_seconds: float) -> float:
 
 
 # Job mode (docs/protocol.md, "Job mode"); the gateway's gateway/wire/jobs.go has the same.
+JOB_METADATA_PREFIX = "job:"
+"""Starts the service metadata keys announcing the job contracts a worker pulls:
+``job:<name>/v<N>``, the value the contract digest (job contracts have no endpoint)."""
 JOB_STREAM = "NB_JOBS"
 """The JetStream work-queue stream of job messages; gateways create it."""
 JOB_BUCKET = "nb_jobs"

@@ -84,6 +84,7 @@ from notebridge_worker.protocol import (
     INTERNAL,
     INVALID_REPLY,
     INVALID_REQUEST,
+    JOB_METADATA_PREFIX,
     QUEUE_GROUP,
     STREAM_CHUNK,
     STREAM_END,
@@ -543,6 +544,13 @@ class Worker:
                         "sdk": "notebridge-worker-python",
                         "max_inflight": str(self.max_inflight),
                         "pool": self.pool,
+                        # Job contracts have no endpoint to discover: the service names
+                        # those this process pulls, for the gateway's catalog.
+                        **{
+                            JOB_METADATA_PREFIX + ref: route.contract.digest
+                            for ref, route in self._routes.items()
+                            if route.contract.mode == JOB
+                        },
                     },
                     stats_handler=self._endpoint_stats,
                 )

@@ -304,3 +304,8 @@ def test_a_stopping_worker_finishes_jobs_within_its_grace_period_and_leaves_the_
         for proc in workers:
             stop(proc)
         stop(gw.proc)
+
+
+def test_the_catalog_counts_job_workers(job_gateway):
+    """A job worker has no endpoint; its service's metadata names the contracts it pulls."""
+    assert (job_gateway.workers("steps", 1), job_gateway.workers("ticks", 1)) == (1, 1)
