@@ -3,6 +3,7 @@ package contracts_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -23,6 +24,13 @@ type conformance struct {
 		Name   string          `json:"name"`
 		Schema json.RawMessage `json:"schema"`
 	} `json:"invalid_schemas"`
+	Violations []struct {
+		Name     string          `json:"name"`
+		Schema   json.RawMessage `json:"schema"`
+		Example  json.RawMessage `json:"example"`
+		Instance json.RawMessage `json:"instance"`
+		Want     [][2]string     `json:"want"` // [instancePath, keyword]
+	} `json:"violations"`
 }
 
 func TestConformanceTable(t *testing.T) {
@@ -46,6 +54,18 @@ func TestConformanceTable(t *testing.T) {
 				if vs := c.ValidateRequest(decode(t, inst)); len(vs) == 0 {
 					t.Errorf("%s: got valid; want a violation", inst)
 				}
+			}
+		})
+	}
+	for _, tc := range table.Violations {
+		t.Run(tc.Name, func(t *testing.T) {
+			c := contractWithRequestSchema(t, tc.Schema, tc.Example)
+			var got [][2]string
+			for _, v := range c.ValidateRequest(decode(t, tc.Instance)) {
+				got = append(got, [2]string{v.InstancePath, v.Keyword})
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.Want) {
+				t.Errorf("got violations %v; want %v", got, tc.Want)
 			}
 		})
 	}

@@ -34,9 +34,15 @@ func violations(err error) []Violation {
 	var walk func(*jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
 		if len(e.Causes) == 0 {
+			keyword := lastSegment(e.KeywordLocation)
+			if e.Message == falseSchemaMessage {
+				// The location of a false schema ends in the keyword holding it
+				// ("items") or a property name ("f"): say what failed instead.
+				keyword = "false"
+			}
 			out = append(out, Violation{
 				InstancePath: e.InstanceLocation,
-				Keyword:      lastSegment(e.KeywordLocation),
+				Keyword:      keyword,
 				Message:      e.Message,
 			})
 			return
@@ -54,6 +60,10 @@ func violations(err error) []Violation {
 	})
 	return out
 }
+
+// falseSchemaMessage is jsonschema/v5's whole message for a value that
+// meets a false schema (v5 is pinned in go.mod).
+const falseSchemaMessage = "not allowed"
 
 func lastSegment(pointer string) string {
 	return pointer[strings.LastIndexByte(pointer, '/')+1:]

@@ -187,6 +187,16 @@ def test_conformance_verdicts(tmp_path: Path, case: dict[str, Any]) -> None:
     assert (wrongly_invalid, wrongly_valid) == ([], [])
 
 
+@pytest.mark.parametrize("case", CONFORMANCE["violations"], ids=lambda case: case["name"])
+def test_conformance_violations(tmp_path: Path, case: dict[str, Any]) -> None:
+    examples = [{"name": "valid", "request": case["example"]}]
+    contract = load_contract(
+        write_contract(tmp_path, case["schema"], examples=examples) / "probe.v1.json"
+    )
+    got = [[v["instancePath"], v["keyword"]] for v in contract.request_violations(case["instance"])]
+    assert got == case["want"]
+
+
 @pytest.mark.parametrize("case", CONFORMANCE["invalid_schemas"], ids=lambda case: case["name"])
 def test_conformance_invalid_schemas_fail_at_load(tmp_path: Path, case: dict[str, Any]) -> None:
     message = load_error(write_contract(tmp_path, case["schema"]))

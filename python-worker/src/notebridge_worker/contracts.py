@@ -845,11 +845,53 @@ def _enforcing(dialect: type[Validator]) -> type[Validator]:
         "additionalProperties": _additional_properties,
         "multipleOf": _multiple_of,
     }
-    return extend(
+    if "prefixItems" in dialect.VALIDATORS:
+        replacements["items"] = _items_after_prefix
+    enforcing = extend(
         dialect,
         validators={k: v for k, v in replacements.items() if k in dialect.VALIDATORS},
         type_checker=stock_types.redefine("integer", is_integer),
     )
+    descend = enforcing.descend
+
+    def descend_with_false_at_its_path(
+        self: Any,
+        instance: Any,
+        schema: Any,
+        path: Any = None,
+        schema_path: Any = None,
+        resolver: Any = None,
+    ) -> Iterator[Any]:
+        # jsonschema reports a false subschema at its parent's path ("" for
+        # {"properties": {"f": false}}); Go, and a person, expect it at "/f".
+        if schema is not False:
+            yield from descend(self, instance, schema, path, schema_path, resolver)
+            return
+        error = ValidationError(
+            f"False schema does not allow {instance!r}",
+            validator=None,
+            validator_value=None,
+            instance=instance,
+            schema=schema,
+        )
+        if path is not None:
+            error.path.appendleft(path)
+        if schema_path is not None:
+            error.schema_path.appendleft(schema_path)
+        yield error
+
+    enforcing.descend = descend_with_false_at_its_path
+    return enforcing
+
+
+def _items_after_prefix(
+    validator: Validator, items: Any, instance: Any, schema: Any
+) -> Iterator[Any]:
+    """Draft 2020-12 ``items``, where ``false`` fails at each extra item, as in Go."""
+    if not validator.is_type(instance, "array"):
+        return
+    for index in range(len(schema.get("prefixItems", [])), len(instance)):
+        yield from validator.descend(instance[index], items, path=index)
 
 
 def _escape(token: str) -> str:
