@@ -4,44 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/notebridge/notebridge/gateway/contracts"
 )
 
-// conformance is testdata/conformance.json: the verdicts the Go and the
-// Python validators must share.
-type conformance struct {
-	Cases []struct {
-		Name    string            `json:"name"`
-		Schema  json.RawMessage   `json:"schema"`
-		Valid   []json.RawMessage `json:"valid"`
-		Invalid []json.RawMessage `json:"invalid"`
-	} `json:"cases"`
-	InvalidSchemas []struct {
-		Name   string          `json:"name"`
-		Schema json.RawMessage `json:"schema"`
-	} `json:"invalid_schemas"`
-	Violations []struct {
-		Name     string          `json:"name"`
-		Schema   json.RawMessage `json:"schema"`
-		Example  json.RawMessage `json:"example"`
-		Instance json.RawMessage `json:"instance"`
-		Want     [][2]string     `json:"want"` // [instancePath, keyword]
-	} `json:"violations"`
-}
-
 func TestConformanceTable(t *testing.T) {
-	raw, err := os.ReadFile("../../testdata/conformance.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var table conformance
-	if err := json.Unmarshal(raw, &table); err != nil {
-		t.Fatal(err)
-	}
+	table := contracts.ReadConformanceTable(t)
 	for _, tc := range table.Cases {
 		t.Run(tc.Name, func(t *testing.T) {
 			c := contractWithRequestSchema(t, tc.Schema, tc.Valid[0])

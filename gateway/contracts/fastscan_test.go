@@ -114,21 +114,7 @@ func TestFastScanAgreesOnMutations(t *testing.T) {
 }
 
 func TestFastScanAgreesOnTheConformanceTable(t *testing.T) {
-	raw, err := os.ReadFile("../../testdata/conformance.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var table struct {
-		Cases []struct {
-			Name    string            `json:"name"`
-			Schema  json.RawMessage   `json:"schema"`
-			Valid   []json.RawMessage `json:"valid"`
-			Invalid []json.RawMessage `json:"invalid"`
-		} `json:"cases"`
-	}
-	if err := json.Unmarshal(raw, &table); err != nil {
-		t.Fatal(err)
-	}
+	table := ReadConformanceTable(t)
 	for _, tc := range table.Cases {
 		t.Run(tc.Name, func(t *testing.T) {
 			v := validatorT(t, string(tc.Schema))
