@@ -15,6 +15,7 @@ import (
 	"github.com/notebridge/notebridge/gateway/api"
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/embedded"
+	"github.com/notebridge/notebridge/gateway/internal/contracttest"
 	"github.com/notebridge/notebridge/gateway/jobs"
 	"github.com/notebridge/notebridge/gateway/refworker"
 )
@@ -38,7 +39,7 @@ func jobContracts(t *testing.T) string {
 			"request_schema": "../schemas/request.json", "response_schema": "../schemas/result.json",
 			"examples": [{"name": "two steps", "request": {"text": "hi", "steps": 2}, "response": {"text": "hi", "attempt": 1}}]}`,
 	}
-	writeFiles(t, dir, files)
+	contracttest.Tree(files).Write(t, dir)
 	return filepath.Join(dir, "contracts")
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/notebridge/notebridge/gateway/internal/contracttest"
 	"github.com/notebridge/notebridge/gateway/refworker"
 )
 
@@ -33,7 +34,7 @@ func streamContracts(t *testing.T) string {
 			"timeout_seconds": 5, "request_schema": "../schemas/request.json", "chunk_schema": "../schemas/chunk.json",
 			"examples": [{"name": "one word", "request": {"text": "hi"}}]}`,
 	}
-	writeFiles(t, dir, files)
+	contracttest.Tree(files).Write(t, dir)
 	return filepath.Join(dir, "contracts")
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/notebridge/notebridge/gateway/contracts"
+	"github.com/notebridge/notebridge/gateway/internal/contracttest"
 )
 
 func TestConformanceTable(t *testing.T) {
@@ -129,9 +130,9 @@ func contractWithRequestSchema(t *testing.T, schema, example json.RawMessage) *c
 func writeConformanceTree(t *testing.T, schema, example json.RawMessage) string {
 	t.Helper()
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "schemas", "req.json"), string(schema))
-	writeFile(t, filepath.Join(dir, "schemas", "resp.json"), `{}`)
-	writeFile(t, filepath.Join(dir, "contracts", "c.v1.json"), manifest(`"examples": [{"name": "x", "request": `+string(example)+`}]`))
+	contracttest.WriteFile(t, filepath.Join(dir, "schemas", "req.json"), string(schema))
+	contracttest.WriteFile(t, filepath.Join(dir, "schemas", "resp.json"), `{}`)
+	contracttest.WriteFile(t, filepath.Join(dir, "contracts", "c.v1.json"), contracttest.Manifest(`"examples": [{"name": "x", "request": `+string(example)+`}]`))
 	return filepath.Join(dir, "contracts")
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/notebridge/notebridge/gateway/contracts"
+	"github.com/notebridge/notebridge/gateway/internal/contracttest"
 )
 
 func TestLoadShippedContracts(t *testing.T) {
@@ -49,12 +50,12 @@ func TestDigestsMatchSharedVectors(t *testing.T) {
 func TestDigestFollowsReferencedFiles(t *testing.T) {
 	dir := writeTree(t, validTree())
 	before := mustLoad(t, dir).All()[0].Digest
-	writeFile(t, filepath.Join(dir, "schemas", "defs.json"), `{"$defs": {"short": {"type": "string", "maxLength": 9}}}`)
+	contracttest.WriteFile(t, filepath.Join(dir, "schemas", "defs.json"), `{"$defs": {"short": {"type": "string", "maxLength": 9}}}`)
 	after := mustLoad(t, dir).All()[0].Digest
 	if before == after {
 		t.Fatalf("digest %s did not change when a $ref'd file changed", before)
 	}
-	writeFile(t, filepath.Join(dir, "contracts", "t.v1.json"), strings.Replace(validTree()["contracts/t.v1.json"], "A test", "Another test", 1))
+	contracttest.WriteFile(t, filepath.Join(dir, "contracts", "t.v1.json"), strings.Replace(validTree()["contracts/t.v1.json"], "A test", "Another test", 1))
 	if again := mustLoad(t, dir).All()[0].Digest; again != after {
 		t.Fatalf("digest changed from %s to %s when only the description changed", after, again)
 	}
@@ -67,28 +68,28 @@ func TestLoadRejects(t *testing.T) {
 		content string
 		want    []string // substrings of the error
 	}{
-		{"bad name", "contracts/t.v1.json", manifest(`"name": "Bad Name"`), []string{"t.v1.json", "/name"}},
-		{"version zero", "contracts/t.v1.json", manifest(`"version": 0`), []string{"/version"}},
-		{"unknown mode", "contracts/t.v1.json", manifest(`"mode": "batch"`), []string{"/mode", "batch"}},
-		{"zero timeout", "contracts/t.v1.json", manifest(`"timeout_seconds": 0`), []string{"/timeout_seconds"}},
-		{"unknown field", "contracts/t.v1.json", manifest(`"timeout": 3`), []string{`unknown field "timeout"`}},
-		{"no examples", "contracts/t.v1.json", manifest(`"examples": []`), []string{"/examples"}},
-		{"example breaks request schema", "contracts/t.v1.json", manifest(`"examples": [{"name": "x", "request": {"text": 1}}]`), []string{"/examples/0", "/text"}},
-		{"example breaks response schema", "contracts/t.v1.json", manifest(`"examples": [{"name": "x", "request": {"text": "a"}, "response": {}}]`), []string{"/examples/0", "response", "missing properties"}},
-		{"missing schema file", "contracts/t.v1.json", manifest(`"request_schema": "../schemas/nope.json"`), []string{"nope.json"}},
+		{"bad name", "contracts/t.v1.json", contracttest.Manifest(`"name": "Bad Name"`), []string{"t.v1.json", "/name"}},
+		{"version zero", "contracts/t.v1.json", contracttest.Manifest(`"version": 0`), []string{"/version"}},
+		{"unknown mode", "contracts/t.v1.json", contracttest.Manifest(`"mode": "batch"`), []string{"/mode", "batch"}},
+		{"zero timeout", "contracts/t.v1.json", contracttest.Manifest(`"timeout_seconds": 0`), []string{"/timeout_seconds"}},
+		{"unknown field", "contracts/t.v1.json", contracttest.Manifest(`"timeout": 3`), []string{`unknown field "timeout"`}},
+		{"no examples", "contracts/t.v1.json", contracttest.Manifest(`"examples": []`), []string{"/examples"}},
+		{"example breaks request schema", "contracts/t.v1.json", contracttest.Manifest(`"examples": [{"name": "x", "request": {"text": 1}}]`), []string{"/examples/0", "/text"}},
+		{"example breaks response schema", "contracts/t.v1.json", contracttest.Manifest(`"examples": [{"name": "x", "request": {"text": "a"}, "response": {}}]`), []string{"/examples/0", "response", "missing properties"}},
+		{"missing schema file", "contracts/t.v1.json", contracttest.Manifest(`"request_schema": "../schemas/nope.json"`), []string{"nope.json"}},
 		{"schema not a schema", "schemas/req.json", `{"type": "strng"}`, []string{"req.json#/type"}},
 		{"look-ahead pattern", "schemas/req.json", `{"type": "object", "properties": {"text": {"type": "string", "pattern": "^(?=a)"}}}`, []string{"req.json#/properties/text/pattern"}},
 		{"back-reference in patternProperties", "schemas/req.json", `{"patternProperties": {"(a)\\1": {}}}`, []string{"req.json#/patternProperties"}},
 		{"dangling $ref", "schemas/req.json", `{"$ref": "missing.json"}`, []string{"missing.json"}},
 		{"malformed manifest", "contracts/t.v1.json", `{"name": `, []string{"t.v1.json"}},
 		{"duplicate version", "contracts/t2.v1.json", validTree()["contracts/t.v1.json"], []string{"t.v1.json", "t2.v1.json", "t/v1"}},
-		{"job field on a sync contract", "contracts/t.v1.json", manifest(`"max_attempts": 2`), []string{"/mode", "max_attempts"}},
-		{"job with zero attempts", "contracts/t.v1.json", manifest(`"mode": "job"`, `"max_attempts": 0`), []string{"/max_attempts"}},
-		{"job with too many attempts", "contracts/t.v1.json", manifest(`"mode": "job"`, `"max_attempts": 101`), []string{"/max_attempts"}},
-		{"job with zero ack wait", "contracts/t.v1.json", manifest(`"mode": "job"`, `"ack_wait_seconds": 0`), []string{"/ack_wait_seconds"}},
-		{"job with a chunk schema", "contracts/t.v1.json", manifest(`"mode": "job"`, `"chunk_schema": "../schemas/resp.json"`), []string{"/mode", "chunk_schema"}},
-		{"job without a response schema", "contracts/t.v1.json", manifest(`"mode": "job"`, `"response_schema": ""`), []string{"/response_schema"}},
-		{"job attempt over a day", "contracts/t.v1.json", manifest(`"mode": "job"`, `"timeout_seconds": 86401`), []string{"/timeout_seconds"}},
+		{"job field on a sync contract", "contracts/t.v1.json", contracttest.Manifest(`"max_attempts": 2`), []string{"/mode", "max_attempts"}},
+		{"job with zero attempts", "contracts/t.v1.json", contracttest.Manifest(`"mode": "job"`, `"max_attempts": 0`), []string{"/max_attempts"}},
+		{"job with too many attempts", "contracts/t.v1.json", contracttest.Manifest(`"mode": "job"`, `"max_attempts": 101`), []string{"/max_attempts"}},
+		{"job with zero ack wait", "contracts/t.v1.json", contracttest.Manifest(`"mode": "job"`, `"ack_wait_seconds": 0`), []string{"/ack_wait_seconds"}},
+		{"job with a chunk schema", "contracts/t.v1.json", contracttest.Manifest(`"mode": "job"`, `"chunk_schema": "../schemas/resp.json"`), []string{"/mode", "chunk_schema"}},
+		{"job without a response schema", "contracts/t.v1.json", contracttest.Manifest(`"mode": "job"`, `"response_schema": ""`), []string{"/response_schema"}},
+		{"job attempt over a day", "contracts/t.v1.json", contracttest.Manifest(`"mode": "job"`, `"timeout_seconds": 86401`), []string{"/timeout_seconds"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -121,7 +122,7 @@ func TestLoadJobContract(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tree := validTree()
-			tree["contracts/t.v1.json"] = manifest(append([]string{`"mode": "job"`, `"timeout_seconds": 7200`}, tt.overrides...)...)
+			tree["contracts/t.v1.json"] = contracttest.Manifest(append([]string{`"mode": "job"`, `"timeout_seconds": 7200`}, tt.overrides...)...)
 			ct := mustLoad(t, writeTree(t, tree)).All()[0]
 			if ct.Mode != contracts.ModeJob || ct.MaxAttempts != tt.maxAttempts || ct.AckWait != tt.ackWait {
 				t.Errorf("got mode %s, max attempts %d, ack wait %s; want job, %d, %s", ct.Mode, ct.MaxAttempts, ct.AckWait, tt.maxAttempts, tt.ackWait)
@@ -143,53 +144,18 @@ func TestLoadEmptyDir(t *testing.T) {
 // between schema files.
 func validTree() map[string]string {
 	return map[string]string{
-		"contracts/t.v1.json": manifest(),
+		"contracts/t.v1.json": contracttest.Manifest(),
 		"schemas/defs.json":   `{"$defs": {"short": {"type": "string", "maxLength": 8}}}`,
 		"schemas/req.json":    `{"type": "object", "required": ["text"], "properties": {"text": {"$ref": "defs.json#/$defs/short"}}}`,
 		"schemas/resp.json":   `{"type": "object", "required": ["text"]}`,
 	}
 }
 
-// manifest returns a valid manifest with the given fields replaced.
-func manifest(overrides ...string) string {
-	fields := map[string]string{
-		"name":            `"t"`,
-		"version":         `1`,
-		"description":     `"A test"`,
-		"mode":            `"sync"`,
-		"timeout_seconds": `3`,
-		"request_schema":  `"../schemas/req.json"`,
-		"response_schema": `"../schemas/resp.json"`,
-		"examples":        `[{"name": "x", "request": {"text": "a"}, "response": {"text": "a"}}]`,
-	}
-	for _, o := range overrides {
-		key, value, _ := strings.Cut(o, ": ")
-		fields[strings.Trim(key, `"`)] = value
-	}
-	var parts []string
-	for k, v := range fields {
-		parts = append(parts, `"`+k+`": `+v)
-	}
-	return "{" + strings.Join(parts, ", ") + "}"
-}
-
 func writeTree(t *testing.T, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
-	for name, content := range files {
-		writeFile(t, filepath.Join(dir, name), content)
-	}
+	contracttest.Tree(files).Write(t, dir)
 	return dir
-}
-
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func mustLoad(t *testing.T, dir string) *contracts.Registry {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/notebridge/notebridge/gateway/compat"
 	"github.com/notebridge/notebridge/gateway/contracttools"
+	"github.com/notebridge/notebridge/gateway/internal/contracttest"
 )
 
 // gitRepo makes a repository in a temporary directory, and makes it the
@@ -25,9 +26,9 @@ func gitRepo(t *testing.T) string {
 	return root
 }
 
-func commit(t *testing.T, root, message string, files tree, remove ...string) {
+func commit(t *testing.T, root, message string, files contracttest.Tree, remove ...string) {
 	t.Helper()
-	files.write(t, root)
+	files.Write(t, root)
 	for _, f := range remove {
 		run(t, root, "git", "rm", "-q", f)
 	}
@@ -49,8 +50,8 @@ func run(t *testing.T, dir, name string, args ...string) {
 }
 
 // published is the first commit: three contracts sharing a $ref'd file.
-func published() tree {
-	return tree{
+func published() contracttest.Tree {
+	return contracttest.Tree{
 		"contracts/label.v1.json": `{"name": "label", "version": 1, "mode": "sync", "timeout_seconds": 1,
 			"request_schema": "../schemas/label.req.json", "response_schema": "../schemas/label.resp.json",
 			"examples": [{"name": "x", "request": {"text": "a"}}]}`,
@@ -75,7 +76,7 @@ func TestDiffAgainstPreviousCommit(t *testing.T) {
 	// once in its own request schema, removes the deprecated old/v1 (fine),
 	// removes keep/v1 without deprecating it (breaking) and adds label/v2
 	// (fine).
-	commit(t, root, "change", tree{
+	commit(t, root, "change", contracttest.Tree{
 		"schemas/common.json": `{"$defs": {"text": {"type": "string", "maxLength": 50}, "label": {"enum": ["positive", "negative", "mixed"]}}}`,
 		"schemas/label.req.json": `{"type": "object", "additionalProperties": false, "required": ["text", "lang"],
 			"properties": {"text": {"$ref": "common.json#/$defs/text"}, "lang": {"type": "string"}}}`,
@@ -124,8 +125,8 @@ func TestDiffAgainstPreviousCommit(t *testing.T) {
 		if !rep.OK() || len(rep.Compared) != 2 {
 			t.Fatalf("got %s; want no break over 2 versions", rep.Summary())
 		}
-		tree{"schemas/label.req.json": `{"type": "object", "additionalProperties": false, "required": ["text", "lang"],
-			"properties": {"text": {"$ref": "common.json#/$defs/text"}, "lang": {"enum": ["en", "de"]}}}`}.write(t, root)
+		contracttest.Tree{"schemas/label.req.json": `{"type": "object", "additionalProperties": false, "required": ["text", "lang"],
+			"properties": {"text": {"$ref": "common.json#/$defs/text"}, "lang": {"enum": ["en", "de"]}}}`}.Write(t, root)
 		rep, err = contracttools.Diff("HEAD", "contracts")
 		if err != nil {
 			t.Fatal(err)
@@ -175,7 +176,7 @@ func TestDiffErrors(t *testing.T) {
 
 func TestDiffNewDirectoryIsNotBreaking(t *testing.T) {
 	root := gitRepo(t)
-	commit(t, root, "empty", tree{"README": "x"})
+	commit(t, root, "empty", contracttest.Tree{"README": "x"})
 	commit(t, root, "publish", published())
 	rep, err := contracttools.Diff("HEAD~1", "contracts")
 	if err != nil {

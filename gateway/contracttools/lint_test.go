@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/notebridge/notebridge/gateway/contracttools"
+	"github.com/notebridge/notebridge/gateway/internal/contracttest"
 )
 
 func TestLintShippedContracts(t *testing.T) {
@@ -24,53 +25,53 @@ func TestLintShippedContracts(t *testing.T) {
 func TestLintFindsEachClassOfError(t *testing.T) {
 	tests := []struct {
 		name  string
-		files tree
+		files contracttest.Tree
 		want  []string // "file:pointer: message" lines, each a substring of one finding
 	}{
-		{"schema does not compile", tree{"schemas/req.json": `{"type": "strng"}`},
+		{"schema does not compile", contracttest.Tree{"schemas/req.json": `{"type": "strng"}`},
 			[]string{"schemas/req.json:/type: value must be one of"}},
-		{"pattern Go cannot compile", tree{"schemas/resp.json": `{"properties": {"text": {"pattern": "^(?!x)"}}}`},
+		{"pattern Go cannot compile", contracttest.Tree{"schemas/resp.json": `{"properties": {"text": {"pattern": "^(?!x)"}}}`},
 			[]string{"schemas/resp.json:/properties/text/pattern: '^(?!x)' is not valid 'regex'"}},
-		{"no examples", tree{"contracts/t.v1.json": manifest(`"examples": []`)},
+		{"no examples", contracttest.Tree{"contracts/t.v1.json": contracttest.Manifest(`"examples": []`)},
 			[]string{"contracts/t.v1.json:/examples: a contract needs at least one example"}},
-		{"example without request", tree{"contracts/t.v1.json": manifest(`"examples": [{"name": "x"}]`)},
+		{"example without request", contracttest.Tree{"contracts/t.v1.json": contracttest.Manifest(`"examples": [{"name": "x"}]`)},
 			[]string{`contracts/t.v1.json:/examples/0/request: example "x" has no request`}},
-		{"example request breaks its schema", tree{"contracts/t.v1.json": manifest(`"examples": [{"name": "x", "request": {"text": 1, "more": 2}}]`)},
+		{"example request breaks its schema", contracttest.Tree{"contracts/t.v1.json": contracttest.Manifest(`"examples": [{"name": "x", "request": {"text": 1, "more": 2}}]`)},
 			[]string{
 				`contracts/t.v1.json:/examples/0/request: example "x": request: additionalProperties 'more' not allowed`,
 				`contracts/t.v1.json:/examples/0/request/text: example "x": request: expected string, but got number`,
 			}},
-		{"example response breaks its schema", tree{"contracts/t.v1.json": manifest(`"examples": [{"name": "x", "request": {"text": "a"}, "response": {}}]`)},
+		{"example response breaks its schema", contracttest.Tree{"contracts/t.v1.json": contracttest.Manifest(`"examples": [{"name": "x", "request": {"text": "a"}, "response": {}}]`)},
 			[]string{`contracts/t.v1.json:/examples/0/response: example "x": response: missing properties: 'text'`}},
-		{"malformed name and version", tree{"contracts/t.v1.json": manifest(`"name": "Bad Name"`, `"version": 0`)},
+		{"malformed name and version", contracttest.Tree{"contracts/t.v1.json": contracttest.Manifest(`"name": "Bad Name"`, `"version": 0`)},
 			[]string{"contracts/t.v1.json:/name: \"Bad Name\" must match", "contracts/t.v1.json:/version: 0 must be an integer >= 1"}},
-		{"version of the wrong type", tree{"contracts/t.v1.json": manifest(`"version": "1"`)},
+		{"version of the wrong type", contracttest.Tree{"contracts/t.v1.json": contracttest.Manifest(`"version": "1"`)},
 			[]string{"contracts/t.v1.json:/version: a JSON string cannot be a Go int"}},
-		{"unknown manifest fields", tree{"contracts/t.v1.json": manifest(`"timeout": 3`, `"owner": "me"`)},
+		{"unknown manifest fields", contracttest.Tree{"contracts/t.v1.json": contracttest.Manifest(`"timeout": 3`, `"owner": "me"`)},
 			[]string{`contracts/t.v1.json:/owner: unknown field "owner"`, `contracts/t.v1.json:/timeout: unknown field "timeout"`}},
-		{"unknown example field", tree{"contracts/t.v1.json": manifest(`"examples": [{"name": "x", "request": {"text": "a"}, "expect": {}}]`)},
+		{"unknown example field", contracttest.Tree{"contracts/t.v1.json": contracttest.Manifest(`"examples": [{"name": "x", "request": {"text": "a"}, "expect": {}}]`)},
 			[]string{`contracts/t.v1.json:/examples/0/expect: unknown field "expect"`}},
-		{"two contracts claim one subject", tree{"contracts/u.v1.json": manifest()},
+		{"two contracts claim one subject", contracttest.Tree{"contracts/u.v1.json": contracttest.Manifest()},
 			[]string{"contracts/u.v1.json:/version: t/v1 (subject nb.t.v1) is also defined by"}},
-		{"file not named after the contract", tree{"contracts/t.v1.json": "", "contracts/other.json": manifest()},
+		{"file not named after the contract", contracttest.Tree{"contracts/t.v1.json": "", "contracts/other.json": contracttest.Manifest()},
 			[]string{"contracts/other.json: the file of t/v1 must be named t.v1.json, not other.json"}},
-		{"examples without a name, or with the same one", tree{"contracts/t.v1.json": manifest(`"examples": [{"request": {"text": "a"}}, {"name": "x", "request": {"text": "b"}}, {"name": "x", "request": {"text": "c"}}]`)},
+		{"examples without a name, or with the same one", contracttest.Tree{"contracts/t.v1.json": contracttest.Manifest(`"examples": [{"request": {"text": "a"}}, {"name": "x", "request": {"text": "b"}}, {"name": "x", "request": {"text": "c"}}]`)},
 			[]string{"contracts/t.v1.json:/examples/0/name: every example needs a name", `contracts/t.v1.json:/examples/2/name: example name "x" is already used by /examples/1`}},
-		{"missing schema file", tree{"contracts/t.v1.json": manifest(`"response_schema": "../schemas/nope.json"`)},
+		{"missing schema file", contracttest.Tree{"contracts/t.v1.json": contracttest.Manifest(`"response_schema": "../schemas/nope.json"`)},
 			[]string{"contracts/t.v1.json:/response_schema: cannot read"}},
-		{"manifest is not JSON", tree{"contracts/t.v1.json": `{"name": `},
+		{"manifest is not JSON", contracttest.Tree{"contracts/t.v1.json": `{"name": `},
 			[]string{"contracts/t.v1.json: not JSON: unexpected end of JSON input at line 1, column 9"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			root := t.TempDir()
-			files := validTree().with(tt.files)
+			files := validTree().With(tt.files)
 			for name, content := range files {
 				if content == "" {
 					delete(files, name)
 				}
 			}
-			files.write(t, root)
+			files.Write(t, root)
 			t.Chdir(root)
 			rep := contracttools.Lint("contracts")
 			if rep.OK() {
@@ -95,11 +96,11 @@ func TestLintFindsEachClassOfError(t *testing.T) {
 
 func TestLintReportsEveryProblemAtOnce(t *testing.T) {
 	root := t.TempDir()
-	validTree().with(tree{
-		"contracts/t.v1.json": manifest(`"mode": "batch"`, `"timeout_seconds": 0`, `"colour": "red"`),
+	validTree().With(contracttest.Tree{
+		"contracts/t.v1.json": contracttest.Manifest(`"mode": "batch"`, `"timeout_seconds": 0`, `"colour": "red"`),
 		"schemas/req.json":    `{"type": "object", "properties": {"a": {"type": "strng"}, "b": {"minLength": -1}}}`,
-		"contracts/u.v1.json": manifest(`"name": "u"`, `"examples": []`),
-	}).write(t, root)
+		"contracts/u.v1.json": contracttest.Manifest(`"name": "u"`, `"examples": []`),
+	}).Write(t, root)
 	t.Chdir(root)
 
 	rep := contracttools.Lint("contracts")

@@ -13,6 +13,7 @@ import (
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/contracttools"
 	"github.com/notebridge/notebridge/gateway/embedded"
+	"github.com/notebridge/notebridge/gateway/internal/contracttest"
 	"github.com/notebridge/notebridge/gateway/jobs"
 	"github.com/notebridge/notebridge/gateway/refworker"
 )
@@ -26,7 +27,7 @@ func stepsTree(t *testing.T) string {
 		return `{"name": "steps", "version": ` + version + `, "mode": "job", "timeout_seconds": 2, "max_attempts": 1,
 			"request_schema": "../schemas/request.json", "response_schema": "../schemas/result.json", "examples": ` + examples + `}`
 	}
-	tree{
+	contracttest.Tree{
 		"schemas/request.json": `{"type": "object", "required": ["text"], "properties": {"text": {"type": "string"},
 			"steps": {"type": "integer"}, "step_ms": {"type": "integer"}, "fail_on": {"type": "array"}, "die_on": {"type": "array"}}}`,
 		"schemas/result.json": `{"type": "object", "required": ["text", "attempt"]}`,
@@ -36,7 +37,7 @@ func stepsTree(t *testing.T) string {
 			{"name": "job fails", "request": {"text": "a", "fail_on": [1]}},
 			{"name": "too slow", "request": {"text": "a", "steps": 1, "step_ms": 5000}}]`),
 		"contracts/steps.v2.json": manifest("2", `[{"name": "hello", "request": {"text": "hello"}}]`),
-	}.write(t, root)
+	}.Write(t, root)
 	return filepath.Join(root, "contracts")
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/contracttools"
 	"github.com/notebridge/notebridge/gateway/embedded"
+	"github.com/notebridge/notebridge/gateway/internal/contracttest"
 	"github.com/notebridge/notebridge/gateway/refworker"
 )
 
@@ -24,7 +25,7 @@ import (
 func echoTree(t *testing.T) string {
 	t.Helper()
 	root := t.TempDir()
-	files := tree{
+	files := contracttest.Tree{
 		"contracts/echo.v1.json": `{"name": "echo", "version": 1, "mode": "sync", "timeout_seconds": 2,
 			"request_schema": "../schemas/echo.request.json", "response_schema": "../schemas/echo.response.json",
 			"examples": [
@@ -47,7 +48,7 @@ func echoTree(t *testing.T) string {
 		}
 		files["schemas/"+name] = string(raw)
 	}
-	files.write(t, root)
+	files.Write(t, root)
 	return filepath.Join(root, "contracts")
 }
 
