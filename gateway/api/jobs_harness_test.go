@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -77,6 +78,14 @@ func (g *jobGateway) start(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	app, svc := g.serve(t, nc, reg)
+	g.gateway = &gateway{app: app, ns: ns, nc: nc, reg: reg}
+	g.svc = svc
+}
+
+// serve starts job mode with g's config and the gateway's app on nc.
+func (g *jobGateway) serve(t *testing.T, nc *nats.Conn, reg *contracts.Registry) (*fiber.App, *jobs.Service) {
+	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := g.cfg
 	cfg.Logger = quiet
@@ -90,8 +99,7 @@ func (g *jobGateway) start(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.gateway = &gateway{app: app, ns: ns, nc: nc, reg: reg}
-	g.svc = svc
+	return app, svc
 }
 
 // stop stops the gateway and its NATS server, as a process exit would.
@@ -259,19 +267,7 @@ func (g *jobGateway) replica(t *testing.T) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cfg := g.cfg
-	cfg.Logger = quiet
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	svc, err := jobs.Start(ctx, nc, g.reg, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := api.New(api.Config{Registry: g.reg, Conn: nc, Jobs: svc, BodyLimit: testBodyLimit, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
+	app, svc := g.serve(t, nc, g.reg)
 	t.Cleanup(func() { _ = app.Shutdown(); svc.Stop(); nc.Close() })
 	return &gateway{app: app, ns: g.ns, nc: nc, reg: g.reg}
 }
