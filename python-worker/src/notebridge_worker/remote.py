@@ -23,28 +23,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from notebridge_worker import exactjson
-from notebridge_worker.contracts import Contract, ContractError, load_contracts
+from notebridge_worker.contracts import MANIFEST_FIELDS, Contract, ContractError, load_contracts
 
 ENV_CONTRACTS_URL = "NOTEBRIDGE_CONTRACTS_URL"
 ENV_CACHE_DIR = "NOTEBRIDGE_CACHE_DIR"
 TIMEOUT_SECONDS = 10.0
-MANIFEST_KEYS = (
-    "name",
-    "version",
-    "description",
-    "mode",
-    "timeout_seconds",
-    "deprecated",
-    "request_schema",
-    "response_schema",
-    "chunk_schema",
-    "merge",
-    "idle_timeout_seconds",
-    "max_attempts",
-    "ack_wait_seconds",
-    "examples",
-)
-"""The fields of a description that are the manifest's; the rest (digest, href...) are not."""
 
 
 def is_url(location: str | os.PathLike[str] | None) -> bool:
@@ -174,10 +157,11 @@ def _files(base: str, descriptions: list[Any]) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     for description in descriptions:
         where = f"{base}/api/{description.get('name')}/v{description.get('version')}"
+        # The description's manifest fields; the rest (digest, href...) are the gateway's.
         manifest = {
-            key: description[key]
-            for key in MANIFEST_KEYS
-            if key in description and description[key] not in ("", None)
+            key: value
+            for key, value in description.items()
+            if key in MANIFEST_FIELDS and value not in ("", None)
         }
         if manifest.get("mode") == "stream" and "chunk_schema" not in manifest:
             raise ContractError(
