@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from notebridge_worker.testing import _terminate
 
 REPO = Path(__file__).resolve().parents[3]
 GATEWAY_BIN = Path(os.environ.get("NOTEBRIDGE_BIN", REPO / "bin" / "notebridge"))
@@ -29,15 +30,8 @@ def free_port() -> int:
 
 
 def stop(proc: subprocess.Popen, timeout: float = 10) -> int:
-    """Stop a process the way an orchestrator does: SIGTERM, then SIGKILL."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.returncode
+    """Stop a process the way an orchestrator does: SIGTERM, then SIGKILL after ``timeout``."""
+    return _terminate(proc, timeout)
 
 
 def wait_until(check, what: str, timeout: float = 15) -> None:
