@@ -127,6 +127,12 @@ func (g *gateway) do(t *testing.T, method, path, body string, headers ...string)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return readResponse(t, resp)
+}
+
+// readResponse reads and closes resp.
+func readResponse(t testing.TB, resp *http.Response) response {
+	t.Helper()
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
