@@ -367,7 +367,12 @@ func TestCatalogCountsJobWorkers(t *testing.T) {
 	if got := workers(); got != 2 {
 		t.Fatalf("with two job workers: got %d workers; want 2", got)
 	}
-	first.Close() // the process is gone: so is its service
+	// The process is gone: so is its service, once the server has seen the
+	// connection close, which it learns after Close returns.
+	first.Close()
+	for deadline := time.Now().Add(5 * time.Second); workers() != 1 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if got := workers(); got != 1 {
 		t.Fatalf("after one left: got %d workers; want 1", got)
 	}
