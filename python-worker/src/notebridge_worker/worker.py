@@ -966,7 +966,7 @@ class Worker:
             )
             work: asyncio.Future[Any] = batcher.submit(argument, context)
         elif route.is_async:
-            work = _started(route.function(*arguments))
+            work = _start_eagerly(route.function(*arguments))
         else:
             pool = runtime.pool(route.pool or self.pool)
             work = asyncio.get_running_loop().run_in_executor(
@@ -1016,7 +1016,7 @@ class Worker:
             ) from None
 
 
-def _started(coroutine: Coroutine[Any, Any, Any]) -> "asyncio.Future[Any]":
+def _start_eagerly(coroutine: Coroutine[Any, Any, Any]) -> "asyncio.Future[Any]":
     """Run a coroutine's first step now, and the rest, if any, in a task of its own.
 
     Most async handlers of a notebook need no I/O: they end in their first step, and their
