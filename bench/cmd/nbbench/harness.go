@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -174,21 +175,22 @@ func (h *harness) waitServingBody(url, body string, want int) error {
 }
 
 // workers counts the workers the gateway's catalog reports for the contract
-// of url, http://addr/api/<name>/v1.
-func (h *harness) workers(url string) int {
-	api, version := url[:strings.LastIndex(url, "/")], strings.TrimPrefix(url[strings.LastIndex(url, "/")+1:], "v")
-	catalog, name := api[:strings.LastIndex(api, "/")], api[strings.LastIndex(api, "/")+1:]
-	resp, err := http.Get(catalog)
+// at contractURL, http://addr/api/<name>/v<N> (its href in the catalog).
+func (h *harness) workers(contractURL string) int {
+	u, err := url.Parse(contractURL)
+	if err != nil {
+		return 0
+	}
+	resp, err := http.Get(u.Scheme + "://" + u.Host + "/api")
 	if err != nil {
 		return 0
 	}
 	defer resp.Body.Close()
 	var c struct {
 		Contracts []struct {
-			Name     string `json:"name"`
 			Versions []struct {
-				Version int `json:"version"`
-				Workers int `json:"workers"`
+				Href    string `json:"href"`
+				Workers int    `json:"workers"`
 			} `json:"versions"`
 		} `json:"contracts"`
 	}
@@ -197,7 +199,7 @@ func (h *harness) workers(url string) int {
 	}
 	for _, ct := range c.Contracts {
 		for _, v := range ct.Versions {
-			if ct.Name == name && strconv.Itoa(v.Version) == version {
+			if v.Href == u.Path {
 				return v.Workers
 			}
 		}
