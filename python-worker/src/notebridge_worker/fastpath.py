@@ -161,9 +161,10 @@ class _Compiler:
             # such a schema is left to the full validator, as are keywords not implemented.
             return never
         by_kind: dict[type, list[Check]] = {kind: [] for kind in _kinds_of_type(schema)}
+        exact_number_check = _integral if _only_integers(schema) else _finite_decimal
         for kind in _EXACT:
             if kind in by_kind:
-                by_kind[kind].append(_integral if _only_integers(schema) else _finite_decimal)
+                by_kind[kind].append(exact_number_check)
         if float in by_kind:
             by_kind[float].append(math.isfinite)
         for keyword, compile_keyword in _KEYWORDS.items():
