@@ -88,7 +88,7 @@ bench-tools: build venv wrk
 	$(GO) build -o bin/nbbench ./bench/cmd/nbbench
 
 .PHONY: bench
-bench: bench-tools ## benchmark notebridge against its baselines (rows and ratios, see bench/README.md)
+bench: bench-tools ## Go and Python micro-benchmarks, then every row and ratio against the baselines (bench/README.md)
 	$(GO) test -run '^$$' -bench . -benchmem ./gateway/contracts/ ./gateway/api/ ./gateway/cmd/notebridge/
 	$(VENV)/bin/python bench/python/fastpath_bench.py
 	bin/nbbench -duration 10s -connections 64
