@@ -30,6 +30,8 @@ type call struct {
 	timeout     time.Duration
 	deadline    time.Time
 	traceparent string
+	// lim is what the request was held to; replies are held to lim.ForReplies().
+	lim contracts.Limits
 }
 
 // request builds the NATS message of the call: the client's bytes, never a
@@ -40,10 +42,11 @@ func (k *call) request() *nats.Msg {
 
 // Invoke is the request path of a contract: admit the request (route,
 // content type, JSON, request schema), then call the workers the way the
-// contract's mode says. svc may be nil when no contract is a job contract.
-func Invoke(reg *contracts.Registry, nc *nats.Conn, svc *jobs.Service, log *slog.Logger) fiber.Handler {
+// contract's mode says. svc may be nil when no contract is a job contract;
+// lim bounds the request body (contracts.Limits).
+func Invoke(reg *contracts.Registry, nc *nats.Conn, svc *jobs.Service, log *slog.Logger, lim contracts.Limits) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		k, err := admit(reg, c)
+		k, err := admit(reg, c, lim)
 		if err != nil {
 			return err
 		}
@@ -58,7 +61,7 @@ func Invoke(reg *contracts.Registry, nc *nats.Conn, svc *jobs.Service, log *slog
 }
 
 // admit checks everything about a request that needs no worker.
-func admit(reg *contracts.Registry, c *fiber.Ctx) (*call, error) {
+func admit(reg *contracts.Registry, c *fiber.Ctx, lim contracts.Limits) (*call, error) {
 	ct, err := contractOf(reg, c)
 	if err != nil {
 		return nil, err
@@ -71,10 +74,13 @@ func admit(reg *contracts.Registry, c *fiber.Ctx) (*call, error) {
 		return nil, err
 	}
 	body := c.Body()
-	vs, err := ct.ValidateRequestJSON(body)
+	vs, err := ct.ValidateRequestJSON(body, lim)
 	if err != nil {
 		var se *contracts.SyntaxError
 		errors.As(err, &se)
+		if errors.Is(err, contracts.ErrTooDeep) {
+			return nil, tooDeep(se, lim.MaxDepth)
+		}
 		return nil, malformedJSON(se)
 	}
 	if len(vs) > 0 {
@@ -82,7 +88,7 @@ func admit(reg *contracts.Registry, c *fiber.Ctx) (*call, error) {
 	}
 	return &call{
 		ct: ct, body: body, requestID: RequestIDOf(c), timeout: timeout,
-		deadline: time.Now().Add(timeout), traceparent: c.Get(wire.HeaderTraceparent),
+		deadline: time.Now().Add(timeout), traceparent: c.Get(wire.HeaderTraceparent), lim: lim,
 	}, nil
 }
 
@@ -109,12 +115,16 @@ func callSync(c *fiber.Ctx, nc *nats.Conn, log *slog.Logger, k *call) error {
 	return c.Send(reply.Data)
 }
 
-// checkReply validates what a worker sent; the client gets a summary, the
-// log gets the violations.
-func checkReply(log *slog.Logger, k *call, data []byte, validate func([]byte) ([]contracts.Violation, error)) *Problem {
-	vs, err := validate(data)
+// checkReply validates what a worker sent, within the limits of replies;
+// the client gets a summary, the log gets the violations.
+func checkReply(log *slog.Logger, k *call, data []byte, validate func([]byte, contracts.Limits) ([]contracts.Violation, error)) *Problem {
+	vs, err := validate(data, k.lim.ForReplies())
 	if err != nil {
-		log.Warn("worker reply is not JSON", "request_id", k.requestID, "contract", k.ct.ID(), "err", err)
+		log.Warn("worker reply is not JSON within the limits", "request_id", k.requestID, "contract", k.ct.ID(), "err", err)
+		var se *contracts.SyntaxError
+		if errors.As(err, &se) && se.Err != nil {
+			return invalidReply(k.ct, "it is not JSON within the limits: "+se.Msg)
+		}
 		return invalidReply(k.ct, "it is not JSON")
 	}
 	if len(vs) > 0 {

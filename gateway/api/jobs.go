@@ -41,7 +41,7 @@ func jobHref(id string) string { return "/jobs/" + id }
 
 // SubmitJob is POST /api/{name}/v{N}/jobs: the job route of a job
 // contract, which POST /api/{name} and /api/{name}/v{N} also take.
-func SubmitJob(reg *contracts.Registry, svc *jobs.Service) fiber.Handler {
+func SubmitJob(reg *contracts.Registry, svc *jobs.Service, lim contracts.Limits) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		ct, err := contractOf(reg, c)
 		if err != nil {
@@ -50,7 +50,7 @@ func SubmitJob(reg *contracts.Registry, svc *jobs.Service) fiber.Handler {
 		if ct.Mode != contracts.ModeJob {
 			return notFound(fmt.Sprintf("%s is a %s contract, so it has no jobs: call POST %s", ct.ID(), ct.Mode, href(ct)))
 		}
-		k, err := admit(reg, c)
+		k, err := admit(reg, c, lim)
 		if err != nil {
 			return err
 		}

@@ -56,6 +56,13 @@ func malformedJSON(err *contracts.SyntaxError) *Problem {
 	return p
 }
 
+func tooDeep(err *contracts.SyntaxError, limit int) *Problem {
+	p := newProblem(fiber.StatusBadRequest, "too-deep", "JSON nested too deep",
+		fmt.Sprintf("the body's arrays and objects nest deeper than the limit of %d at line %d, column %d", limit, err.Line, err.Column))
+	p.Line, p.Column = err.Line, err.Column
+	return p
+}
+
 func badHeader(name, detail string) *Problem {
 	return newProblem(fiber.StatusBadRequest, "invalid-header", "Invalid header",
 		fmt.Sprintf("%s: %s", name, detail))

@@ -33,6 +33,9 @@ type Config struct {
 	Logger *slog.Logger
 	// BodyLimit is the largest request body in bytes; 0 means DefaultBodyLimit.
 	BodyLimit int
+	// Limits bound the nesting and the numbers of a request body; a zero
+	// field means its default (contracts.DefaultLimits).
+	Limits contracts.Limits
 	// Jobs runs job mode; it is required when Registry holds a job
 	// contract, and the job routes exist only then.
 	Jobs *jobs.Service
@@ -47,6 +50,9 @@ func (cfg *Config) Validate() error {
 		return fmt.Errorf("%w: no NATS connection", ErrInvalidConfig)
 	case cfg.BodyLimit < 0:
 		return fmt.Errorf("%w: body limit %d is negative", ErrInvalidConfig, cfg.BodyLimit)
+	}
+	if err := cfg.limits().Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if hasJobs(cfg.Registry) && cfg.Jobs == nil {
 		return fmt.Errorf("%w: there are job contracts and no jobs service", ErrInvalidConfig)
@@ -65,6 +71,7 @@ func New(cfg Config) (*fiber.App, error) {
 	if cfg.BodyLimit == 0 {
 		cfg.BodyLimit = DefaultBodyLimit
 	}
+	cfg.Limits = cfg.limits()
 	app := fiber.New(fiber.Config{
 		AppName:               "notebridge",
 		BodyLimit:             cfg.BodyLimit,
@@ -85,6 +92,18 @@ func New(cfg Config) (*fiber.App, error) {
 	app.Use(RequestID(), AccessLog(cfg.Logger))
 	routes(app, cfg, spec)
 	return app, nil
+}
+
+// limits is cfg.Limits with every zero field at its default.
+func (cfg *Config) limits() contracts.Limits {
+	lim := cfg.Limits
+	if lim.MaxDepth == 0 {
+		lim.MaxDepth = contracts.DefaultMaxDepth
+	}
+	if lim.MaxNumberDigits == 0 {
+		lim.MaxNumberDigits = contracts.DefaultMaxNumberDigits
+	}
+	return lim
 }
 
 // hasJobs reports whether reg holds a job contract: only then does the

@@ -78,7 +78,7 @@ func BenchmarkValidateJSON(b *testing.B) {
 	ct, body := benchRecord(b)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if vs, err := ct.ValidateRequestJSON(body); vs != nil || err != nil {
+		if vs, err := ct.ValidateRequestJSON(body, contracts.DefaultLimits); vs != nil || err != nil {
 			b.Fatal(vs, err)
 		}
 	}

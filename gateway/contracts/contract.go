@@ -89,32 +89,52 @@ func newValidator(s *jsonschema.Schema) *validator {
 	return &validator{full: s, fast: compileFast(s)}
 }
 
+// violations validates a decoded value: numbers outside the numeric domain
+// first, since v5 would panic on some (an exponent past a million) and
+// spend time on others, then the schema.
 func (v *validator) violations(value any) []Violation {
+	if vs := numberViolations(value, MaxNumberDigitsCeiling); len(vs) > 0 {
+		return vs
+	}
+	return v.schemaViolations(value)
+}
+
+func (v *validator) schemaViolations(value any) []Violation {
 	if v.fast != nil && v.fast.valid(value) {
 		return nil
 	}
 	return violations(v.full.Validate(value))
 }
 
-// violationsJSON is violations of a raw document: a document the fast path
-// vouches for in its bytes is never decoded.
-func (v *validator) violationsJSON(data []byte) ([]Violation, error) {
-	if v.fast != nil && v.fast.validJSON(data) {
+// violationsJSON is violations of a raw document within lim. A document
+// the fast path vouches for in its bytes, limits included, is never
+// decoded; any other is checked for depth and Unicode in one linear pass
+// before a decoder sees it.
+func (v *validator) violationsJSON(data []byte, lim Limits) ([]Violation, error) {
+	if v.fast != nil && v.fast.validJSON(data, lim) {
 		return nil, nil
 	}
-	value, err := DecodeJSON(data)
+	if err := checkText(data, lim.MaxDepth); err != nil {
+		return nil, err
+	}
+	value, err := decode(data)
 	if err != nil {
 		return nil, err
 	}
-	return v.violations(value), nil
+	if vs := numberViolations(value, lim.MaxNumberDigits); len(vs) > 0 {
+		return vs, nil
+	}
+	return v.schemaViolations(value), nil
 }
 
 // ID is the contract's name and version as written in logs, headers and
 // errors: "summarize/v1".
 func (c *Contract) ID() string { return c.Name + "/v" + strconv.Itoa(c.Version) }
 
-// ValidateRequest returns every way v breaks the request schema, or nil.
-// v must be decoded with json.Decoder.UseNumber so numbers keep their precision.
+// ValidateRequest returns every way v breaks the request schema, or nil;
+// numbers outside the numeric domain (at its widest, MaxNumberDigitsCeiling
+// digits) are violations too. v must be decoded with DecodeJSON (or
+// json.Decoder.UseNumber) so numbers keep their precision.
 func (c *Contract) ValidateRequest(v any) []Violation { return c.request.violations(v) }
 
 // ValidateResponse returns every way v breaks the response schema, or nil.
@@ -124,22 +144,24 @@ func (c *Contract) ValidateResponse(v any) []Violation { return c.response.viola
 // contract, or nil.
 func (c *Contract) ValidateChunk(v any) []Violation { return c.chunk.violations(v) }
 
-// ValidateRequestJSON validates a raw request document: a *SyntaxError
-// when data is not one JSON document (as DecodeJSON), else every way it
-// breaks the request schema, or nil. It is DecodeJSON and ValidateRequest
-// in one call, and most valid documents take a fast path that decodes
-// nothing.
-func (c *Contract) ValidateRequestJSON(data []byte) ([]Violation, error) {
-	return c.request.violationsJSON(data)
+// ValidateRequestJSON validates a raw request document within lim: a
+// *SyntaxError when data is not one JSON document of Unicode text nesting
+// at most lim.MaxDepth deep (errors.Is tells ErrTooDeep and ErrNotUnicode
+// apart), else every number outside the numeric domain (keyword
+// "numberDomain") or, if none, every way it breaks the request schema, or
+// nil. Most valid documents take a fast path that decodes nothing.
+func (c *Contract) ValidateRequestJSON(data []byte, lim Limits) ([]Violation, error) {
+	return c.request.violationsJSON(data, lim)
 }
 
-// ValidateResponseJSON is ValidateRequestJSON for the response schema.
-func (c *Contract) ValidateResponseJSON(data []byte) ([]Violation, error) {
-	return c.response.violationsJSON(data)
+// ValidateResponseJSON is ValidateRequestJSON for the response schema;
+// pass lim.ForReplies() to hold a worker's reply to what a worker may send.
+func (c *Contract) ValidateResponseJSON(data []byte, lim Limits) ([]Violation, error) {
+	return c.response.violationsJSON(data, lim)
 }
 
-// ValidateChunkJSON is ValidateRequestJSON for the chunk schema of a
+// ValidateChunkJSON is ValidateResponseJSON for the chunk schema of a
 // stream contract.
-func (c *Contract) ValidateChunkJSON(data []byte) ([]Violation, error) {
-	return c.chunk.violationsJSON(data)
+func (c *Contract) ValidateChunkJSON(data []byte, lim Limits) ([]Violation, error) {
+	return c.chunk.violationsJSON(data, lim)
 }

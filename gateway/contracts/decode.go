@@ -16,21 +16,36 @@ type SyntaxError struct {
 	Line   int
 	Column int
 	Msg    string
+	// Err is the class of the error when there is one to test with
+	// errors.Is: ErrTooDeep or ErrNotUnicode.
+	Err error
 }
 
 func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("%s at line %d, column %d", e.Msg, e.Line, e.Column)
 }
 
+func (e *SyntaxError) Unwrap() error { return e.Err }
+
 // DecodeJSON decodes one JSON document for validation. Numbers stay
 // json.Number, so validation sees the exact digits the client sent, and
-// anything after the document is an error.
+// anything after the document is an error. A document that is not Unicode
+// text or nests deeper than MaxDepthCeiling is refused before it is
+// decoded (checkText).
 //
 // segmentio/encoding decodes the common, valid document in about half the
 // time of encoding/json; anything it does not accept whole goes through
 // encoding/json, which decides and says where the document breaks.
 // decode_test.go checks that the two agree.
 func DecodeJSON(data []byte) (any, error) {
+	if err := checkText(data, MaxDepthCeiling); err != nil {
+		return nil, err
+	}
+	return decode(data)
+}
+
+// decode is DecodeJSON on a document checkText passed.
+func decode(data []byte) (any, error) {
 	var v any
 	if rest, err := segjson.Parse(data, &v, segjson.UseNumber); err == nil && onlySpace(rest) {
 		return v, nil

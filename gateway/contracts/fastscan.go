@@ -16,11 +16,12 @@ import (
 //
 // Like valid, it may say false whenever it is not sure: the caller then
 // decodes the document and asks valid and v5. The scan leaves to them what
-// the decoders rewrite or limit (invalid UTF-8, escaped surrogates, deep
-// nesting) and what it cannot count on the fly (minProperties, whose count
-// a duplicate member would inflate).
-func (f *fastSchema) validJSON(data []byte) bool {
-	s := scanner{data: data}
+// the decoders rewrite (escaped surrogates) and what it cannot count on the
+// fly (minProperties, whose count a duplicate member would inflate). It
+// holds the document to lim as it goes, so true also means within lim: no
+// deeper than lim.MaxDepth, valid UTF-8, every number in the numeric domain.
+func (f *fastSchema) validJSON(data []byte, lim Limits) bool {
+	s := scanner{data: data, maxDepth: lim.MaxDepth, maxDigits: lim.MaxNumberDigits}
 	s.space()
 	if !f.scan(&s, 0) {
 		return false
@@ -29,10 +30,6 @@ func (f *fastSchema) validJSON(data []byte) bool {
 	return s.pos == len(s.data)
 }
 
-// maxScanDepth bounds the nesting the scan follows; deeper documents go to
-// the decoders, which have their own limits.
-const maxScanDepth = 1000
-
 // scanner reads one JSON document. Strings it returns alias data or buf
 // and are valid until the next string is read: they are compared and
 // matched, never kept.
@@ -40,6 +37,8 @@ type scanner struct {
 	data []byte
 	pos  int
 	buf  []byte // the last string that held escapes, unescaped
+	// maxDepth and maxDigits are the Limits the document is held to.
+	maxDepth, maxDigits int
 }
 
 // scan reads the value at s.pos and reports whether it is certainly valid
@@ -140,7 +139,7 @@ func (f *fastSchema) applicatorsOKJSON(s *scanner, start, depth int) bool {
 }
 
 func (f *fastSchema) scanObject(s *scanner, depth int) bool {
-	if depth > maxScanDepth || f.minProps > 0 || len(f.required) > 64 {
+	if depth > s.maxDepth || f.minProps > 0 || len(f.required) > 64 {
 		return false
 	}
 	s.pos++ // {
@@ -157,7 +156,7 @@ func (f *fastSchema) scanObject(s *scanner, depth int) bool {
 				return false
 			}
 			if f.propertyNames != nil {
-				sub := scanner{data: s.data[keyStart:s.pos]}
+				sub := scanner{data: s.data[keyStart:s.pos], maxDepth: s.maxDepth, maxDigits: s.maxDigits}
 				if !f.propertyNames.scan(&sub, depth) {
 					return false
 				}
@@ -206,7 +205,7 @@ func (f *fastSchema) scanObject(s *scanner, depth int) bool {
 }
 
 func (f *fastSchema) scanArray(s *scanner, depth int) bool {
-	if depth > maxScanDepth {
+	if depth > s.maxDepth {
 		return false
 	}
 	s.pos++ // [
@@ -258,7 +257,7 @@ func (s *scanner) member(apply []*fastSchema, depth int) bool {
 func (s *scanner) skip(depth int) bool {
 	switch c := s.peek(); {
 	case c == '{':
-		if depth+1 > maxScanDepth {
+		if depth+1 > s.maxDepth {
 			return false
 		}
 		s.pos++
@@ -276,7 +275,7 @@ func (s *scanner) skip(depth int) bool {
 			}
 		}
 	case c == '[':
-		if depth+1 > maxScanDepth {
+		if depth+1 > s.maxDepth {
 			return false
 		}
 		s.pos++
@@ -370,7 +369,8 @@ func (s *scanner) literal(lit string) bool {
 	return true
 }
 
-// number reads a number and returns its literal, as json.Number holds it.
+// number reads a number and returns its literal, as json.Number holds it;
+// a number outside the numeric domain is not read.
 func (s *scanner) number() (string, bool) {
 	d, i := s.data, s.pos
 	digits := func() bool {
@@ -389,14 +389,15 @@ func (s *scanner) number() (string, bool) {
 	case !digits():
 		return "", false
 	}
+	plainInteger := true
 	if i < len(d) && d[i] == '.' {
-		i++
+		i, plainInteger = i+1, false
 		if !digits() {
 			return "", false
 		}
 	}
 	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
-		i++
+		i, plainInteger = i+1, false
 		if i < len(d) && (d[i] == '+' || d[i] == '-') {
 			i++
 		}
@@ -405,6 +406,12 @@ func (s *scanner) number() (string, bool) {
 		}
 	}
 	lit := view(d[s.pos:i])
+	// A plain integer no longer than the digit limit is in the domain.
+	if !plainInteger || len(lit) > s.maxDigits {
+		if ok, _ := InNumberDomain(lit, s.maxDigits); !ok {
+			return "", false
+		}
+	}
 	s.pos = i
 	return lit, true
 }

@@ -59,7 +59,9 @@ func TestFastScanAgreesWithFastPath(t *testing.T) {
 		{`{"text":"a","behavior":"ech\u006f","sleep_ms":1.0}`, true},
 		{`{"text":"a","text":"b"}`, true}, // the last wins: the scan checks both
 		{`{"text":"a","text":1}`, false},
-		{`{"text":"a","n":1e400}`, true},
+		{`{"text":"a","n":1e300}`, true},
+		{`{"text":"a","n":1e400}`, false},      // outside the numeric domain
+		{`{"text":"a","n":-1e-400}`, false},    // so is this, which a float64 makes 0
 		{`{"text":"a","sleep_ms":1e1}`, false}, // an exponent: not sure it is an integer
 		{`{"text":"a","behavior":"nope"}`, false},
 		{`{"text":"a","extra":1}`, false},
@@ -71,7 +73,7 @@ func TestFastScanAgreesWithFastPath(t *testing.T) {
 	}
 	echo := contractT(t, "../../testdata/contracts", "echo")
 	for _, tt := range tests {
-		if got := echo.request.fast.validJSON([]byte(tt.doc)); got != tt.want {
+		if got := echo.request.fast.validJSON([]byte(tt.doc), DefaultLimits); got != tt.want {
 			t.Errorf("validJSON(%s) = %v; want %v", tt.doc, got, tt.want)
 		}
 		checkScan(t, "echo/v1", echo.request, []byte(tt.doc))
@@ -96,7 +98,7 @@ func TestFastScanAgreesOnMutations(t *testing.T) {
 						t.Fatal(err)
 					}
 					scan := checkScan(t, c.ID(), role.v, data)
-					if fast := role.v.fast.valid(decodeT(t, data)); scan != fast {
+					if fast := validDecoded(role.v, decodeT(t, data)); scan != fast {
 						t.Fatalf("%s: validJSON(%s) = %v; valid on the decoded value = %v", c.ID(), data, scan, fast)
 					}
 					if scan {
@@ -123,7 +125,7 @@ func TestFastScanAgreesOnTheConformanceTable(t *testing.T) {
 			}
 			for _, inst := range append(tc.Valid, tc.Invalid...) {
 				scan := checkScan(t, tc.Name, v, inst)
-				if fast := v.fast.valid(decodeT(t, inst)); scan != fast {
+				if fast := validDecoded(v, decodeT(t, inst)); scan != fast {
 					t.Errorf("validJSON(%s) = %v; valid on the decoded value = %v", inst, scan, fast)
 				}
 			}
@@ -143,16 +145,29 @@ func FuzzFastScan(f *testing.F) {
 	})
 }
 
+// validDecoded is what the scan should say of a document from what the
+// fast path says of its value: valid, and every number in the domain.
+func validDecoded(v *validator, value any) bool {
+	return v.fast.valid(value) && len(numberViolations(value, DefaultLimits.MaxNumberDigits)) == 0
+}
+
 // checkScan returns what the scan says of data, after checking that it
-// vouches only for documents DecodeJSON accepts and v5 finds valid.
+// vouches only for documents within DefaultLimits that DecodeJSON accepts
+// and v5 finds valid.
 func checkScan(t testing.TB, id string, v *validator, data []byte) bool {
 	t.Helper()
-	if !v.fast.validJSON(data) {
+	if !v.fast.validJSON(data, DefaultLimits) {
 		return false
+	}
+	if err := checkText(data, DefaultLimits.MaxDepth); err != nil {
+		t.Fatalf("%s: validJSON(%q) = true; checkText: %v", id, data, err)
 	}
 	value, err := DecodeJSON(data)
 	if err != nil {
 		t.Fatalf("%s: validJSON(%q) = true; DecodeJSON: %v", id, data, err)
+	}
+	if vs := numberViolations(value, DefaultLimits.MaxNumberDigits); len(vs) > 0 {
+		t.Fatalf("%s: validJSON(%q) = true; numbers: %v", id, data, vs)
 	}
 	if err := v.full.Validate(value); err != nil {
 		t.Fatalf("%s: validJSON(%q) = true; v5: %v", id, data, err)

@@ -52,13 +52,18 @@ func violations(err error) []Violation {
 		}
 	}
 	walk(ve)
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].InstancePath != out[j].InstancePath {
-			return out[i].InstancePath < out[j].InstancePath
-		}
-		return out[i].Keyword < out[j].Keyword
-	})
+	sortViolations(out)
 	return out
+}
+
+// sortViolations orders violations by where they are, then by keyword.
+func sortViolations(vs []Violation) {
+	sort.SliceStable(vs, func(i, j int) bool {
+		if vs[i].InstancePath != vs[j].InstancePath {
+			return vs[i].InstancePath < vs[j].InstancePath
+		}
+		return vs[i].Keyword < vs[j].Keyword
+	})
 }
 
 // falseSchemaMessage is jsonschema/v5's whole message for a value that

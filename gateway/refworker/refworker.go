@@ -45,10 +45,11 @@ type worker struct {
 
 // echoRequest is the request of the echo test contract.
 type echoRequest struct {
-	Text     string          `json:"text"`
-	N        json.RawMessage `json:"n,omitempty"`
-	SleepMS  int             `json:"sleep_ms"`
-	Behavior string          `json:"behavior"`
+	Text string          `json:"text"`
+	N    json.RawMessage `json:"n,omitempty"`
+	// SleepMS is an integer to the schema, which 2.0 also is.
+	SleepMS  float64 `json:"sleep_ms"`
+	Behavior string  `json:"behavior"`
 }
 
 // Start serves every given contract with echo semantics until the returned
@@ -117,7 +118,7 @@ func (w *worker) handle(ct *contracts.Contract, req micro.Request) {
 		_ = req.Error(wire.CodeInvalidRequest, err.Error(), nil)
 		return
 	}
-	time.Sleep(time.Duration(in.SleepMS) * time.Millisecond)
+	time.Sleep(time.Duration(in.SleepMS * float64(time.Millisecond)))
 	switch in.Behavior {
 	case "fail":
 		_ = req.Error("echo_failed", "echo was asked to fail", nil)

@@ -8,21 +8,24 @@ import (
 	"time"
 
 	"github.com/notebridge/notebridge/gateway/api"
+	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/jobs"
 )
 
 // config is everything the command reads from flags and NOTEBRIDGE_* variables.
 type config struct {
-	Listen        string
-	ContractsDir  string
-	NATSURL       string
-	NATSHost      string
-	NATSPort      int
-	DataDir       string
-	NATSUser      string
-	NATSPassword  string
-	NATSToken     string
-	BodyLimit     int
+	Listen       string
+	ContractsDir string
+	NATSURL      string
+	NATSHost     string
+	NATSPort     int
+	DataDir      string
+	NATSUser     string
+	NATSPassword string
+	NATSToken    string
+	BodyLimit    int
+	// Limits bound a request body's nesting and numbers.
+	Limits        contracts.Limits
 	LogFormat     string
 	LogLevel      string
 	DebugListen   string
@@ -89,6 +92,8 @@ func serveFlags(fs *flag.FlagSet, cfg *config) {
 	fs.StringVar(&cfg.NATSURL, "nats-url", envOr("NOTEBRIDGE_NATS_URL", ""), "NATS server(s) to join, comma-separated; empty starts an embedded server (env NOTEBRIDGE_NATS_URL)")
 	fs.StringVar(&cfg.DebugListen, "debug-listen", envOr("NOTEBRIDGE_DEBUG_LISTEN", ""), "address for Go's pprof profiles (/debug/pprof/); empty disables (env NOTEBRIDGE_DEBUG_LISTEN)")
 	fs.IntVar(&cfg.BodyLimit, "body-limit", envIntOr("NOTEBRIDGE_BODY_LIMIT", api.DefaultBodyLimit), "largest request body in bytes (env NOTEBRIDGE_BODY_LIMIT)")
+	fs.IntVar(&cfg.Limits.MaxDepth, "max-depth", envIntOr("NOTEBRIDGE_MAX_DEPTH", contracts.DefaultMaxDepth), "deepest nesting of arrays and objects in a request body, 1 to 1000; deeper answers 400 (env NOTEBRIDGE_MAX_DEPTH)")
+	fs.IntVar(&cfg.Limits.MaxNumberDigits, "max-number-digits", envIntOr("NOTEBRIDGE_MAX_NUMBER_DIGITS", contracts.DefaultMaxNumberDigits), "most digits of a number in a request body, 1 to 4300; more answers 422 (env NOTEBRIDGE_MAX_NUMBER_DIGITS)")
 	fs.DurationVar(&cfg.JobTTL, "job-ttl", envDurationOr("NOTEBRIDGE_JOB_TTL", jobs.DefaultTTL), "how long job records, results and idempotency keys live after their last change (env NOTEBRIDGE_JOB_TTL)")
 	fs.StringVar(&cfg.WebhookSecret, "webhook-secret", envOr("NOTEBRIDGE_WEBHOOK_SECRET", ""), "secret that signs job webhooks (Notebridge-Signature); required with -webhook-allow (env NOTEBRIDGE_WEBHOOK_SECRET)")
 	fs.StringVar(&cfg.WebhookAllow, "webhook-allow", envOr("NOTEBRIDGE_WEBHOOK_ALLOW", ""), "hosts job webhooks may go to, comma-separated host or host:port; empty refuses every Callback-Url (env NOTEBRIDGE_WEBHOOK_ALLOW)")

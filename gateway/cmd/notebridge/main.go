@@ -82,6 +82,9 @@ func runServe(ctx context.Context, args []string) error {
 	if cfg.DebugListen != "" {
 		go serveDebug(cfg.DebugListen, log)
 	}
+	if err := cfg.Limits.Validate(); err != nil {
+		return fmt.Errorf("-max-depth or -max-number-digits: %w", err)
+	}
 	reg, err := contracts.Load(strings.Split(cfg.ContractsDir, ",")...)
 	if err != nil {
 		return err
@@ -113,7 +116,7 @@ func runServe(ctx context.Context, args []string) error {
 	if svc != nil {
 		defer svc.Stop()
 	}
-	app, err := api.New(api.Config{Registry: reg, Conn: nc, Logger: log, BodyLimit: cfg.BodyLimit, Jobs: svc})
+	app, err := api.New(api.Config{Registry: reg, Conn: nc, Logger: log, BodyLimit: cfg.BodyLimit, Limits: cfg.Limits, Jobs: svc})
 	if err != nil {
 		return err
 	}
