@@ -40,11 +40,27 @@ run: build venv ## start the gateway (embedded NATS) and the example workers on 
 	@scripts/run.sh
 
 .PHONY: test
-test: lint contracts-check test-go test-python bench-smoke ## run every test: lint, contracts, Go, Python, end-to-end, a bench smoke run
+test: lint contracts-check test-go fuzz-smoke test-python bench-smoke ## run every test: lint, contracts, Go, Python, end-to-end, a short fuzz, a bench smoke run
 
 .PHONY: test-go
 test-go: browser ## Go tests (real in-process NATS and chromium, race detector on)
 	$(GO) test -race -count=1 ./...
+
+# Each Go fuzz target, as package:target. `go test -fuzz` runs one target at a time.
+FUZZ_TARGETS := ./gateway/api:FuzzInvoke ./gateway/contracts:FuzzFastScan \
+	./gateway/contracts:FuzzDecodeJSONAgreesWithEncodingJSON ./gateway/contracts:FuzzNumberDomain
+FUZZTIME ?= 5m
+
+.PHONY: fuzz
+fuzz: ## run every Go fuzz target for FUZZTIME each (default 5m); failures land in testdata/fuzz
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}" || exit 1; \
+	done
+
+.PHONY: fuzz-smoke
+fuzz-smoke: ## every Go fuzz target for 10 s (part of make test)
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=10s
 
 # The diff compares the working tree with the previous commit. A clone with
 # one commit (or a shallow one) has no HEAD~1: it compares with HEAD, which

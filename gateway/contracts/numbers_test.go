@@ -1,6 +1,8 @@
 package contracts
 
 import (
+	"math/big"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -44,4 +46,34 @@ func TestNumberViolationsLocateEveryNumber(t *testing.T) {
 			t.Errorf("violation %d = %+v; want numberDomain at %s", i, v, want[i])
 		}
 	}
+}
+
+// FuzzNumberDomain checks InNumberDomain against exact arithmetic on every
+// JSON number literal with an exponent small enough to compute.
+func FuzzNumberDomain(f *testing.F) {
+	for _, lit := range []string{"0", "1e307", "1e308", "9.99e307", "1e-307", "0.99e-307", "-0.0e5", "123.456e-300", "1e400"} {
+		f.Add(lit)
+	}
+	number := regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]{1,4})?$`)
+	low, high := new(big.Rat).SetFrac(big.NewInt(1), new(big.Int).Exp(big.NewInt(10), big.NewInt(307), nil)),
+		new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(308), nil))
+	f.Fuzz(func(t *testing.T, lit string) {
+		if !number.MatchString(lit) || len(lit) > 200 {
+			return
+		}
+		r, ok := new(big.Rat).SetString(lit)
+		if !ok {
+			t.Fatalf("big.Rat cannot read %s", lit)
+		}
+		mantissa, _, _ := strings.Cut(strings.ToLower(lit), "e")
+		digits := len(strings.NewReplacer("-", "", ".", "").Replace(mantissa))
+		abs := new(big.Rat).Abs(r)
+		want := digits <= 100
+		if strings.ContainsAny(lit, ".eE") && abs.Sign() != 0 {
+			want = want && abs.Cmp(low) >= 0 && abs.Cmp(high) < 0
+		}
+		if got, why := InNumberDomain(lit, 100); got != want {
+			t.Fatalf("InNumberDomain(%s) = %v (%s); want %v", lit, got, why, want)
+		}
+	})
 }
