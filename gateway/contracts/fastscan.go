@@ -389,15 +389,15 @@ func (s *scanner) number() (string, bool) {
 	case !digits():
 		return "", false
 	}
-	plainInteger := true
 	if i < len(d) && d[i] == '.' {
-		i, plainInteger = i+1, false
+		i++
 		if !digits() {
 			return "", false
 		}
 	}
+	exponent := false
 	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
-		i, plainInteger = i+1, false
+		i, exponent = i+1, true
 		if i < len(d) && (d[i] == '+' || d[i] == '-') {
 			i++
 		}
@@ -406,8 +406,10 @@ func (s *scanner) number() (string, bool) {
 		}
 	}
 	lit := view(d[s.pos:i])
-	// A plain integer no longer than the digit limit is in the domain.
-	if !plainInteger || len(lit) > s.maxDigits {
+	// With no exponent, a number of fewer than 300 characters has no more
+	// than 300 digits on either side of its point, and so is in the domain
+	// if it is within the digit limit; the rest is worked out.
+	if exponent || len(lit) > s.maxDigits || len(lit) > 300 {
 		if ok, _ := InNumberDomain(lit, s.maxDigits); !ok {
 			return "", false
 		}
