@@ -24,7 +24,7 @@ type problemSpec struct {
 // problemResponses are the shared problem+json responses, by component
 // name; docs/http-api.md has the same table.
 var problemResponses = map[string][]problemSpec{
-	"BadRequest":           {{400, "malformed-json", "Malformed JSON"}, {400, "invalid-header", "Invalid header"}},
+	"BadRequest":           {{400, "malformed-json", "Malformed JSON"}, {400, "too-deep", "JSON nested too deep"}, {400, "invalid-header", "Invalid header"}},
 	"NotFound":             {{404, "not-found", "Not found"}},
 	"BodyTooLarge":         {{413, "body-too-large", "Body too large"}},
 	"UnsupportedMediaType": {{415, "unsupported-media-type", "Unsupported media type"}},
@@ -411,7 +411,7 @@ func problemSchema() map[string]any {
 			"contract":   map[string]any{"type": "string", "description": "The contract version, as name/vN"},
 			"code":       map[string]any{"type": "string", "description": "The worker's error code"},
 			"errors":     map[string]any{"type": "array", "items": openapi.Ref("Violation"), "description": "Every violation of the request schema (422)"},
-			"line":       map[string]any{"type": "integer", "description": "Where the JSON breaks (400 malformed-json)"},
+			"line":       map[string]any{"type": "integer", "description": "Where the JSON breaks (400 malformed-json, too-deep)"},
 			"column":     map[string]any{"type": "integer"},
 			"job":        map[string]any{"type": "string", "description": "The job the problem is about (409 job-finished)"},
 		},
