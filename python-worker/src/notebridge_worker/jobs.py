@@ -1,11 +1,11 @@
 """Job mode: a worker pulls jobs from JetStream, runs them and keeps their records.
 
 docs/protocol.md, "Job mode", is the contract; gateway/refworker/jobs.go is a Go worker that
-follows it to the letter, and this module mirrors it. For each job contract it has a handler
-for, a serving worker pulls one message at a time from the contract's durable consumer
-``nb-jobs-<name>-vN`` on the stream ``NB_JOBS``, while it has a free in-flight slot (jobs and
-requests share ``max_inflight``), and pulls the next only once the last one has started.
-Each delivery runs in its own task (``_JobRun``):
+follows it to the letter (but for suspects), and this module mirrors it. For each job
+contract it has a handler for, a serving worker pulls one message at a time from the
+contract's durable consumer ``nb-jobs-<name>-vN`` on the stream ``NB_JOBS``, while it has a
+free in-flight slot (jobs and requests share ``max_inflight``), and pulls the next only once
+the last one has started. Each delivery runs in its own task (``_JobRun``):
 
 1. read the record ``job.<id>`` of the bucket ``nb_jobs``; skip (ack) a missing or final one
    and a delivery that is not further than the record's ``attempts``; a record still
