@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make run`: the gateway with an embedded NATS server on 127.0.0.1:8080, the
 # example workers, and the echo and tokens test workers (so every error status,
-# and a stream that fails, can be shown with curl). Ctrl-C stops everything.
+# and a stream that fails, can be shown with curl). Each worker runs under
+# `notebridge-worker run --restart`, which starts a new one when it dies; the
+# stack stops when the gateway does, or on Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +23,9 @@ cleanup() {
   ((${#pids[@]})) && kill -TERM "${pids[0]}" 2>/dev/null
   wait 2>/dev/null || true
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
 
 bin/notebridge serve --listen "$listen" --nats-port "$nats_port" \
   --contracts-dir contracts,testdata/contracts &
@@ -33,20 +37,19 @@ for _ in $(seq 100); do
 done
 curl -fs "http://$listen/readyz" >/dev/null || { echo "gateway did not become ready" >&2; exit 1; }
 
-"$worker" run python-worker/examples/summarize.py:worker --nats-url "$nats_url" --contracts-dir contracts &
-pids+=($!)
-"$worker" run python-worker/examples/sentiment.py:worker --nats-url "$nats_url" --contracts-dir contracts &
-pids+=($!)
-"$worker" run python-worker/examples/iris.ipynb --nats-url "$nats_url" --contracts-dir contracts &
-pids+=($!)
-"$worker" run python-worker/examples/generate.py:worker --nats-url "$nats_url" --contracts-dir contracts &
-pids+=($!)
-"$worker" run python-worker/examples/report.py:worker --nats-url "$nats_url" --contracts-dir contracts &
-pids+=($!)
-"$worker" run python-worker/tests/echo_worker.py:worker --nats-url "$nats_url" --contracts-dir testdata/contracts &
-pids+=($!)
-"$worker" run python-worker/tests/tokens_worker.py:worker --nats-url "$nats_url" --contracts-dir testdata/contracts &
-pids+=($!)
+# Under a supervisor each: a worker that dies is logged and replaced, and the
+# gateway and the other workers go on serving.
+serve() {
+  "$worker" run "$@" --nats-url "$nats_url" --restart &
+  pids+=($!)
+}
+serve python-worker/examples/summarize.py:worker --contracts-dir contracts
+serve python-worker/examples/sentiment.py:worker --contracts-dir contracts
+serve python-worker/examples/iris.ipynb --contracts-dir contracts
+serve python-worker/examples/generate.py:worker --contracts-dir contracts
+serve python-worker/examples/report.py:worker --contracts-dir contracts
+serve python-worker/tests/echo_worker.py:worker --contracts-dir testdata/contracts
+serve python-worker/tests/tokens_worker.py:worker --contracts-dir testdata/contracts
 
 # Ready when the latest version of every contract has a worker (the iris
 # notebook takes a few seconds to train its model). The catalog counts the
@@ -98,6 +101,13 @@ Errors, each a problem+json:
   SSE error event after a chunk:
        curl -N -XPOST $base/api/tokens -H 'Content-Type: application/json' -d '{"text": "a b c", "behavior": "fail"}'
 
+A worker that dies mid-stream (worker-lost in the stream); its supervisor logs it and starts another:
+  curl -N -XPOST $base/api/tokens -H 'Content-Type: application/json' -d '{"text": "a b c", "behavior": "die"}'
+
 Ctrl-C stops everything.
 MSG
-wait -n "${pids[@]}"
+# The supervisors restart their workers (and give up on one that keeps dying
+# as soon as it starts); only the gateway and its NATS server ending ends the stack.
+wait "${pids[0]}" && status=0 || status=$?
+echo "the gateway stopped (exit status $status); stopping the workers" >&2
+exit "$status"

@@ -1,7 +1,9 @@
 """The worker of the job test contracts (tests/job_contracts): steps/v1 and ticks/v1.
 
 Both take ``steps`` steps of ``step_ms`` each and report progress after each; they fail with
-a ServiceError on the attempts ``fail_on`` lists, and break the result schema when asked.
+a ServiceError on the attempts ``fail_on`` lists, and break the result schema when asked;
+``die`` (a poison job) ends the whole worker process at once, as a crashing native library
+would.
 ``steps`` is an ``async def`` (``await ctx.progress``), ``ticks`` a plain ``def`` run in a
 thread (``ctx.report_progress``, ``ctx.cancelled``). Each logs when it is stopped.
 """
@@ -28,6 +30,9 @@ def _result(request: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
 
 @worker.handler("steps")
 async def steps(request: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+    if request.get("die"):
+        logger.warning("job %s is poison: the worker dies", ctx.job_id)
+        os._exit(3)
     total = request.get("steps", 0)
     try:
         for step in range(1, total + 1):

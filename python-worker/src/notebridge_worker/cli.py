@@ -2,6 +2,7 @@
 
 Exit status: 0 after a graceful stop or when every example passes; 1 when an example fails
 or NATS refuses the worker; 2 when the target, its contracts or the arguments are wrong.
+With ``run --restart``, the last worker's status when the supervisor gives up or stops.
 """
 
 import argparse
@@ -22,6 +23,12 @@ from notebridge_worker.connection import (
 from notebridge_worker.contracts import ContractError
 from notebridge_worker.loader import TargetError, load_worker
 from notebridge_worker.remote import ENV_CONTRACTS_URL, local_contracts_dir
+from notebridge_worker.supervisor import (
+    DEFAULT_RESTART_LIMIT,
+    DEFAULT_RESTART_WINDOW,
+    Supervisor,
+    supervise_command,
+)
 from notebridge_worker.testing import TestClient
 from notebridge_worker.worker import (
     DEFAULT_GRACE_SECONDS,
@@ -37,6 +44,9 @@ ENV_POOL_SIZE = "NOTEBRIDGE_POOL_SIZE"
 ENV_GRACE_SECONDS = "NOTEBRIDGE_GRACE_SECONDS"
 ENV_WORKER_NAME = "NOTEBRIDGE_WORKER_NAME"
 ENV_LOG_LEVEL = "NOTEBRIDGE_LOG_LEVEL"
+ENV_RESTART = "NOTEBRIDGE_RESTART"
+ENV_RESTART_LIMIT = "NOTEBRIDGE_RESTART_LIMIT"
+ENV_RESTART_WINDOW = "NOTEBRIDGE_RESTART_WINDOW"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -57,6 +67,7 @@ NATS_HELP = {
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
     args = _parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -74,6 +85,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.restart:
+        # The child runs this same command, less --restart: the variable too, or each
+        # child would supervise one of its own.
+        env = {name: value for name, value in os.environ.items() if name != ENV_RESTART}
+        supervisor = Supervisor(
+            supervise_command(args.argv),
+            name=args.target,
+            limit=args.restart_limit,
+            window=args.restart_window,
+            env=env,
+        )
+        return supervisor.run()
     worker = _load(args)
     if args.name:
         worker.name = args.name
@@ -191,6 +214,34 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_GRACE_SECONDS,
     )
     _option(serving, "--name", ENV_WORKER_NAME, "NATS micro service name (default: the Worker's)")
+    restart = run.add_argument_group("restarting")
+    restart.add_argument(
+        "--restart",
+        action="store_true",
+        default=os.environ.get(ENV_RESTART, "").lower() in ("1", "true", "yes", "on"),
+        help="run the worker as a child process and start a new one when it dies (not when "
+        f"it exits 0); SIGTERM and SIGINT are passed on to it (${ENV_RESTART}=1)",
+    )
+    _option(
+        restart,
+        "--restart-limit",
+        ENV_RESTART_LIMIT,
+        "with --restart, give up after this many deaths in a row, each within "
+        f"--restart-window of its start (default {DEFAULT_RESTART_LIMIT})",
+        type=_positive_int,
+        default=DEFAULT_RESTART_LIMIT,
+    )
+    _option(
+        restart,
+        "--restart-window",
+        ENV_RESTART_WINDOW,
+        "with --restart, a worker that dies sooner than this many seconds after its start "
+        "is restarted after a back-off (0.5 s, doubling up to 30 s) and counts towards "
+        f"--restart-limit; one that ran longer is restarted at once (default "
+        f"{DEFAULT_RESTART_WINDOW:g})",
+        type=_seconds,
+        default=DEFAULT_RESTART_WINDOW,
+    )
 
     test = commands.add_parser(
         "test",

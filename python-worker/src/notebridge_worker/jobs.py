@@ -1,13 +1,17 @@
 """Job mode: a worker pulls jobs from JetStream, runs them and keeps their records.
 
 docs/protocol.md, "Job mode", is the contract; gateway/refworker/jobs.go is a Go worker that
-follows it to the letter, and this module mirrors it. For each job contract it has a handler
-for, a serving worker pulls one message at a time from the contract's durable consumer
-``nb-jobs-<name>-vN`` on the stream ``NB_JOBS``, while it has a free in-flight slot (jobs and
-requests share ``max_inflight``). Each delivery runs in its own task (``_JobRun``):
+follows it to the letter (but for suspects), and this module mirrors it. For each job
+contract it has a handler for, a serving worker pulls one message at a time from the
+contract's durable consumer ``nb-jobs-<name>-vN`` on the stream ``NB_JOBS``, while it has a
+free in-flight slot (jobs and requests share ``max_inflight``), and pulls the next only once
+the last one has started. Each delivery runs in its own task (``_JobRun``):
 
 1. read the record ``job.<id>`` of the bucket ``nb_jobs``; skip (ack) a missing or final one
-   and a delivery that is not further than the record's ``attempts``;
+   and a delivery that is not further than the record's ``attempts``; a record still
+   ``running`` makes the job a suspect (its last attempt ended without an outcome): it runs
+   apart from other suspects, and the worker pulls nothing until it ends
+   (``JobPuller.suspect``);
 2. subscribe to ``nb.cancel.job.<id>`` (before the record says running: a DELETE that finds
    the job running must find the worker listening);
 3. compare-and-set ``running`` with ``attempts`` := the delivery count, then send ``+WPI``
@@ -30,7 +34,7 @@ import contextlib
 import logging
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -106,6 +110,19 @@ class JobStore:
 
     def __init__(self, kv: KeyValue) -> None:
         self.kv = kv
+
+    async def get(self, job_id: str) -> dict[str, Any]:
+        """The record of ``job_id``; raises _NotFound, ValueError, or NATS errors."""
+        if not valid_job_id(job_id):
+            raise _NotFound(job_id)
+        try:
+            entry = await self.kv.get(JOB_KEY_PREFIX + job_id)
+        except nats.js.errors.KeyNotFoundError:
+            raise _NotFound(job_id) from None
+        record = exactjson.parse_exact(entry.value or b"null")
+        if not isinstance(record, dict):
+            raise ValueError(f"job {job_id}: the record is not a JSON object")
+        return record
 
     async def update(self, job_id: str, change: Callable[[dict[str, Any]], bool]) -> None:
         """Read the record, let ``change`` modify it, write it if nobody wrote in between.
@@ -252,6 +269,9 @@ class JobPuller:
         self._pullers: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._slot_freed = asyncio.Event()
+        self._suspects: set[asyncio.Task[None]] = set()
+        """Suspects this process holds (see suspect): while it holds one, it pulls nothing."""
+        self._apart = asyncio.Lock()
 
     async def start(self) -> None:
         """Check the JetStream objects the gateway creates, bind the consumers, start pulling.
@@ -342,10 +362,34 @@ class JobPuller:
     def _free_slot(self, _: object) -> None:
         self._slot_freed.set()
 
+    @contextlib.asynccontextmanager
+    async def suspect(self, held: asyncio.Event) -> AsyncIterator[None]:
+        """Run a suspect's attempt apart from every other suspect; pull nothing meanwhile.
+
+        A suspect is a job whose previous attempt ended without an outcome: most likely its
+        process died, maybe of another job. A dead worker's jobs come back together after
+        the ack wait; were they run side by side again, a poison job among them would spend
+        an attempt of each of the others every time it kills its worker. Apart, it kills
+        only itself and the plain jobs beside it, which then are suspects too: a job loses
+        at most one attempt to a job that kills its worker on every attempt. ``held`` is set
+        once the pullers know to pause: a suspect waiting for its turn would die with the
+        one running.
+        """
+        task = asyncio.current_task()
+        assert task is not None
+        self._suspects.add(task)
+        held.set()
+        try:
+            async with self._apart:
+                yield
+        finally:
+            self._suspects.discard(task)
+            self._slot_freed.set()
+
     async def _pull(self, ref: str) -> None:
         subscription = self._subscriptions[ref]
         while not self._stopping.is_set():
-            if self.runtime.inflight() >= self.worker.max_inflight:
+            if self._suspects or self.runtime.inflight() >= self.worker.max_inflight:
                 self._slot_freed.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._slot_freed.wait(), SLOT_WAIT_SECONDS)
@@ -370,9 +414,18 @@ class JobPuller:
                 # Looked up per job, so that registering the handler again (a re-run
                 # notebook cell) takes effect while serving.
                 route = self.worker._routes.get(ref, self.routes[ref])
-                task = asyncio.create_task(_JobRun(self, route, msg).run())
+                run = _JobRun(self, route, msg)
+                task = asyncio.create_task(run.run())
                 self.runtime.answer(ref, task)
                 task.add_done_callback(self._free_slot)
+                # The next pull waits until this job has started, been skipped, or found to
+                # be a suspect: a process that dies spends the delivery of every job it
+                # holds, so it holds none unstarted for longer than a few round trips.
+                decided = asyncio.ensure_future(run.decided.wait())
+                try:
+                    await asyncio.wait({decided, task}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    decided.cancel()
 
 
 class _JobRun:
@@ -385,8 +438,16 @@ class _JobRun:
         self.msg = msg
         assert puller.store is not None
         self.store = puller.store
+        self.decided = asyncio.Event()
+        """Set once the delivery has started, been skipped, or found to be a suspect."""
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            self.decided.set()
+
+    async def _run(self) -> None:
         msg, ref = self.msg, self.contract.ref
         headers = msg.headers or {}
         job_id = headers.get(HEADER_JOB_ID, "")
@@ -398,11 +459,44 @@ class _JobRun:
             logger.error("%s: a message without %s is not a job; terminated", ref, HEADER_JOB_ID)
             await _settle(msg.term, job_id, "terminate")
             return
+        try:
+            record = await self.store.get(job_id)
+        except _NotFound:
+            await _settle(msg.ack, job_id, "ack")
+            return
+        except (*_NATS_TROUBLE, ValueError) as error:
+            logger.warning("job %s: could not read its record (%s); left for later", job_id, error)
+            return
+        if _spent(record, attempt):
+            await _settle(msg.ack, job_id, "ack")
+            return
+        if record.get("status") != JOB_RUNNING:
+            await self._attempt(job_id, attempt, headers)
+            return
+        # An attempt started and stored no outcome: its worker died (maybe of another job),
+        # stopped before it ended, or stopped heartbeating.
+        logger.warning(
+            "job %s: attempt %d ended without an outcome; attempt %d runs apart from other "
+            "such jobs, and this worker pulls no job until it ends",
+            job_id,
+            _attempts(record),
+            attempt,
+        )
+        # Another suspect may run before it (pullers of two contracts): heartbeat meanwhile.
+        waiting = asyncio.create_task(_heartbeat(msg, self.contract.ack_wait_seconds, job_id))
+        try:
+            async with self.puller.suspect(self.decided):
+                waiting.cancel()
+                await self._attempt(job_id, attempt, headers)
+        finally:
+            waiting.cancel()
+
+    async def _attempt(self, job_id: str, attempt: int, headers: dict[str, str]) -> None:
+        """Steps 4 to 9 of docs/protocol.md: start the attempt, run it, store its outcome."""
+        msg, ref = self.msg, self.contract.ref
 
         def start(record: dict[str, Any]) -> bool:
-            # A delivery counts only when it is further than the record: a lower count is
-            # a copy of the message, published again by an idempotent replay.
-            if record.get("status") in JOB_FINAL or attempt <= _attempts(record):
+            if _spent(record, attempt):
                 raise _Skip
             record["status"], record["attempts"] = JOB_RUNNING, attempt
             return True
@@ -431,6 +525,7 @@ class _JobRun:
             await cancels.unsubscribe()
             logger.warning("job %s: could not mark it running (%s); left for later", job_id, error)
             return
+        self.decided.set()
         logger.info(
             "job %s of %s: attempt %d of %d", job_id, ref, attempt, self.contract.max_attempts
         )
@@ -536,6 +631,15 @@ def _outcome(
 def _one_line(message: str) -> str:
     line = " ".join(message.splitlines())
     return line if len(line) <= MAX_ERROR_MESSAGE else line[: MAX_ERROR_MESSAGE - 1] + "…"
+
+
+def _spent(record: dict[str, Any], attempt: int) -> bool:
+    """Whether delivery ``attempt`` is not to run: the job is over, or the delivery is a copy.
+
+    A delivery counts only when it is further than the record: a lower count is a copy of
+    the message, published again by an idempotent replay.
+    """
+    return record.get("status") in JOB_FINAL or attempt <= _attempts(record)
 
 
 def _attempts(record: dict[str, Any]) -> int:

@@ -72,6 +72,12 @@ def test_workers_run_targets_that_exist_and_reach_nats(name):
     assert SERVICES[name]["environment"]["NOTEBRIDGE_NATS_URL"] == "nats://nats:4222"
 
 
+@pytest.mark.parametrize("name", WORKERS)
+def test_a_worker_that_dies_is_restarted(name):
+    """Docker's restart policy plays the part of ``notebridge-worker run --restart``."""
+    assert SERVICES[name].get("restart") in {"on-failure", "always", "unless-stopped"}, name
+
+
 def test_every_example_contract_has_a_worker_in_the_stack():
     """Each contracts/<name>.vN.json is served by the example of that name."""
     served = {Path(SERVICES[name]["command"][0].partition(":")[0]).stem for name in WORKERS}

@@ -168,21 +168,92 @@ def test_a_killed_workers_jobs_are_redelivered_and_all_finish(tmp_path):
         doomed = run_job_worker(gw, tmp_path / "doomed.log", "--max-inflight", "4")
         workers.append(doomed)
         accepted = [
-            submit(gw, contract, {"text": f"job {i}", "steps": 30, "step_ms": 100})
+            submit(gw, contract, {"text": f"job {i}", "steps": 10, "step_ms": 100})
             for i, contract in enumerate(["steps", "ticks", "steps", "ticks"])
         ]
         # The only worker holds every job, mid-run, when it dies.
         for job_id in accepted:
             wait_for_status(gw, job_id, {"running"})
-        workers.append(run_job_worker(gw, tmp_path / "heir.log"))
         doomed.send_signal(signal.SIGKILL)
         doomed.wait()
+        heir_log = tmp_path / "heir.log"
+        workers.append(run_job_worker(gw, heir_log))
 
         finished = [wait_for_status(gw, job_id, FINAL, timeout=20)[0] for job_id in accepted]
         succeeded = [r for r in finished if r["status"] == "succeeded"]
         assert len(succeeded) == len(accepted), finished
         # Each was taken over by a second attempt, on the other worker.
         assert all(r["attempts"] == 2 and r["result"]["attempt"] == 2 for r in finished)
+        # Any of them may have killed the first worker: they run one at a time.
+        events = [
+            line.split("notebridge_worker: ", 1)[1]
+            for line in heir_log.read_text().splitlines()
+            if any(job_id in line for job_id in accepted) and "ended without" not in line
+        ]
+        assert len(events) == 2 * len(accepted), events
+        for start, end in zip(events[::2], events[1::2], strict=True):
+            job_id = start.split()[1]
+            assert start.endswith(": attempt 2 of 3"), events
+            assert end == f"job {job_id} succeeded after 2 attempt(s)", events
+    finally:
+        for proc in workers:
+            stop(proc)
+        stop(gw.proc)
+
+
+def test_a_poison_job_fails_after_its_attempts_and_spares_the_jobs_beside_it(tmp_path):
+    """A job that kills its worker process on every attempt, among 20 that do not.
+
+    The test restarts the worker each time it dies, as a supervisor would. The jobs that
+    ran beside the poison job when it first killed the worker come back with it after the
+    ack wait; each then runs alone, so the poison job takes down nothing but itself again.
+    """
+    gw = start_gateway(tmp_path, contracts_dir=JOB_CONTRACTS)
+    workers = [run_job_worker(gw, tmp_path / "worker-0.log")]
+    deaths: list[int] = []
+    try:
+        innocent = []
+        for i in range(20):
+            if i == 5:
+                # Jobs 0 to 4 are running when it arrives.
+                poison = submit(gw, "steps", {"text": "poison", "die": True})
+            innocent.append(submit(gw, "steps", {"text": f"job {i}", "steps": 3, "step_ms": 100}))
+        deadline = time.monotonic() + 60
+        while True:
+            if workers[-1].poll() is not None:
+                deaths.append(workers[-1].returncode)
+                log = tmp_path / f"worker-{len(workers)}.log"
+                workers.append(
+                    start_worker(
+                        gw.nats_url,
+                        JOB_WORKER,
+                        contracts_dir=JOB_CONTRACTS,
+                        stdout=log.open("w"),
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+            records = {job_id: record(gw, job_id) for job_id in [poison, *innocent]}
+            if all(r["status"] in FINAL for r in records.values()):
+                break
+            assert time.monotonic() < deadline, [
+                r for r in records.values() if r["status"] not in FINAL
+            ]
+            assert len(workers) <= 10, f"the worker died {len(deaths)} times: {deaths}"
+            time.sleep(0.2)
+
+        final = records.pop(poison)
+        assert (final["status"], final["attempts"]) == ("failed", 3), final
+        assert final["error"]["code"] == "worker_lost", final
+        assert "in 3 attempt(s)" in final["error"]["message"], final
+        assert "result" not in final
+        # Each of its attempts killed the worker (os._exit(3)), and nothing else did.
+        assert deaths == [3, 3, 3], deaths
+        failed = [r for r in records.values() if r["status"] != "succeeded"]
+        assert not failed, f"{len(failed)} of 20 innocent jobs did not succeed: {failed}"
+        for i, job_id in enumerate(innocent):
+            assert records[job_id]["result"]["text"] == f"job {i}"
+            # At most the one attempt that died beside the poison job's first.
+            assert records[job_id]["attempts"] <= 2, records[job_id]
     finally:
         for proc in workers:
             stop(proc)
