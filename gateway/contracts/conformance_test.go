@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/notebridge/notebridge/gateway/contracts"
@@ -43,8 +44,15 @@ func TestConformanceTable(t *testing.T) {
 	for _, tc := range table.InvalidSchemas {
 		t.Run(tc.Name, func(t *testing.T) {
 			dir := writeConformanceTree(t, tc.Schema, json.RawMessage(`"x"`))
-			if _, err := contracts.Load(dir); !errors.Is(err, contracts.ErrInvalidContract) {
+			for name, schema := range tc.Files {
+				contracttest.WriteFile(t, filepath.Join(dir, "..", "schemas", name), string(schema))
+			}
+			_, err := contracts.Load(dir)
+			if !errors.Is(err, contracts.ErrInvalidContract) {
 				t.Fatalf("got err %v; want ErrInvalidContract", err)
+			}
+			if !strings.Contains(err.Error(), "schemas/req.json") || !strings.Contains(err.Error(), tc.Message) {
+				t.Errorf("got err %v; want it to name schemas/req.json and say %q", err, tc.Message)
 			}
 		})
 	}

@@ -23,14 +23,22 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import re2
-from jsonschema import Draft202012Validator, FormatChecker, ValidationError
+from jsonschema import (
+    Draft4Validator,
+    Draft6Validator,
+    Draft7Validator,
+    Draft201909Validator,
+    Draft202012Validator,
+    FormatChecker,
+    ValidationError,
+)
 from jsonschema.protocols import Validator
 from jsonschema.validators import extend, validator_for
 from referencing import Registry, Resource, Specification
 from referencing.exceptions import NoSuchResource, Unresolvable
 from referencing.jsonschema import specification_with
 
-from notebridge_worker import exactjson, fastpath
+from notebridge_worker import exactjson, fastpath, portable
 from notebridge_worker.protocol import contract_ref
 
 MANIFEST_FIELDS = frozenset(
@@ -74,6 +82,14 @@ MAX_ACK_WAIT_SECONDS = 3600
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_ACK_WAIT_SECONDS = 30.0
 DEFAULT_DIALECT = Draft202012Validator
+_DIALECTS: dict[str, type[Validator]] = {
+    "2020-12": Draft202012Validator,
+    "2019-09": Draft201909Validator,
+    "draft-07": Draft7Validator,
+    "draft-06": Draft6Validator,
+    "draft-04": Draft4Validator,
+}
+"""The validator class of each dialect both sides implement (notebridge_worker.portable)."""
 
 
 class ContractError(Exception):
@@ -605,15 +621,20 @@ class _SchemaFiles:
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
     def problems(self) -> list[str]:
-        """Every reason these schemas cannot be enforced, one line each."""
-        problems = list(self.read_problems)
+        """Every reason these schemas cannot be enforced, one line each.
+
+        The constructs the gateway and the worker would not load alike (portable.py) come
+        first, then meta-schema violations, then files that could not be read.
+        """
+        problems = []
         for path, document in self.documents.items():
             problems.extend(_schema_problems(path, document))
+        problems.extend(self.read_problems)
         if problems:
             return problems
         for path, document in self.documents.items():
             resolver = self.registry.resolver(base_uri=path.as_uri())
-            for pointer, ref in _refs(document):
+            for pointer, ref in portable.refs(document):
                 try:
                     resolver.lookup(ref)
                 except Unresolvable as error:
@@ -640,9 +661,14 @@ class _SchemaFiles:
         others = {path for path, other in self.dialects.items() if other is not dialect}
         if others:
             # The validator cannot switch dialect on a $ref without losing the RE2 and
-            # exact-number rules, so one contract's schemas share one dialect.
+            # exact-number rules, so one contract's schemas share one dialect (the gateway
+            # refuses the same, in the same words).
             listed = ", ".join(sorted(_display(path) for path in others))
-            raise ContractError(f"{_display(root)}: reaches {listed}, which use another $schema")
+            verb = "uses" if len(others) == 1 else "use"
+            raise ContractError(
+                f"{_display(root)}: {listed} {verb} another $schema than this file: "
+                "a contract's schema files share one dialect"
+            )
         # The root is entered through a $ref so that its relative $refs resolve against its
         # file, exactly as they do for every file it reaches.
         return _enforcing(dialect)({"$ref": root.as_uri()}, registry=self.registry)
@@ -678,10 +704,11 @@ def _refs(document: Any, pointer: str = "") -> Iterator[tuple[str, str]]:
 
 
 def _dialect(document: Any) -> type[Validator]:
-    """The validator class of a schema document's ``$schema``, draft 2020-12 if it has none."""
-    if not isinstance(document, dict) or "$schema" not in document:
-        return DEFAULT_DIALECT
-    dialect = validator_for(document, default=None)
+    """The validator class of a schema document's ``$schema``, draft 2020-12 if it has none.
+
+    Only the dialects both sides implement alike are known (notebridge_worker.portable).
+    """
+    dialect = _DIALECTS.get(portable.dialect(document))
     if dialect is None:
         raise ContractError(f"unknown $schema {document['$schema']!r}")
     return dialect
@@ -710,15 +737,20 @@ def _retrieve(uri: str) -> Resource:
 
 
 def _schema_problems(path: Path, document: Any) -> list[str]:
-    """Check one schema document against its meta-schema, with patterns checked as RE2."""
+    """Check one schema document: what the two sides would not load alike, then its meta-schema,
+    with patterns checked as RE2."""
     where = _display(path)
+    found = portable.problems(document)
+    problems = [f"{where}#{pointer}: {message}" for pointer, message in found]
+    reported = {pointer for pointer, _ in found}
     try:
         dialect = _dialect(document)
-    except ContractError as error:
-        return [f"{where}#/$schema: {error}"]
-    problems = []
+    except ContractError:
+        return problems  # portable.problems said which $schema to use
     for error in _meta_validator(dialect).iter_errors(document):
         pointer = _pointer(error.absolute_path)
+        if pointer in reported:
+            continue  # already said, with what to write instead
         if error.validator == "format" and error.validator_value == "regex":
             if "propertyNames" in error.absolute_schema_path:
                 # A patternProperties key: the meta-schema reports the object, not the key.
@@ -751,6 +783,9 @@ _RE2_FORMATS = FormatChecker(formats=())
 def _is_re2(value: object) -> bool:
     if isinstance(value, str):
         _compile_re2(value)
+        problem = portable.unknown_class_problem(value)
+        if problem:
+            raise re2.error(problem)
     return True
 
 
