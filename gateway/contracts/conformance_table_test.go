@@ -27,7 +27,7 @@ type ConformanceTable struct {
 		Schema   json.RawMessage `json:"schema"`
 		Example  json.RawMessage `json:"example"`
 		Instance json.RawMessage `json:"instance"`
-		Want     [][2]string     `json:"want"` // [instancePath, keyword]
+		Want     [][]string      `json:"want"` // [instancePath, keyword] or [instancePath, keyword, message]
 	} `json:"violations"`
 }
 

@@ -54,7 +54,7 @@ func TestLintFindsEachClassOfError(t *testing.T) {
 				`contracts/t.v1.json:/examples/0/request/text: example "x": request: expected string, but got number`,
 			}},
 		{"example response breaks its schema", contracttest.Tree{"contracts/t.v1.json": contracttest.Manifest(`"examples": [{"name": "x", "request": {"text": "a"}, "response": {}}]`)},
-			[]string{`contracts/t.v1.json:/examples/0/response: example "x": response: missing properties: 'text'`}},
+			[]string{`contracts/t.v1.json:/examples/0/response: example "x": response: missing required property "text"`}},
 		{"malformed name and version", contracttest.Tree{"contracts/t.v1.json": contracttest.Manifest(`"name": "Bad Name"`, `"version": 0`)},
 			[]string{"contracts/t.v1.json:/name: \"Bad Name\" must match", "contracts/t.v1.json:/version: 0 must be an integer >= 1"}},
 		{"version of the wrong type", contracttest.Tree{"contracts/t.v1.json": contracttest.Manifest(`"version": "1"`)},

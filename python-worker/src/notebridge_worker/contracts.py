@@ -32,6 +32,10 @@ from jsonschema import (
     FormatChecker,
     ValidationError,
 )
+from jsonschema._utils import (
+    find_evaluated_item_indexes_by_schema,
+    find_evaluated_property_keys_by_schema,
+)
 from jsonschema.protocols import Validator
 from jsonschema.validators import extend, validator_for
 from referencing import Registry, Resource, Specification
@@ -879,6 +883,15 @@ def _enforcing(dialect: type[Validator]) -> type[Validator]:
         "patternProperties": _pattern_properties,
         "additionalProperties": _additional_properties,
         "multipleOf": _multiple_of,
+        # Where jsonschema reports one error for what Go reports item by item, or at another
+        # place, these report what the gateway reports (testdata/schema-suite.json).
+        "propertyNames": _property_names,
+        "dependentRequired": _dependent_required,
+        "unevaluatedProperties": _unevaluated_properties,
+        "unevaluatedItems": _unevaluated_items,
+        "contains": _contains
+        if dialect in (Draft201909Validator, DEFAULT_DIALECT)
+        else _contains_one,
     }
     if "prefixItems" in dialect.VALIDATORS:
         replacements["items"] = _items_after_prefix
@@ -888,8 +901,9 @@ def _enforcing(dialect: type[Validator]) -> type[Validator]:
         type_checker=stock_types.redefine("integer", is_integer),
     )
     descend = enforcing.descend
+    iter_errors = enforcing.iter_errors
 
-    def descend_with_false_at_its_path(
+    def descend_as_go_does(
         self: Any,
         instance: Any,
         schema: Any,
@@ -900,7 +914,9 @@ def _enforcing(dialect: type[Validator]) -> type[Validator]:
         # jsonschema reports a false subschema at its parent's path ("" for
         # {"properties": {"f": false}}); Go, and a person, expect it at "/f".
         if schema is not False:
-            yield from descend(self, instance, schema, path, schema_path, resolver)
+            yield from descend(
+                self, instance, _type_alone(self, instance, schema), path, schema_path, resolver
+            )
             return
         error = ValidationError(
             f"False schema does not allow {instance!r}",
@@ -915,8 +931,126 @@ def _enforcing(dialect: type[Validator]) -> type[Validator]:
             error.schema_path.appendleft(schema_path)
         yield error
 
-    enforcing.descend = descend_with_false_at_its_path
+    def iter_errors_as_go_does(self: Any, instance: Any, _schema: Any = None) -> Any:
+        if _schema is None:
+            judged = _type_alone(self, instance, self.schema)
+            if judged is not self.schema:
+                self = self.evolve(schema=judged)
+        yield from iter_errors(self, instance, _schema)
+
+    enforcing.descend = descend_as_go_does
+    enforcing.iter_errors = iter_errors_as_go_does
     return enforcing
+
+
+def _type_alone(validator: Validator, instance: Any, schema: Any) -> Any:
+    """``{"type": ...}`` of ``schema`` if ``instance`` has none of its types, else ``schema``.
+
+    Like jsonschema/v5, a value of the wrong type is judged by its type alone: its enum, const
+    and applicators are not reported too, so that both sides list the same violations.
+    """
+    if not isinstance(schema, dict) or "type" not in schema:
+        return schema
+    wanted = schema["type"]
+    names = [wanted] if isinstance(wanted, str) else wanted
+    if not isinstance(names, list) or any(
+        isinstance(name, str) and validator.is_type(instance, name) for name in names
+    ):
+        return schema
+    return {"type": wanted}
+
+
+def _property_names(
+    validator: Validator, property_names: Any, instance: Any, schema: Any
+) -> Iterator[Any]:
+    """A property name that breaks ``propertyNames`` is reported at the property, as in Go."""
+    if not validator.is_type(instance, "object"):
+        return
+    for name in instance:
+        yield from validator.descend(name, property_names, path=name)
+
+
+def _dependent_required(
+    validator: Validator, dependent_required: Any, instance: Any, schema: Any
+) -> Iterator[Any]:
+    if not validator.is_type(instance, "object"):
+        return
+    for name, others in dependent_required.items():
+        if name in instance:
+            for other in others:
+                if other not in instance:
+                    yield ValidationError(
+                        f"missing property {_shown(other)}, required when {_shown(name)} is present"
+                    )
+
+
+def _unevaluated_properties(
+    validator: Validator, unevaluated: Any, instance: Any, schema: Any
+) -> Iterator[Any]:
+    """Each property no other keyword evaluated, checked at its path, as in Go."""
+    if not validator.is_type(instance, "object"):
+        return
+    evaluated = find_evaluated_property_keys_by_schema(validator, instance, schema)
+    for name, value in instance.items():
+        if name not in evaluated:
+            yield from validator.descend(value, unevaluated, path=name, schema_path=name)
+
+
+def _unevaluated_items(
+    validator: Validator, unevaluated: Any, instance: Any, schema: Any
+) -> Iterator[Any]:
+    """Each item no other keyword evaluated, checked at its path, as in Go."""
+    if not validator.is_type(instance, "array"):
+        return
+    evaluated = find_evaluated_item_indexes_by_schema(validator, instance, schema)
+    for index, item in enumerate(instance):
+        if index not in evaluated:
+            yield from validator.descend(item, unevaluated, path=index)
+
+
+def _contains(validator: Validator, contains: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    """``contains`` with ``minContains`` and ``maxContains``, reported as jsonschema/v5 does.
+
+    Too few matches: what is wrong with each item that does not match, or, when every item
+    matches, the count. Too many: the count.
+    """
+    yield from _contains_counted(
+        validator, contains, instance, schema.get("minContains", 1), schema.get("maxContains")
+    )
+
+
+def _contains_one(validator: Validator, contains: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    """``contains`` before draft 2019-09, which had no ``minContains`` or ``maxContains``."""
+    yield from _contains_counted(validator, contains, instance, 1, None)
+
+
+def _contains_counted(
+    validator: Validator, contains: Any, instance: Any, least: Any, most: Any
+) -> Iterator[Any]:
+    if not validator.is_type(instance, "array"):
+        return
+    matched, mismatches = 0, []
+    for index, item in enumerate(instance):
+        errors = list(validator.descend(item, contains, path=index))
+        if errors:
+            mismatches.extend(errors)
+        else:
+            matched += 1
+    if matched < least:
+        if mismatches:
+            yield from mismatches
+        else:
+            yield ValidationError(
+                f"expected at least {least} items matching contains, got {matched}",
+                validator="minContains",
+                validator_value=least,
+            )
+    if most is not None and matched > most:
+        yield ValidationError(
+            f"expected at most {most} items matching contains, got {matched}",
+            validator="maxContains",
+            validator_value=most,
+        )
 
 
 def _items_after_prefix(
