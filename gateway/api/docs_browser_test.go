@@ -151,7 +151,7 @@ func TestDocsPageInBrowser(t *testing.T) {
 		if !strings.HasPrefix(status, "422 ") || !strings.Contains(status, "Request breaks the contract") {
 			t.Errorf("got status %q; want 422 Request breaks the contract", status)
 		}
-		for _, want := range []string{"additionalProperties 'colour' not allowed", "missing properties: 'text'"} {
+		for _, want := range []string{"additionalProperties 'colour' not allowed", `missing required property "text"`} {
 			if !strings.Contains(errs, want) {
 				t.Errorf("got errors %q; want one saying %q", errs, want)
 			}

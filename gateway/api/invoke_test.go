@@ -1,9 +1,12 @@
 package api_test
 
 import (
+	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/notebridge/notebridge/gateway/internal/contracttest"
 	"github.com/notebridge/notebridge/gateway/refworker"
 )
 
@@ -195,5 +198,30 @@ func TestProblemTextIsNotHTMLEscaped(t *testing.T) {
 	r := g.do(t, "POST", "/api/echo/v1", `{"text": "a", "sleep_ms": -1}`, "Content-Type", jsonCT)
 	if !strings.Contains(string(r.body), "must be >= 0") {
 		t.Errorf("body %s; want the violation to read \"must be >= 0\", not \\u003e=", r.body)
+	}
+}
+
+// TestInvalidRequestListsEveryMissingProperty: the 422 has one error per
+// missing required property, in the shape the worker reports them.
+func TestInvalidRequestListsEveryMissingProperty(t *testing.T) {
+	dir := t.TempDir()
+	contracttest.Tree{
+		"schemas/req.json":    `{"type": "object", "required": ["a", "b"], "properties": {"a": {"type": "string"}, "b": {"type": "string"}}}`,
+		"schemas/resp.json":   `{}`,
+		"contracts/t.v1.json": contracttest.Manifest(`"examples": [{"name": "x", "request": {"a": "1", "b": "2"}}]`),
+	}.Write(t, dir)
+	g := newGatewayWith(t, filepath.Join(dir, "contracts"))
+	for _, body := range []string{`{}`, `{"c": 1}`} {
+		r := g.do(t, "POST", "/api/t/v1", body, "Content-Type", "application/json")
+		if r.status != 422 {
+			t.Fatalf("%s: got %d; want 422 (%s)", body, r.status, r.body)
+		}
+		p := r.problem(t)
+		got, _ := json.Marshal(p["errors"])
+		want := `[{"instancePath":"","keyword":"required","message":"missing required property \"a\""},` +
+			`{"instancePath":"","keyword":"required","message":"missing required property \"b\""}]`
+		if string(got) != want {
+			t.Errorf("%s: errors = %s; want %s", body, got, want)
+		}
 	}
 }

@@ -17,15 +17,17 @@ type ConformanceTable struct {
 		Invalid []json.RawMessage `json:"invalid"`
 	} `json:"cases"`
 	InvalidSchemas []struct {
-		Name   string          `json:"name"`
-		Schema json.RawMessage `json:"schema"`
+		Name    string                     `json:"name"`
+		Schema  json.RawMessage            `json:"schema"`
+		Files   map[string]json.RawMessage `json:"files"`   // more schema files, beside the request schema
+		Message string                     `json:"message"` // in the first problem, when given
 	} `json:"invalid_schemas"`
 	Violations []struct {
 		Name     string          `json:"name"`
 		Schema   json.RawMessage `json:"schema"`
 		Example  json.RawMessage `json:"example"`
 		Instance json.RawMessage `json:"instance"`
-		Want     [][2]string     `json:"want"` // [instancePath, keyword]
+		Want     [][]string      `json:"want"` // [instancePath, keyword] or [instancePath, keyword, message]
 	} `json:"violations"`
 }
 

@@ -3,8 +3,8 @@ package contracts_test
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/notebridge/notebridge/gateway/contracts"
@@ -31,20 +31,30 @@ func TestConformanceTable(t *testing.T) {
 	for _, tc := range table.Violations {
 		t.Run(tc.Name, func(t *testing.T) {
 			c := contractWithRequestSchema(t, tc.Schema, tc.Example)
-			var got [][2]string
-			for _, v := range c.ValidateRequest(decode(t, tc.Instance)) {
-				got = append(got, [2]string{v.InstancePath, v.Keyword})
+			got := c.ValidateRequest(decode(t, tc.Instance))
+			if len(got) != len(tc.Want) {
+				t.Fatalf("got violations %v; want %v", got, tc.Want)
 			}
-			if fmt.Sprint(got) != fmt.Sprint(tc.Want) {
-				t.Errorf("got violations %v; want %v", got, tc.Want)
+			for i, want := range tc.Want {
+				v := got[i]
+				if v.InstancePath != want[0] || v.Keyword != want[1] || len(want) > 2 && v.Message != want[2] {
+					t.Errorf("violation %d = %+v; want %q", i, v, want)
+				}
 			}
 		})
 	}
 	for _, tc := range table.InvalidSchemas {
 		t.Run(tc.Name, func(t *testing.T) {
 			dir := writeConformanceTree(t, tc.Schema, json.RawMessage(`"x"`))
-			if _, err := contracts.Load(dir); !errors.Is(err, contracts.ErrInvalidContract) {
+			for name, schema := range tc.Files {
+				contracttest.WriteFile(t, filepath.Join(dir, "..", "schemas", name), string(schema))
+			}
+			_, err := contracts.Load(dir)
+			if !errors.Is(err, contracts.ErrInvalidContract) {
 				t.Fatalf("got err %v; want ErrInvalidContract", err)
+			}
+			if !strings.Contains(err.Error(), "schemas/req.json") || !strings.Contains(err.Error(), tc.Message) {
+				t.Errorf("got err %v; want it to name schemas/req.json and say %q", err, tc.Message)
 			}
 		})
 	}

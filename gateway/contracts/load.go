@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
@@ -128,6 +129,7 @@ func checkContract(file string) (*Contract, *manifest, []Finding) {
 		}
 	}
 	roles := schemaRoles{}
+	fileDialects := map[string]string{} // every schema file reached -> its dialect
 	for _, s := range []struct {
 		role, ref, pointer string
 		into               **validator
@@ -140,11 +142,19 @@ func checkContract(file string) (*Contract, *manifest, []Finding) {
 			continue
 		}
 		path := filepath.Join(dir, filepath.FromSlash(s.ref))
-		compiled, fs := compileRef(file, s.pointer, path)
+		compiled, ds, fs := compileRef(file, s.pointer, path)
 		if *s.into = newValidator(compiled); *s.into != nil {
 			roles = append(roles, schemaRole{s.role, path})
 		}
+		for f, d := range ds {
+			fileDialects[f] = d
+		}
 		out = append(out, fs...)
+	}
+	if len(out) == 0 && len(roles) > 0 {
+		if f, mixed := mixedDialects(roles[0].file, fileDialects); mixed {
+			out = append(out, f)
+		}
 	}
 	if len(out) == 0 {
 		if c.Digest, c.Schemas, err = digest(dir, roles); err != nil {
@@ -160,12 +170,59 @@ func checkContract(file string) (*Contract, *manifest, []Finding) {
 	return c, &m, nil
 }
 
-// compileRef compiles the schema a manifest member points at.
-func compileRef(manifestFile, pointer, schemaFile string) (*jsonschema.Schema, []Finding) {
+// compileRef compiles the schema a manifest member points at, unless it,
+// or a file it reaches, uses a construct the two sides would not load or
+// judge alike (portable.go). It also returns the dialect of every schema
+// file it reached.
+func compileRef(manifestFile, pointer, schemaFile string) (*jsonschema.Schema, map[string]string, []Finding) {
 	if _, err := os.Stat(schemaFile); err != nil {
-		return nil, []Finding{finding(manifestFile, pointer, "cannot read %s: %v", schemaFile, errors.Unwrap(err))}
+		return nil, nil, []Finding{finding(manifestFile, pointer, "cannot read %s: %v", schemaFile, errors.Unwrap(err))}
 	}
-	return compile(schemaFile)
+	p := checkPortable(schemaFile)
+	s, fs := compile(schemaFile)
+	if len(p.findings) == 0 {
+		return s, p.dialects, fs
+	}
+	// The compiler's own findings are kept where they add to the refusals:
+	// not at the same place, and not the whole-file errors a refused $ref
+	// or $id leads to ("no Loader found for https://...").
+	out := p.findings
+	reported := map[[2]string]bool{}
+	for _, f := range p.findings {
+		reported[[2]string{f.File, f.Pointer}] = true
+	}
+	for _, f := range fs {
+		if f.Pointer != "" && !reported[[2]string{f.File, f.Pointer}] {
+			out = append(out, f)
+		}
+	}
+	return nil, p.dialects, out
+}
+
+// mixedDialects finds the schema files whose dialect is not root's: the
+// worker validates a contract's schemas with one validator class, so they
+// share one dialect.
+func mixedDialects(root string, fileDialects map[string]string) (Finding, bool) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return Finding{}, false
+	}
+	var others []string
+	for f, d := range fileDialects {
+		if d != fileDialects[abs] {
+			others = append(others, displayPath(f))
+		}
+	}
+	if len(others) == 0 {
+		return Finding{}, false
+	}
+	sort.Strings(others)
+	verb := "uses"
+	if len(others) > 1 {
+		verb = "use"
+	}
+	return finding(displayPath(abs), "", "%s %s another $schema than this file: a contract's schema files share one dialect",
+		strings.Join(others, ", "), verb), true
 }
 
 // checkExample validates one example against the schemas that compiled,

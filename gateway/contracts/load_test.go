@@ -75,7 +75,7 @@ func TestLoadRejects(t *testing.T) {
 		{"unknown field", "contracts/t.v1.json", contracttest.Manifest(`"timeout": 3`), []string{`unknown field "timeout"`}},
 		{"no examples", "contracts/t.v1.json", contracttest.Manifest(`"examples": []`), []string{"/examples"}},
 		{"example breaks request schema", "contracts/t.v1.json", contracttest.Manifest(`"examples": [{"name": "x", "request": {"text": 1}}]`), []string{"/examples/0", "/text"}},
-		{"example breaks response schema", "contracts/t.v1.json", contracttest.Manifest(`"examples": [{"name": "x", "request": {"text": "a"}, "response": {}}]`), []string{"/examples/0", "response", "missing properties"}},
+		{"example breaks response schema", "contracts/t.v1.json", contracttest.Manifest(`"examples": [{"name": "x", "request": {"text": "a"}, "response": {}}]`), []string{"/examples/0", "response", `missing required property "text"`}},
 		{"missing schema file", "contracts/t.v1.json", contracttest.Manifest(`"request_schema": "../schemas/nope.json"`), []string{"nope.json"}},
 		{"schema not a schema", "schemas/req.json", `{"type": "strng"}`, []string{"req.json#/type"}},
 		{"look-ahead pattern", "schemas/req.json", `{"type": "object", "properties": {"text": {"type": "string", "pattern": "^(?=a)"}}}`, []string{"req.json#/properties/text/pattern"}},

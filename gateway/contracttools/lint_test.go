@@ -31,7 +31,19 @@ func TestLintFindsEachClassOfError(t *testing.T) {
 		{"schema does not compile", contracttest.Tree{"schemas/req.json": `{"type": "strng"}`},
 			[]string{"schemas/req.json:/type: value must be one of"}},
 		{"pattern Go cannot compile", contracttest.Tree{"schemas/resp.json": `{"properties": {"text": {"pattern": "^(?!x)"}}}`},
-			[]string{"schemas/resp.json:/properties/text/pattern: '^(?!x)' is not valid 'regex'"}},
+			[]string{"schemas/resp.json:/properties/text/pattern: not RE2: invalid or unsupported Perl syntax: `(?!`"}},
+		// The OpenAPI document cannot bundle such a $ref: the gateway would
+		// not start, so lint must say so first.
+		{"$ref to a $id", contracttest.Tree{"schemas/resp.json": `{"$defs": {"t": {"$id": "https://x.invalid/t", "type": "string"}}, "properties": {"text": {"$ref": "https://x.invalid/t"}}}`},
+			[]string{
+				`schemas/resp.json:/$defs/t/$id: $id is not supported: a contract schema is known by its file; remove $id, and $ref other files by their path relative to this one ("common.json#/$defs/name")`,
+				`schemas/resp.json:/properties/text/$ref: $ref "https://x.invalid/t" is not a path relative to this file`,
+			}},
+		{"a construct the worker would judge otherwise", contracttest.Tree{"schemas/req.json": `{"type": "object", "properties": {"text": {"type": "string", "maxLength": 2.0, "enum": []}}}`},
+			[]string{
+				`schemas/req.json:/properties/text/enum: enum [] allows no value: write false for a schema that nothing may match`,
+				`schemas/req.json:/properties/text/maxLength: maxLength 2.0: a count is written as a whole number, without a fraction or an exponent: write 2`,
+			}},
 		{"no examples", contracttest.Tree{"contracts/t.v1.json": contracttest.Manifest(`"examples": []`)},
 			[]string{"contracts/t.v1.json:/examples: a contract needs at least one example"}},
 		{"example without request", contracttest.Tree{"contracts/t.v1.json": contracttest.Manifest(`"examples": [{"name": "x"}]`)},
@@ -42,7 +54,7 @@ func TestLintFindsEachClassOfError(t *testing.T) {
 				`contracts/t.v1.json:/examples/0/request/text: example "x": request: expected string, but got number`,
 			}},
 		{"example response breaks its schema", contracttest.Tree{"contracts/t.v1.json": contracttest.Manifest(`"examples": [{"name": "x", "request": {"text": "a"}, "response": {}}]`)},
-			[]string{`contracts/t.v1.json:/examples/0/response: example "x": response: missing properties: 'text'`}},
+			[]string{`contracts/t.v1.json:/examples/0/response: example "x": response: missing required property "text"`}},
 		{"malformed name and version", contracttest.Tree{"contracts/t.v1.json": contracttest.Manifest(`"name": "Bad Name"`, `"version": 0`)},
 			[]string{"contracts/t.v1.json:/name: \"Bad Name\" must match", "contracts/t.v1.json:/version: 0 must be an integer >= 1"}},
 		{"version of the wrong type", contracttest.Tree{"contracts/t.v1.json": contracttest.Manifest(`"version": "1"`)},

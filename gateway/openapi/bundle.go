@@ -44,8 +44,9 @@ func NewBundle(cts []*contracts.Contract) (*Bundle, error) {
 		if err := dec.Decode(&v); err != nil {
 			return nil, fmt.Errorf("openapi: %s: %w", file, err)
 		}
+		// The loader refuses $id (contracts/portable.go): a component's
+		// place in the document is its identity.
 		if m, ok := v.(map[string]any); ok {
-			delete(m, "$id") // the component's place in the document is its identity
 			if m["$schema"] == Dialect {
 				delete(m, "$schema") // the document's jsonSchemaDialect says it
 			}

@@ -193,14 +193,21 @@ def test_conformance_violations(tmp_path: Path, case: dict[str, Any]) -> None:
     contract = load_contract(
         write_contract(tmp_path, case["schema"], examples=examples) / "probe.v1.json"
     )
-    got = [[v["instancePath"], v["keyword"]] for v in contract.request_violations(case["instance"])]
-    assert got == case["want"]
+    found = contract.request_violations(case["instance"])
+    # Where the table gives a message, both sides must say it word for word.
+    got = [
+        [v["instancePath"], v["keyword"], v["message"]][: len(want)]
+        for v, want in zip(found, case["want"], strict=False)
+    ]
+    assert (len(found), got) == (len(case["want"]), case["want"])
 
 
 @pytest.mark.parametrize("case", CONFORMANCE["invalid_schemas"], ids=lambda case: case["name"])
 def test_conformance_invalid_schemas_fail_at_load(tmp_path: Path, case: dict[str, Any]) -> None:
-    message = load_error(write_contract(tmp_path, case["schema"]))
-    assert "schemas/request.json#/" in message
+    contracts = write_contract(tmp_path, case["schema"], extra_schemas=case.get("files"))
+    first = load_error(contracts).splitlines()[0]
+    assert "schemas/request.json" in first
+    assert case.get("message", "") in first
 
 
 def test_violations_are_leaves_sorted_by_pointer(tmp_path: Path) -> None:

@@ -23,14 +23,26 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import re2
-from jsonschema import Draft202012Validator, FormatChecker, ValidationError
+from jsonschema import (
+    Draft4Validator,
+    Draft6Validator,
+    Draft7Validator,
+    Draft201909Validator,
+    Draft202012Validator,
+    FormatChecker,
+    ValidationError,
+)
+from jsonschema._utils import (
+    find_evaluated_item_indexes_by_schema,
+    find_evaluated_property_keys_by_schema,
+)
 from jsonschema.protocols import Validator
 from jsonschema.validators import extend, validator_for
 from referencing import Registry, Resource, Specification
 from referencing.exceptions import NoSuchResource, Unresolvable
 from referencing.jsonschema import specification_with
 
-from notebridge_worker import exactjson, fastpath
+from notebridge_worker import exactjson, fastpath, portable
 from notebridge_worker.protocol import contract_ref
 
 MANIFEST_FIELDS = frozenset(
@@ -74,6 +86,14 @@ MAX_ACK_WAIT_SECONDS = 3600
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_ACK_WAIT_SECONDS = 30.0
 DEFAULT_DIALECT = Draft202012Validator
+_DIALECTS: dict[str, type[Validator]] = {
+    "2020-12": Draft202012Validator,
+    "2019-09": Draft201909Validator,
+    "draft-07": Draft7Validator,
+    "draft-06": Draft6Validator,
+    "draft-04": Draft4Validator,
+}
+"""The validator class of each dialect both sides implement (notebridge_worker.portable)."""
 
 
 class ContractError(Exception):
@@ -605,15 +625,20 @@ class _SchemaFiles:
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
     def problems(self) -> list[str]:
-        """Every reason these schemas cannot be enforced, one line each."""
-        problems = list(self.read_problems)
+        """Every reason these schemas cannot be enforced, one line each.
+
+        The constructs the gateway and the worker would not load alike (portable.py) come
+        first, then meta-schema violations, then files that could not be read.
+        """
+        problems = []
         for path, document in self.documents.items():
             problems.extend(_schema_problems(path, document))
+        problems.extend(self.read_problems)
         if problems:
             return problems
         for path, document in self.documents.items():
             resolver = self.registry.resolver(base_uri=path.as_uri())
-            for pointer, ref in _refs(document):
+            for pointer, ref in portable.refs(document):
                 try:
                     resolver.lookup(ref)
                 except Unresolvable as error:
@@ -640,9 +665,14 @@ class _SchemaFiles:
         others = {path for path, other in self.dialects.items() if other is not dialect}
         if others:
             # The validator cannot switch dialect on a $ref without losing the RE2 and
-            # exact-number rules, so one contract's schemas share one dialect.
+            # exact-number rules, so one contract's schemas share one dialect (the gateway
+            # refuses the same, in the same words).
             listed = ", ".join(sorted(_display(path) for path in others))
-            raise ContractError(f"{_display(root)}: reaches {listed}, which use another $schema")
+            verb = "uses" if len(others) == 1 else "use"
+            raise ContractError(
+                f"{_display(root)}: {listed} {verb} another $schema than this file: "
+                "a contract's schema files share one dialect"
+            )
         # The root is entered through a $ref so that its relative $refs resolve against its
         # file, exactly as they do for every file it reaches.
         return _enforcing(dialect)({"$ref": root.as_uri()}, registry=self.registry)
@@ -678,10 +708,11 @@ def _refs(document: Any, pointer: str = "") -> Iterator[tuple[str, str]]:
 
 
 def _dialect(document: Any) -> type[Validator]:
-    """The validator class of a schema document's ``$schema``, draft 2020-12 if it has none."""
-    if not isinstance(document, dict) or "$schema" not in document:
-        return DEFAULT_DIALECT
-    dialect = validator_for(document, default=None)
+    """The validator class of a schema document's ``$schema``, draft 2020-12 if it has none.
+
+    Only the dialects both sides implement alike are known (notebridge_worker.portable).
+    """
+    dialect = _DIALECTS.get(portable.dialect(document))
     if dialect is None:
         raise ContractError(f"unknown $schema {document['$schema']!r}")
     return dialect
@@ -710,15 +741,20 @@ def _retrieve(uri: str) -> Resource:
 
 
 def _schema_problems(path: Path, document: Any) -> list[str]:
-    """Check one schema document against its meta-schema, with patterns checked as RE2."""
+    """Check one schema document: what the two sides would not load alike, then its meta-schema,
+    with patterns checked as RE2."""
     where = _display(path)
+    found = portable.problems(document)
+    problems = [f"{where}#{pointer}: {message}" for pointer, message in found]
+    reported = {pointer for pointer, _ in found}
     try:
         dialect = _dialect(document)
-    except ContractError as error:
-        return [f"{where}#/$schema: {error}"]
-    problems = []
+    except ContractError:
+        return problems  # portable.problems said which $schema to use
     for error in _meta_validator(dialect).iter_errors(document):
         pointer = _pointer(error.absolute_path)
+        if pointer in reported:
+            continue  # already said, with what to write instead
         if error.validator == "format" and error.validator_value == "regex":
             if "propertyNames" in error.absolute_schema_path:
                 # A patternProperties key: the meta-schema reports the object, not the key.
@@ -751,6 +787,9 @@ _RE2_FORMATS = FormatChecker(formats=())
 def _is_re2(value: object) -> bool:
     if isinstance(value, str):
         _compile_re2(value)
+        problem = portable.unknown_class_problem(value)
+        if problem:
+            raise re2.error(problem)
     return True
 
 
@@ -844,6 +883,15 @@ def _enforcing(dialect: type[Validator]) -> type[Validator]:
         "patternProperties": _pattern_properties,
         "additionalProperties": _additional_properties,
         "multipleOf": _multiple_of,
+        # Where jsonschema reports one error for what Go reports item by item, or at another
+        # place, these report what the gateway reports (testdata/schema-suite.json).
+        "propertyNames": _property_names,
+        "dependentRequired": _dependent_required,
+        "unevaluatedProperties": _unevaluated_properties,
+        "unevaluatedItems": _unevaluated_items,
+        "contains": _contains
+        if dialect in (Draft201909Validator, DEFAULT_DIALECT)
+        else _contains_one,
     }
     if "prefixItems" in dialect.VALIDATORS:
         replacements["items"] = _items_after_prefix
@@ -853,8 +901,9 @@ def _enforcing(dialect: type[Validator]) -> type[Validator]:
         type_checker=stock_types.redefine("integer", is_integer),
     )
     descend = enforcing.descend
+    iter_errors = enforcing.iter_errors
 
-    def descend_with_false_at_its_path(
+    def descend_as_go_does(
         self: Any,
         instance: Any,
         schema: Any,
@@ -865,7 +914,9 @@ def _enforcing(dialect: type[Validator]) -> type[Validator]:
         # jsonschema reports a false subschema at its parent's path ("" for
         # {"properties": {"f": false}}); Go, and a person, expect it at "/f".
         if schema is not False:
-            yield from descend(self, instance, schema, path, schema_path, resolver)
+            yield from descend(
+                self, instance, _type_alone(self, instance, schema), path, schema_path, resolver
+            )
             return
         error = ValidationError(
             f"False schema does not allow {instance!r}",
@@ -880,8 +931,126 @@ def _enforcing(dialect: type[Validator]) -> type[Validator]:
             error.schema_path.appendleft(schema_path)
         yield error
 
-    enforcing.descend = descend_with_false_at_its_path
+    def iter_errors_as_go_does(self: Any, instance: Any, _schema: Any = None) -> Any:
+        if _schema is None:
+            judged = _type_alone(self, instance, self.schema)
+            if judged is not self.schema:
+                self = self.evolve(schema=judged)
+        yield from iter_errors(self, instance, _schema)
+
+    enforcing.descend = descend_as_go_does
+    enforcing.iter_errors = iter_errors_as_go_does
     return enforcing
+
+
+def _type_alone(validator: Validator, instance: Any, schema: Any) -> Any:
+    """``{"type": ...}`` of ``schema`` if ``instance`` has none of its types, else ``schema``.
+
+    Like jsonschema/v5, a value of the wrong type is judged by its type alone: its enum, const
+    and applicators are not reported too, so that both sides list the same violations.
+    """
+    if not isinstance(schema, dict) or "type" not in schema:
+        return schema
+    wanted = schema["type"]
+    names = [wanted] if isinstance(wanted, str) else wanted
+    if not isinstance(names, list) or any(
+        isinstance(name, str) and validator.is_type(instance, name) for name in names
+    ):
+        return schema
+    return {"type": wanted}
+
+
+def _property_names(
+    validator: Validator, property_names: Any, instance: Any, schema: Any
+) -> Iterator[Any]:
+    """A property name that breaks ``propertyNames`` is reported at the property, as in Go."""
+    if not validator.is_type(instance, "object"):
+        return
+    for name in instance:
+        yield from validator.descend(name, property_names, path=name)
+
+
+def _dependent_required(
+    validator: Validator, dependent_required: Any, instance: Any, schema: Any
+) -> Iterator[Any]:
+    if not validator.is_type(instance, "object"):
+        return
+    for name, others in dependent_required.items():
+        if name in instance:
+            for other in others:
+                if other not in instance:
+                    yield ValidationError(
+                        f"missing property {_shown(other)}, required when {_shown(name)} is present"
+                    )
+
+
+def _unevaluated_properties(
+    validator: Validator, unevaluated: Any, instance: Any, schema: Any
+) -> Iterator[Any]:
+    """Each property no other keyword evaluated, checked at its path, as in Go."""
+    if not validator.is_type(instance, "object"):
+        return
+    evaluated = find_evaluated_property_keys_by_schema(validator, instance, schema)
+    for name, value in instance.items():
+        if name not in evaluated:
+            yield from validator.descend(value, unevaluated, path=name, schema_path=name)
+
+
+def _unevaluated_items(
+    validator: Validator, unevaluated: Any, instance: Any, schema: Any
+) -> Iterator[Any]:
+    """Each item no other keyword evaluated, checked at its path, as in Go."""
+    if not validator.is_type(instance, "array"):
+        return
+    evaluated = find_evaluated_item_indexes_by_schema(validator, instance, schema)
+    for index, item in enumerate(instance):
+        if index not in evaluated:
+            yield from validator.descend(item, unevaluated, path=index)
+
+
+def _contains(validator: Validator, contains: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    """``contains`` with ``minContains`` and ``maxContains``, reported as jsonschema/v5 does.
+
+    Too few matches: what is wrong with each item that does not match, or, when every item
+    matches, the count. Too many: the count.
+    """
+    yield from _contains_counted(
+        validator, contains, instance, schema.get("minContains", 1), schema.get("maxContains")
+    )
+
+
+def _contains_one(validator: Validator, contains: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    """``contains`` before draft 2019-09, which had no ``minContains`` or ``maxContains``."""
+    yield from _contains_counted(validator, contains, instance, 1, None)
+
+
+def _contains_counted(
+    validator: Validator, contains: Any, instance: Any, least: Any, most: Any
+) -> Iterator[Any]:
+    if not validator.is_type(instance, "array"):
+        return
+    matched, mismatches = 0, []
+    for index, item in enumerate(instance):
+        errors = list(validator.descend(item, contains, path=index))
+        if errors:
+            mismatches.extend(errors)
+        else:
+            matched += 1
+    if matched < least:
+        if mismatches:
+            yield from mismatches
+        else:
+            yield ValidationError(
+                f"expected at least {least} items matching contains, got {matched}",
+                validator="minContains",
+                validator_value=least,
+            )
+    if most is not None and matched > most:
+        yield ValidationError(
+            f"expected at most {most} items matching contains, got {matched}",
+            validator="maxContains",
+            validator_value=most,
+        )
 
 
 def _items_after_prefix(
