@@ -348,8 +348,8 @@ func components(bundle *openapi.Bundle) openapi.Components {
 				Schema: map[string]any{"type": "string", "enum": []string{"true"}}},
 		},
 		Parameters: map[string]*openapi.Parameter{
-			"RequestTimeout": {Name: HeaderRequestTimeout, In: "header", Description: "Seconds, such as 2 or 0.5: a shorter deadline than the contract's timeout; a longer one is capped",
-				Schema: map[string]any{"type": "string", "pattern": `^[0-9]*\.?[0-9]+$`}},
+			"RequestTimeout": {Name: HeaderRequestTimeout, In: "header", Description: "Seconds, digits with an optional fraction such as 2 or 0.5, at least 0.001: a shorter deadline than the contract's timeout; a longer one is capped",
+				Schema: map[string]any{"type": "string", "pattern": requestTimeoutPattern, "maxLength": maxRequestTimeoutLen}},
 			"RequestId": {Name: HeaderRequestID, In: "header", Description: "Your id for the request: 1 to 128 of A-Z a-z 0-9 - _ . :",
 				Schema: map[string]any{"type": "string", "pattern": `^[A-Za-z0-9._:-]{1,128}$`}},
 			"Traceparent": {Name: "traceparent", In: "header", Description: "W3C trace context, passed on to the worker",
