@@ -72,6 +72,13 @@ func methodNotAllowed(method, allow string) *Problem {
 	return p
 }
 
+// internalError is a gateway bug; the log has the details, the client only
+// the request id to find them.
+func internalError() *Problem {
+	return newProblem(fiber.StatusInternalServerError, "internal", "Internal error",
+		"the gateway failed; the log has the details under this request id")
+}
+
 func bodyTooLarge(limit int) *Problem {
 	return newProblem(fiber.StatusRequestEntityTooLarge, "body-too-large", "Body too large",
 		fmt.Sprintf("the body is over the limit of %d bytes", limit))
@@ -194,8 +201,7 @@ func ErrorHandler(log *slog.Logger, bodyLimit int) fiber.ErrorHandler {
 			p = fromFiber(c, fe, bodyLimit)
 		default:
 			log.Error("unhandled error", "request_id", RequestIDOf(c), "err", err)
-			p = newProblem(fiber.StatusInternalServerError, "internal", "Internal error",
-				"the gateway failed; the log has the details under this request id")
+			p = internalError()
 		}
 		if p.retryAfter > 0 {
 			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(p.retryAfter.Seconds())))

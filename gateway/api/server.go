@@ -65,6 +65,23 @@ func New(cfg Config) (*fiber.App, error) {
 	if cfg.BodyLimit == 0 {
 		cfg.BodyLimit = DefaultBodyLimit
 	}
+	doc, err := OpenAPI(cfg.Registry)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := json.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	app := newApp(cfg)
+	routes(app, cfg, spec)
+	return app, nil
+}
+
+// newApp is the gateway's Fiber app without its routes: the server's
+// limits and hooks, and the middleware every request passes. cfg has its
+// defaults filled in.
+func newApp(cfg Config) *fiber.App {
 	app := fiber.New(fiber.Config{
 		AppName:               "notebridge",
 		BodyLimit:             cfg.BodyLimit,
@@ -74,17 +91,8 @@ func New(cfg Config) (*fiber.App, error) {
 		ReadTimeout:           30 * time.Second,
 		IdleTimeout:           2 * time.Minute,
 	})
-	doc, err := OpenAPI(cfg.Registry)
-	if err != nil {
-		return nil, err
-	}
-	spec, err := json.Marshal(doc)
-	if err != nil {
-		return nil, err
-	}
-	app.Use(RequestID(), AccessLog(cfg.Logger))
-	routes(app, cfg, spec)
-	return app, nil
+	app.Use(RequestID(), AccessLog(cfg.Logger), Recover(cfg.Logger))
+	return app
 }
 
 // hasJobs reports whether reg holds a job contract: only then does the
