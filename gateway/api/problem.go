@@ -79,6 +79,11 @@ func internalError() *Problem {
 		"the gateway failed; the log has the details under this request id")
 }
 
+func headersTooLarge(limit int) *Problem {
+	return newProblem(fiber.StatusRequestHeaderFieldsTooLarge, "headers-too-large", "Headers too large",
+		fmt.Sprintf("the request line and headers are over the limit of %d bytes", limit))
+}
+
 func bodyTooLarge(limit int) *Problem {
 	return newProblem(fiber.StatusRequestEntityTooLarge, "body-too-large", "Body too large",
 		fmt.Sprintf("the body is over the limit of %d bytes", limit))
@@ -191,14 +196,14 @@ func callbackNotAllowed(host string) *Problem {
 // ErrorHandler writes every error as problem+json. Errors that are not
 // problems are Fiber's own (routing, body limit) or bugs; bugs are logged
 // and answered with a 500 that says nothing about the inside.
-func ErrorHandler(log *slog.Logger, bodyLimit int) fiber.ErrorHandler {
+func ErrorHandler(log *slog.Logger, bodyLimit, headerLimit int) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
 		var p *Problem
 		var fe *fiber.Error
 		switch {
 		case errors.As(err, &p):
 		case errors.As(err, &fe):
-			p = fromFiber(c, fe, bodyLimit)
+			p = fromFiber(c, fe, bodyLimit, headerLimit)
 		default:
 			log.Error("unhandled error", "request_id", RequestIDOf(c), "err", err)
 			p = internalError()
@@ -228,8 +233,12 @@ func (p *Problem) render(requestID, instance string) []byte {
 	return b
 }
 
-func fromFiber(c *fiber.Ctx, fe *fiber.Error, bodyLimit int) *Problem {
+// fromFiber maps Fiber's errors, among them those fasthttp meets before any
+// handler runs (a head over the buffer, a chunked body over the limit).
+func fromFiber(c *fiber.Ctx, fe *fiber.Error, bodyLimit, headerLimit int) *Problem {
 	switch fe.Code {
+	case fiber.StatusRequestHeaderFieldsTooLarge:
+		return headersTooLarge(headerLimit)
 	case fiber.StatusNotFound:
 		return notFound(fmt.Sprintf("no route for %s %s", c.Method(), c.Path()))
 	case fiber.StatusRequestEntityTooLarge:

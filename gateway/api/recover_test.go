@@ -38,7 +38,7 @@ func (b *syncBuffer) String() string {
 // log has the panic and its stack under that id; the server goes on.
 func TestRecover(t *testing.T) {
 	var logs syncBuffer
-	app := newApp(Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil)), BodyLimit: DefaultBodyLimit})
+	app := newApp(Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil)), BodyLimit: DefaultBodyLimit, HeaderLimit: DefaultHeaderLimit})
 	app.Get("/panic", func(c *fiber.Ctx) error {
 		c.Set("X-Half-Done", "yes")
 		panic("secret-panic-value")
@@ -49,7 +49,7 @@ func TestRecover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = app.Listener(ln) }()
+	go func() { _ = app.Listener(LingeringListener(ln, DefaultLinger)) }()
 	t.Cleanup(func() { _ = app.Shutdown() })
 	base := "http://" + ln.Addr().String()
 

@@ -23,6 +23,8 @@ type config struct {
 	NATSPassword  string
 	NATSToken     string
 	BodyLimit     int
+	HeaderLimit   int
+	Linger        time.Duration
 	LogFormat     string
 	LogLevel      string
 	DebugListen   string
@@ -89,6 +91,8 @@ func serveFlags(fs *flag.FlagSet, cfg *config) {
 	fs.StringVar(&cfg.NATSURL, "nats-url", envOr("NOTEBRIDGE_NATS_URL", ""), "NATS server(s) to join, comma-separated; empty starts an embedded server (env NOTEBRIDGE_NATS_URL)")
 	fs.StringVar(&cfg.DebugListen, "debug-listen", envOr("NOTEBRIDGE_DEBUG_LISTEN", ""), "address for Go's pprof profiles (/debug/pprof/); empty disables (env NOTEBRIDGE_DEBUG_LISTEN)")
 	fs.IntVar(&cfg.BodyLimit, "body-limit", envIntOr("NOTEBRIDGE_BODY_LIMIT", api.DefaultBodyLimit), "largest request body in bytes (env NOTEBRIDGE_BODY_LIMIT)")
+	fs.IntVar(&cfg.HeaderLimit, "header-limit", envIntOr("NOTEBRIDGE_HEADER_LIMIT", api.DefaultHeaderLimit), "largest request line plus headers in bytes, at least 1024; 431 above it (env NOTEBRIDGE_HEADER_LIMIT)")
+	fs.DurationVar(&cfg.Linger, "linger", envDurationOr("NOTEBRIDGE_LINGER", api.DefaultLinger), "how long a connection the gateway closes mid-request (413, 431, 400) keeps reading and discarding what the client still sends, so the client reads the answer rather than a reset; 0 closes at once (env NOTEBRIDGE_LINGER)")
 	fs.DurationVar(&cfg.JobTTL, "job-ttl", envDurationOr("NOTEBRIDGE_JOB_TTL", jobs.DefaultTTL), "how long job records, results and idempotency keys live after their last change (env NOTEBRIDGE_JOB_TTL)")
 	fs.StringVar(&cfg.WebhookSecret, "webhook-secret", envOr("NOTEBRIDGE_WEBHOOK_SECRET", ""), "secret that signs job webhooks (Notebridge-Signature); required with -webhook-allow (env NOTEBRIDGE_WEBHOOK_SECRET)")
 	fs.StringVar(&cfg.WebhookAllow, "webhook-allow", envOr("NOTEBRIDGE_WEBHOOK_ALLOW", ""), "hosts job webhooks may go to, comma-separated host or host:port; empty refuses every Callback-Url (env NOTEBRIDGE_WEBHOOK_ALLOW)")

@@ -113,7 +113,7 @@ func runServe(ctx context.Context, args []string) error {
 	if svc != nil {
 		defer svc.Stop()
 	}
-	app, err := api.New(api.Config{Registry: reg, Conn: nc, Logger: log, BodyLimit: cfg.BodyLimit, Jobs: svc})
+	app, err := api.New(api.Config{Registry: reg, Conn: nc, Logger: log, BodyLimit: cfg.BodyLimit, HeaderLimit: cfg.HeaderLimit, Jobs: svc})
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	log.Info("gateway listening", "url", "http://"+ln.Addr().String(), "contracts", len(reg.All()), "nats", nc.ConnectedUrlRedacted())
 	served := make(chan error, 1)
-	go func() { served <- app.Listener(ln) }()
+	go func() { served <- app.Listener(api.LingeringListener(ln, cfg.Linger)) }()
 
 	select {
 	case err := <-served:
