@@ -24,7 +24,8 @@ type problemSpec struct {
 // problemResponses are the shared problem+json responses, by component
 // name; docs/http-api.md has the same table.
 var problemResponses = map[string][]problemSpec{
-	"BadRequest":           {{400, "malformed-json", "Malformed JSON"}, {400, "invalid-header", "Invalid header"}},
+	"BadRequest": {{400, "malformed-json", "Malformed JSON"}, {400, "invalid-header", "Invalid header"},
+		{400, "malformed-request", "Malformed request"}},
 	"NotFound":             {{404, "not-found", "Not found"}},
 	"BodyTooLarge":         {{413, "body-too-large", "Body too large"}},
 	"UnsupportedMediaType": {{415, "unsupported-media-type", "Unsupported media type"}},

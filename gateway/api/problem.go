@@ -79,6 +79,12 @@ func internalError() *Problem {
 		"the gateway failed; the log has the details under this request id")
 }
 
+// malformedRequest is a request whose line or head is not valid HTTP/1.1,
+// or could be read two ways (err wraps ErrMalformedHead, or is fasthttp's).
+func malformedRequest(err error) *Problem {
+	return newProblem(fiber.StatusBadRequest, "malformed-request", "Malformed request", err.Error())
+}
+
 func headersTooLarge(limit int) *Problem {
 	return newProblem(fiber.StatusRequestHeaderFieldsTooLarge, "headers-too-large", "Headers too large",
 		fmt.Sprintf("the request line and headers are over the limit of %d bytes", limit))
@@ -234,9 +240,11 @@ func (p *Problem) render(requestID, instance string) []byte {
 }
 
 // fromFiber maps Fiber's errors, among them those fasthttp meets before any
-// handler runs (a head over the buffer, a chunked body over the limit).
+// handler runs (a head it cannot parse, a chunked body over the limit).
 func fromFiber(c *fiber.Ctx, fe *fiber.Error, bodyLimit, headerLimit int) *Problem {
 	switch fe.Code {
+	case fiber.StatusBadRequest: // only fasthttp's parse errors are Fiber 400s
+		return malformedRequest(fmt.Errorf("the request is not valid HTTP/1.1: %s", fe.Message))
 	case fiber.StatusRequestHeaderFieldsTooLarge:
 		return headersTooLarge(headerLimit)
 	case fiber.StatusNotFound:

@@ -109,8 +109,10 @@ func newApp(cfg Config) *fiber.App {
 		IdleTimeout:           2 * time.Minute,
 	})
 	srv := app.Server()
+	srv.HeaderReceived = headGuard(cfg.BodyLimit)
 	srv.ConnState = trackIdle
-	app.Use(RequestID(), AccessLog(cfg.Logger), Recover(cfg.Logger))
+	srv.SecureErrorLogMessage = true // fasthttp's parse errors would quote the request's bytes, credentials included
+	app.Use(RequestID(), AccessLog(cfg.Logger), Recover(cfg.Logger), HeadCheck(cfg.BodyLimit))
 	return app
 }
 
