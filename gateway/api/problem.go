@@ -72,13 +72,6 @@ func methodNotAllowed(method, allow string) *Problem {
 	return p
 }
 
-// internalError is a gateway bug; the log has the details, the client only
-// the request id to find them.
-func internalError() *Problem {
-	return newProblem(fiber.StatusInternalServerError, "internal", "Internal error",
-		"the gateway failed; the log has the details under this request id")
-}
-
 // malformedRequest is a request whose line or head is not valid HTTP/1.1,
 // or could be read two ways (err wraps ErrMalformedHead, or is fasthttp's).
 func malformedRequest(err error) *Problem {
@@ -88,6 +81,18 @@ func malformedRequest(err error) *Problem {
 func headersTooLarge(limit int) *Problem {
 	return newProblem(fiber.StatusRequestHeaderFieldsTooLarge, "headers-too-large", "Headers too large",
 		fmt.Sprintf("the request line and headers are over the limit of %d bytes", limit))
+}
+
+func notImplemented(method string) *Problem {
+	return newProblem(fiber.StatusNotImplemented, "not-implemented", "Method not implemented",
+		fmt.Sprintf("%s is not a method the gateway implements", method))
+}
+
+// internalError is a gateway bug; the log has the details, the client only
+// the request id to find them.
+func internalError() *Problem {
+	return newProblem(fiber.StatusInternalServerError, "internal", "Internal error",
+		"the gateway failed; the log has the details under this request id")
 }
 
 func bodyTooLarge(limit int) *Problem {

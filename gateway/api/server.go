@@ -90,7 +90,8 @@ func New(cfg Config) (*fiber.App, error) {
 		return nil, err
 	}
 	app := newApp(cfg)
-	routes(app, cfg, spec)
+	allows := routes(app, cfg, spec)
+	unknownMethods(app, allows, cfg.Logger, cfg.BodyLimit)
 	return app, nil
 }
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -52,3 +54,17 @@ def test_header_limit_flag(tmp_path):
         assert "2048 bytes" in problem(over, 431, "headers-too-large")["detail"]
     finally:
         stop(gw.proc)
+
+
+def test_unknown_method_is_a_problem(gateway: Gateway):
+    conn = http.client.HTTPConnection(urlsplit(gateway.url).netloc, timeout=15)
+    try:
+        conn.request("QUERY", "/api/echo/v1", body=b"{}", headers=JSON)
+        resp = conn.getresponse()
+        body = json.loads(resp.read())
+        assert resp.status == 405
+        assert resp.getheader("Allow") == "GET, POST"
+        assert body["type"] == "urn:notebridge:problem:method-not-allowed"
+        assert body["request_id"] == resp.getheader("X-Request-Id")
+    finally:
+        conn.close()
