@@ -35,6 +35,7 @@ func FuzzInvoke(f *testing.F) {
 		{`{"text":"a"}`, "text/plain", ""},                                // media type
 		{`{"text":"a"}`, jsonCT, "Inf"},                                   // header
 		{`{"text":"a"}`, jsonCT, "1e-300"},
+		{strings.Repeat("x", testBodyLimit+1), jsonCT, ""}, // size
 		{``, "", ""},
 	}
 	for i, s := range seeds {

@@ -140,3 +140,29 @@ func readResponse(t testing.TB, resp *http.Response) response {
 	}
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
+
+// newGatewayLimits is newGateway with the given body and header limits
+// (0 for the defaults).
+func newGatewayLimits(t testing.TB, bodyLimit, headerLimit int) *gateway {
+	t.Helper()
+	g := newGateway(t)
+	app, err := api.New(api.Config{
+		Registry: g.reg, Conn: g.nc, BodyLimit: bodyLimit, HeaderLimit: headerLimit,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.app = app
+	return g
+}
+
+// newAppLogging builds g's app again, logging JSON lines to out.
+func newAppLogging(t testing.TB, g *gateway, out io.Writer) *fiber.App {
+	t.Helper()
+	app, err := api.New(api.Config{Registry: g.reg, Conn: g.nc, BodyLimit: testBodyLimit, Logger: slog.New(slog.NewJSONHandler(out, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app
+}

@@ -169,11 +169,16 @@ func requestTimeout(header string, contractTimeout time.Duration) (time.Duration
 	if header == "" {
 		return contractTimeout, nil
 	}
-	secs, err := strconv.ParseFloat(header, 64)
-	if err != nil || !(secs > 0) { // !(x > 0) also rejects NaN
-		return 0, badHeader(HeaderRequestTimeout, "must be a positive number of seconds, such as 2 or 0.5")
+	// ParseFloat alone takes "Inf", "1_0", "+2" and "0x1p-2", and "1e-300"
+	// would be an instant 504.
+	if !isDecimal(header) {
+		return 0, badHeader(HeaderRequestTimeout, "must be a number of seconds, digits with an optional fraction such as 2 or 0.5, at most 16 characters")
 	}
-	if secs >= contractTimeout.Seconds() { // also keeps +Inf out of the conversion below
+	secs, _ := strconv.ParseFloat(header, 64) // a decimal of 16 characters always parses
+	if secs < minRequestTimeout.Seconds() {
+		return 0, badHeader(HeaderRequestTimeout, "must be at least 0.001 seconds")
+	}
+	if secs >= contractTimeout.Seconds() {
 		return contractTimeout, nil
 	}
 	return time.Duration(secs * float64(time.Second)), nil

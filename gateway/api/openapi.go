@@ -24,7 +24,8 @@ type problemSpec struct {
 // problemResponses are the shared problem+json responses, by component
 // name; docs/http-api.md has the same table.
 var problemResponses = map[string][]problemSpec{
-	"BadRequest":           {{400, "malformed-json", "Malformed JSON"}, {400, "too-deep", "JSON nested too deep"}, {400, "invalid-header", "Invalid header"}},
+	"BadRequest": {{400, "malformed-json", "Malformed JSON"}, {400, "too-deep", "JSON nested too deep"},
+		{400, "invalid-header", "Invalid header"}, {400, "malformed-request", "Malformed request"}},
 	"NotFound":             {{404, "not-found", "Not found"}},
 	"BodyTooLarge":         {{413, "body-too-large", "Body too large"}},
 	"UnsupportedMediaType": {{415, "unsupported-media-type", "Unsupported media type"}},
@@ -348,8 +349,8 @@ func components(bundle *openapi.Bundle) openapi.Components {
 				Schema: map[string]any{"type": "string", "enum": []string{"true"}}},
 		},
 		Parameters: map[string]*openapi.Parameter{
-			"RequestTimeout": {Name: HeaderRequestTimeout, In: "header", Description: "Seconds, such as 2 or 0.5: a shorter deadline than the contract's timeout; a longer one is capped",
-				Schema: map[string]any{"type": "string", "pattern": `^[0-9]*\.?[0-9]+$`}},
+			"RequestTimeout": {Name: HeaderRequestTimeout, In: "header", Description: "Seconds, digits with an optional fraction such as 2 or 0.5, at least 0.001: a shorter deadline than the contract's timeout; a longer one is capped",
+				Schema: map[string]any{"type": "string", "pattern": requestTimeoutPattern, "maxLength": maxRequestTimeoutLen}},
 			"RequestId": {Name: HeaderRequestID, In: "header", Description: "Your id for the request: 1 to 128 of A-Z a-z 0-9 - _ . :",
 				Schema: map[string]any{"type": "string", "pattern": `^[A-Za-z0-9._:-]{1,128}$`}},
 			"Traceparent": {Name: "traceparent", In: "header", Description: "W3C trace context, passed on to the worker",

@@ -79,6 +79,29 @@ func methodNotAllowed(method, allow string) *Problem {
 	return p
 }
 
+// malformedRequest is a request whose line or head is not valid HTTP/1.1,
+// or could be read two ways (err wraps ErrMalformedHead, or is fasthttp's).
+func malformedRequest(err error) *Problem {
+	return newProblem(fiber.StatusBadRequest, "malformed-request", "Malformed request", err.Error())
+}
+
+func headersTooLarge(limit int) *Problem {
+	return newProblem(fiber.StatusRequestHeaderFieldsTooLarge, "headers-too-large", "Headers too large",
+		fmt.Sprintf("the request line and headers are over the limit of %d bytes", limit))
+}
+
+func notImplemented(method string) *Problem {
+	return newProblem(fiber.StatusNotImplemented, "not-implemented", "Method not implemented",
+		fmt.Sprintf("%s is not a method the gateway implements", method))
+}
+
+// internalError is a gateway bug; the log has the details, the client only
+// the request id to find them.
+func internalError() *Problem {
+	return newProblem(fiber.StatusInternalServerError, "internal", "Internal error",
+		"the gateway failed; the log has the details under this request id")
+}
+
 func bodyTooLarge(limit int) *Problem {
 	return newProblem(fiber.StatusRequestEntityTooLarge, "body-too-large", "Body too large",
 		fmt.Sprintf("the body is over the limit of %d bytes", limit))
@@ -191,18 +214,17 @@ func callbackNotAllowed(host string) *Problem {
 // ErrorHandler writes every error as problem+json. Errors that are not
 // problems are Fiber's own (routing, body limit) or bugs; bugs are logged
 // and answered with a 500 that says nothing about the inside.
-func ErrorHandler(log *slog.Logger, bodyLimit int) fiber.ErrorHandler {
+func ErrorHandler(log *slog.Logger, bodyLimit, headerLimit int) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
 		var p *Problem
 		var fe *fiber.Error
 		switch {
 		case errors.As(err, &p):
 		case errors.As(err, &fe):
-			p = fromFiber(c, fe, bodyLimit)
+			p = fromFiber(c, fe, bodyLimit, headerLimit)
 		default:
 			log.Error("unhandled error", "request_id", RequestIDOf(c), "err", err)
-			p = newProblem(fiber.StatusInternalServerError, "internal", "Internal error",
-				"the gateway failed; the log has the details under this request id")
+			p = internalError()
 		}
 		if p.retryAfter > 0 {
 			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(p.retryAfter.Seconds())))
@@ -229,8 +251,14 @@ func (p *Problem) render(requestID, instance string) []byte {
 	return b
 }
 
-func fromFiber(c *fiber.Ctx, fe *fiber.Error, bodyLimit int) *Problem {
+// fromFiber maps Fiber's errors, among them those fasthttp meets before any
+// handler runs (a head it cannot parse, a chunked body over the limit).
+func fromFiber(c *fiber.Ctx, fe *fiber.Error, bodyLimit, headerLimit int) *Problem {
 	switch fe.Code {
+	case fiber.StatusBadRequest: // only fasthttp's parse errors are Fiber 400s
+		return malformedRequest(fmt.Errorf("the request is not valid HTTP/1.1: %s", fe.Message))
+	case fiber.StatusRequestHeaderFieldsTooLarge:
+		return headersTooLarge(headerLimit)
 	case fiber.StatusNotFound:
 		return notFound(fmt.Sprintf("no route for %s %s", c.Method(), c.Path()))
 	case fiber.StatusRequestEntityTooLarge:

@@ -8,41 +8,50 @@ import (
 
 // routes is the gateway's whole HTTP surface; docs/http-api.md documents it
 // for people and GET /openapi.json (spec, rendered once by New) for tools.
-func routes(app *fiber.App, cfg Config, spec []byte) {
+// It returns the methods each path serves, for unknownMethods.
+func routes(app *fiber.App, cfg Config, spec []byte) []allowRule {
 	reg, nc, svc, log := cfg.Registry, cfg.Conn, cfg.Jobs, cfg.Logger
+	var allows []allowRule
+	only := func(path string, methods ...string) { allows = append(allows, serveOnly(app, path, methods...)) }
 
 	app.Get("/healthz", Healthz())
-	only(app, "/healthz", fiber.MethodGet)
+	only("/healthz", fiber.MethodGet)
 	app.Get("/readyz", Readyz(reg, nc))
-	only(app, "/readyz", fiber.MethodGet)
+	only("/readyz", fiber.MethodGet)
 
 	app.Get("/openapi.json", ServeJSON(spec))
-	only(app, "/openapi.json", fiber.MethodGet)
+	only("/openapi.json", fiber.MethodGet)
 	app.Get("/docs", Docs())
-	only(app, "/docs", fiber.MethodGet)
+	only("/docs", fiber.MethodGet)
 
 	app.Get("/api", Catalog(reg, nc, log))
-	only(app, "/api", fiber.MethodGet)
+	only("/api", fiber.MethodGet)
 	app.Get("/api/:name", Describe(reg))
 	app.Post("/api/:name", Invoke(reg, nc, svc, log, cfg.Limits))
-	only(app, "/api/:name", fiber.MethodGet, fiber.MethodPost)
+	only("/api/:name", fiber.MethodGet, fiber.MethodPost)
 	app.Get("/api/:name/:version", Describe(reg))
 	app.Post("/api/:name/:version", Invoke(reg, nc, svc, log, cfg.Limits))
-	only(app, "/api/:name/:version", fiber.MethodGet, fiber.MethodPost)
+	only("/api/:name/:version", fiber.MethodGet, fiber.MethodPost)
 	if hasJobs(reg) {
 		app.Post("/api/:name/:version/jobs", SubmitJob(reg, svc, cfg.Limits))
-		only(app, "/api/:name/:version/jobs", fiber.MethodPost)
+		only("/api/:name/:version/jobs", fiber.MethodPost)
 		app.Get("/jobs/:id", JobStatus(svc))
 		app.Delete("/jobs/:id", CancelJob(svc))
-		only(app, "/jobs/:id", fiber.MethodGet, fiber.MethodDelete)
+		only("/jobs/:id", fiber.MethodGet, fiber.MethodDelete)
 	}
 
 	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
+	return allows
 }
 
-// only answers 405 with an Allow header for every method a path does not
-// serve. Register it after the path's handlers: Fiber tries routes in order.
-func only(app *fiber.App, path string, methods ...string) {
+// allowRule is a path pattern and the methods it serves, as an Allow header.
+type allowRule struct{ path, allow string }
+
+// serveOnly answers 405 with an Allow header for every method a path does
+// not serve. Register it after the path's handlers: Fiber tries routes in
+// order.
+func serveOnly(app *fiber.App, path string, methods ...string) allowRule {
 	allow := strings.Join(methods, ", ")
 	app.All(path, func(c *fiber.Ctx) error { return methodNotAllowed(c.Method(), allow) })
+	return allowRule{path: path, allow: allow}
 }

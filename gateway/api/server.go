@@ -20,6 +20,14 @@ import (
 // DefaultBodyLimit is the largest request body accepted unless configured.
 const DefaultBodyLimit = 1 << 20
 
+// DefaultHeaderLimit is the largest request line and header block accepted
+// unless configured: nginx's default buffer for a long header line, twice
+// fasthttp's own default.
+const DefaultHeaderLimit = 8 << 10
+
+// minHeaderLimit leaves room for a request line and the usual headers.
+const minHeaderLimit = 1 << 10
+
 // ErrInvalidConfig is wrapped by every error Config.Validate returns.
 var ErrInvalidConfig = errors.New("invalid gateway config")
 
@@ -36,6 +44,9 @@ type Config struct {
 	// Limits bound the nesting and the numbers of a request body; a zero
 	// field means its default (contracts.DefaultLimits).
 	Limits contracts.Limits
+	// HeaderLimit is the largest request line plus headers in bytes (431
+	// above it); 0 means DefaultHeaderLimit.
+	HeaderLimit int
 	// Jobs runs job mode; it is required when Registry holds a job
 	// contract, and the job routes exist only then.
 	Jobs *jobs.Service
@@ -50,6 +61,8 @@ func (cfg *Config) Validate() error {
 		return fmt.Errorf("%w: no NATS connection", ErrInvalidConfig)
 	case cfg.BodyLimit < 0:
 		return fmt.Errorf("%w: body limit %d is negative", ErrInvalidConfig, cfg.BodyLimit)
+	case cfg.HeaderLimit != 0 && cfg.HeaderLimit < minHeaderLimit:
+		return fmt.Errorf("%w: header limit %d is under %d bytes", ErrInvalidConfig, cfg.HeaderLimit, minHeaderLimit)
 	}
 	if err := cfg.limits().Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -72,15 +85,9 @@ func New(cfg Config) (*fiber.App, error) {
 		cfg.BodyLimit = DefaultBodyLimit
 	}
 	cfg.Limits = cfg.limits()
-	app := fiber.New(fiber.Config{
-		AppName:               "notebridge",
-		BodyLimit:             cfg.BodyLimit,
-		JSONEncoder:           marshalJSON,
-		ErrorHandler:          ErrorHandler(cfg.Logger, cfg.BodyLimit),
-		DisableStartupMessage: true,
-		ReadTimeout:           30 * time.Second,
-		IdleTimeout:           2 * time.Minute,
-	})
+	if cfg.HeaderLimit == 0 {
+		cfg.HeaderLimit = DefaultHeaderLimit
+	}
 	doc, err := OpenAPI(cfg.Registry)
 	if err != nil {
 		return nil, err
@@ -89,8 +96,9 @@ func New(cfg Config) (*fiber.App, error) {
 	if err != nil {
 		return nil, err
 	}
-	app.Use(RequestID(), AccessLog(cfg.Logger))
-	routes(app, cfg, spec)
+	app := newApp(cfg)
+	allows := routes(app, cfg, spec)
+	unknownMethods(app, allows, cfg.Logger, cfg.BodyLimit)
 	return app, nil
 }
 
@@ -104,6 +112,28 @@ func (cfg *Config) limits() contracts.Limits {
 		lim.MaxNumberDigits = contracts.DefaultMaxNumberDigits
 	}
 	return lim
+}
+
+// newApp is the gateway's Fiber app without its routes: the server's
+// limits and hooks, and the middleware every request passes. cfg has its
+// defaults filled in.
+func newApp(cfg Config) *fiber.App {
+	app := fiber.New(fiber.Config{
+		AppName:               "notebridge",
+		BodyLimit:             cfg.BodyLimit,
+		ReadBufferSize:        cfg.HeaderLimit, // fasthttp reads the whole head into this buffer: 431 past it
+		JSONEncoder:           marshalJSON,
+		ErrorHandler:          ErrorHandler(cfg.Logger, cfg.BodyLimit, cfg.HeaderLimit),
+		DisableStartupMessage: true,
+		ReadTimeout:           30 * time.Second,
+		IdleTimeout:           2 * time.Minute,
+	})
+	srv := app.Server()
+	srv.HeaderReceived = headGuard(cfg.BodyLimit)
+	srv.ConnState = trackIdle
+	srv.SecureErrorLogMessage = true // fasthttp's parse errors would quote the request's bytes, credentials included
+	app.Use(RequestID(), AccessLog(cfg.Logger), Recover(cfg.Logger), HeadCheck(cfg.BodyLimit))
+	return app
 }
 
 // hasJobs reports whether reg holds a job contract: only then does the
@@ -123,24 +153,28 @@ func AccessLog(log *slog.Logger) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		start := time.Now()
 		err := c.Next()
-		ctx := context.Background()
-		if !h.Enabled(ctx, slog.LevelInfo) {
-			return err
-		}
 		status := c.Response().StatusCode()
 		if err != nil {
 			status = errorStatus(err)
 		}
-		// The record goes straight to the handler, with typed attributes:
-		// log.Info would box every value and walk the stack for a source
-		// line, which would always point here.
-		now := time.Now()
-		r := slog.NewRecord(now, slog.LevelInfo, "request", 0)
-		r.AddAttrs(slog.String("request_id", RequestIDOf(c)), slog.String("method", c.Method()), slog.String("path", c.Path()),
-			slog.Int("status", status), slog.Float64("duration_ms", float64(now.Sub(start).Microseconds())/1000))
-		_ = h.Handle(ctx, r)
+		logRequest(h, c, status, start)
 		return err
 	}
+}
+
+// logRequest writes the access log line of a request. The record goes
+// straight to the handler, with typed attributes: log.Info would box every
+// value and walk the stack for a source line, which would always point here.
+func logRequest(h slog.Handler, c *fiber.Ctx, status int, start time.Time) {
+	ctx := context.Background()
+	if !h.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	now := time.Now()
+	r := slog.NewRecord(now, slog.LevelInfo, "request", 0)
+	r.AddAttrs(slog.String("request_id", RequestIDOf(c)), slog.String("method", c.Method()), slog.String("path", c.Path()),
+		slog.Int("status", status), slog.Float64("duration_ms", float64(now.Sub(start).Microseconds())/1000))
+	_ = h.Handle(ctx, r)
 }
 
 // errorStatus is the status ErrorHandler answers err with; the access log

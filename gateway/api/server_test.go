@@ -17,14 +17,14 @@ import (
 	"github.com/notebridge/notebridge/gateway/api"
 )
 
-// listen serves the app on a real loopback socket.
+// listen serves the app on a real loopback socket, as the command does.
 func (g *gateway) listen(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = g.app.Listener(ln) }()
+	go func() { _ = g.app.Listener(api.LingeringListener(ln, api.DefaultLinger)) }()
 	t.Cleanup(func() { _ = g.app.Shutdown() })
 	return "http://" + ln.Addr().String()
 }

@@ -116,7 +116,7 @@ func runServe(ctx context.Context, args []string) error {
 	if svc != nil {
 		defer svc.Stop()
 	}
-	app, err := api.New(api.Config{Registry: reg, Conn: nc, Logger: log, BodyLimit: cfg.BodyLimit, Limits: cfg.Limits, Jobs: svc})
+	app, err := api.New(api.Config{Registry: reg, Conn: nc, Logger: log, BodyLimit: cfg.BodyLimit, HeaderLimit: cfg.HeaderLimit, Limits: cfg.Limits, Jobs: svc})
 	if err != nil {
 		return err
 	}
@@ -126,7 +126,7 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	log.Info("gateway listening", "url", "http://"+ln.Addr().String(), "contracts", len(reg.All()), "nats", nc.ConnectedUrlRedacted())
 	served := make(chan error, 1)
-	go func() { served <- app.Listener(ln) }()
+	go func() { served <- app.Listener(api.LingeringListener(ln, cfg.Linger)) }()
 
 	select {
 	case err := <-served:
