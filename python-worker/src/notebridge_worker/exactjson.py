@@ -119,14 +119,12 @@ class Problem(NamedTuple):
 # digits, or an integer past 64 bits) or an exponent of 3 digits or more; a text with
 # neither is in the domain, whatever its numbers: with at most 18 digits before and 18 after
 # the point and an exponent within ±99, a non-zero number lies within 1e-117..1e117.
-# Mapping digits to "0", e and E to "e", signs to "+" and everything else to " " lets C
-# find both shapes, ten times faster than a regular expression.
-_SHAPES = bytes(
-    48 if 48 <= byte <= 57 else 101 if byte in b"eE" else 43 if byte in b"+-" else 32
-    for byte in range(256)
-)
-_LONG_DIGITS = b"0" * 19
-_LONG_EXPONENT, _LONG_SIGNED_EXPONENT = b"e000", b"e+000"
+# Mapping digits to "0", e and E to "e" and everything else to " ", with the signs deleted
+# (in a number a sign never follows a digit, so no digit run grows), lets C find both shapes
+# in two searches, ten times faster than a regular expression.
+_SHAPES = bytes(48 if 48 <= byte <= 57 else 101 if byte in b"eE" else 32 for byte in range(256))
+_SIGNS = b"+-"
+_LONG_DIGITS, _LONG_EXPONENT = b"0" * 19, b"e000"
 
 
 def may_leave_domain(data: bytes) -> bool:
@@ -135,8 +133,10 @@ def may_leave_domain(data: bytes) -> bool:
     True means only "look closer" (it also holds for an integer past 64 bits, or for a string
     like "e-100"): :func:`number_problems` decides.
     """
-    shapes = data.translate(_SHAPES)
-    return _LONG_DIGITS in shapes or _LONG_EXPONENT in shapes or _LONG_SIGNED_EXPONENT in shapes
+    shapes = data.translate(_SHAPES, _SIGNS)
+    # find(), not `in`: the operator takes the needle through the buffer protocol, at twice
+    # the cost of both searches of a small request.
+    return shapes.find(_LONG_DIGITS) != -1 or shapes.find(_LONG_EXPONENT) != -1
 
 
 def number_problems(data: bytes) -> list[Problem]:
