@@ -416,3 +416,19 @@ async def test_a_worker_process_refuses_them_as_invalid_request(
     assert code == "invalid_request"
     assert says in message
     assert "not JSON" not in message
+
+
+def test_a_chunk_with_a_lone_surrogate_ends_the_stream_as_an_invalid_reply() -> None:
+    worker = Worker("bad-chunks", TEST_CONTRACTS)
+
+    @worker.handler("tokens")
+    async def tokens(request: Any) -> Any:
+        yield {"text": "fine"}
+        yield {"text": "\ud800"}
+
+    with pytest.raises(CallError) as raised:
+        TestClient(worker).stream("tokens", {"text": "a"})
+    error = raised.value
+    assert (error.code, error.chunks) == ("invalid_reply", [{"text": "fine"}])
+    assert "chunk 2" in error.message
+    assert [(v["instancePath"], v["keyword"]) for v in error.violations] == [("/text", "unicode")]
