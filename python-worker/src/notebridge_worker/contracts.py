@@ -42,7 +42,7 @@ from referencing import Registry, Resource, Specification
 from referencing.exceptions import NoSuchResource, Unresolvable
 from referencing.jsonschema import specification_with
 
-from notebridge_worker import exactjson, fastpath, portable
+from notebridge_worker import exactjson, fastpath, integers, portable
 from notebridge_worker.protocol import contract_ref
 
 MANIFEST_FIELDS = frozenset(
@@ -187,6 +187,9 @@ class Contract:
     """How many times a job of this contract is delivered to a worker at most (job mode)."""
     ack_wait_seconds: float = DEFAULT_ACK_WAIT_SECONDS
     """How long a worker may hold a job without a heartbeat before it is delivered again."""
+    request_integers: integers.Convert | None = field(default=None, repr=False, compare=False)
+    """Turns 2.0 into 2 where the request schema says integer (notebridge_worker.integers);
+    None when it says integer nowhere."""
 
     @property
     def ref(self) -> str:
@@ -316,6 +319,7 @@ def load_contract(manifest_path: str | os.PathLike[str]) -> Contract:
         ),
         max_attempts=manifest.get("max_attempts") or DEFAULT_MAX_ATTEMPTS,
         ack_wait_seconds=float(manifest.get("ack_wait_seconds") or DEFAULT_ACK_WAIT_SECONDS),
+        request_integers=schemas.integer_plan(roles["request"]),
     )
 
 
@@ -688,6 +692,12 @@ class _SchemaFiles:
             {"$ref": root.as_uri()}, self.registry.resolver(), _enforcing(dialect).VALIDATORS
         )
 
+    def integer_plan(self, root: Path) -> integers.Convert | None:
+        """The conversion to int where the schema in ``root`` says integer (2020-12 only)."""
+        if self.dialects[root] is not DEFAULT_DIALECT:
+            return None
+        return integers.compile_plan({"$ref": root.as_uri()}, self.registry.resolver())
+
 
 def _join(directory: Path, relative: str) -> Path:
     # Lexical, like Go's filepath.Join: "a/../b.json" is b.json even if a is a symlink.
@@ -799,8 +809,17 @@ def _meta_validator(dialect: type[Validator]) -> Validator:
     return meta_dialect(dialect.META_SCHEMA, format_checker=_RE2_FORMATS)
 
 
+def _matches(pattern: str, text: str) -> bool:
+    """Whether RE2 finds ``pattern`` in ``text``. A text that is not valid Unicode (a lone
+    surrogate, which RE2 cannot take) matches no pattern; the worker refuses such requests."""
+    try:
+        return _compile_re2(pattern).search(text) is not None
+    except UnicodeEncodeError:
+        return False
+
+
 def _pattern(validator: Validator, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
-    if validator.is_type(instance, "string") and not _compile_re2(pattern).search(instance):
+    if validator.is_type(instance, "string") and not _matches(pattern, instance):
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
@@ -811,7 +830,7 @@ def _pattern_properties(
         return
     for pattern, subschema in patterns.items():
         for key, value in instance.items():
-            if _compile_re2(pattern).search(key):
+            if _matches(pattern, key):
                 yield from validator.descend(value, subschema, path=key, schema_path=pattern)
 
 
@@ -821,11 +840,11 @@ def _additional_properties(
     if not validator.is_type(instance, "object"):
         return
     declared = schema.get("properties", {})
-    patterns = [_compile_re2(pattern) for pattern in schema.get("patternProperties", {})]
+    patterns = list(schema.get("patternProperties", {}))
     extras = [
         key
         for key in instance
-        if key not in declared and not any(pattern.search(key) for pattern in patterns)
+        if key not in declared and not any(_matches(pattern, key) for pattern in patterns)
     ]
     if validator.is_type(additional, "object"):
         for extra in extras:

@@ -1306,16 +1306,39 @@ def _checked_request(contract: Contract, data: bytes, exact_numbers: bool) -> An
     """The handler's argument for a request body, or ``invalid_request`` if it breaks the schema.
 
     The common request takes the fast path: orjson, and a check that proves it valid. Anything
-    else is parsed with exact numbers and judged, and explained, by the full validator.
+    else is parsed with exact numbers, held to the protocol's numeric domain and to Unicode
+    (docs/protocol.md, "Numbers"), and judged, and explained, by the full validator. Where the
+    schema says integer, the handler gets an int (notebridge_worker.integers); the fast path
+    never proves a float valid there, so only the exact path needs the conversion.
     """
     if not exact_numbers:
         value = fastpath.loads(data)
         if value is not fastpath.NOT_PARSED and fastpath.proves(contract.request_check, value):
             return value
+    outside = exactjson.number_problems(data)
+    if outside:
+        found = [_violation(problem) for problem in outside]
+        raise _ErrorReply(
+            INVALID_REQUEST,
+            f"the request breaks the protocol's numeric domain: {_describe(found, 'request', 1)}",
+            _violations_body(found),
+        )
     try:
         instance = exactjson.parse_exact(data)
+    except UnicodeDecodeError as error:
+        raise _ErrorReply(
+            INVALID_REQUEST,
+            f"the request body is not valid Unicode text: invalid UTF-8 at byte {error.start}",
+        ) from None
     except (ValueError, RecursionError) as error:
         raise _ErrorReply(INVALID_REQUEST, f"the request body is not JSON: {error}") from None
+    surrogates = exactjson.lone_surrogates(data, instance)
+    if surrogates:
+        raise _ErrorReply(
+            INVALID_REQUEST,
+            "the request body is not valid Unicode text: a lone surrogate (\\ud800-\\udfff "
+            f"without its pair) at {surrogates[0] or '/'}",
+        )
     if not fastpath.proves(contract.request_check, instance):
         found = contract.request_violations(instance)
         if found:
@@ -1325,7 +1348,14 @@ def _checked_request(contract: Contract, data: bytes, exact_numbers: bool) -> An
                 _violations_body(found),
             )
     # Validation needed exact numbers; handlers get floats unless they asked otherwise.
-    return instance if exact_numbers else exactjson.parse(data)
+    argument = instance if exact_numbers else exactjson.parse(data)
+    if contract.request_integers is not None:
+        argument = contract.request_integers(argument, instance)
+    return argument
+
+
+def _violation(problem: exactjson.Problem) -> Violation:
+    return Violation(instancePath=problem.pointer, keyword=problem.keyword, message=problem.message)
 
 
 def _checked_reply(contract: Contract, reply: Any, request_id: str) -> bytes:
@@ -1381,9 +1411,17 @@ def _checked(
     try:
         body = exactjson.dumps(value)
     except (TypeError, ValueError) as error:
-        found = [Violation(instancePath="", keyword="type", message=f"not JSON: {error}")]
+        # NaN, an int of more than 4300 digits, a lone surrogate: say where; else what.
+        found = [_violation(problem) for problem in exactjson.value_problems(value)] or [
+            Violation(instancePath="", keyword="type", message=f"not JSON: {error}")
+        ]
     else:
-        found = violations_of(exactjson.parse_exact(body))
+        outside = exactjson.number_problems(body)
+        found = (
+            [_violation(problem) for problem in outside]
+            if outside
+            else violations_of(exactjson.parse_exact(body))
+        )
     if not found:
         return body
     logger.error(
