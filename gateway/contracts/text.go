@@ -53,6 +53,10 @@ func checkString(data []byte, i int) (int, error) {
 		case c == '"':
 			return i, nil
 		case c == '\\':
+			if i+1 < len(data) && data[i+1] >= utf8.RuneSelf {
+				i++ // an invalid escape, the decoder's to refuse; the rune is read next
+				continue
+			}
 			if i+1 < len(data) && data[i+1] == 'u' {
 				r, ok := hex4(data[i+2:])
 				if ok && utf16.IsSurrogate(r) {

@@ -28,6 +28,7 @@ func TestCheckText(t *testing.T) {
 		{"truncated rune", "\"\xc3\"", ErrNotUnicode, 2},
 		{"overlong encoding", "\"\xc0\xaf\"", ErrNotUnicode, 2},
 		{"CESU-8 surrogate", "\"\xed\xa0\x80\"", ErrNotUnicode, 2},
+		{"a backslash before a multi-byte rune is the decoder's", "\"\\\u3f3a\"", nil, 0},
 		{"lone high surrogate", `"\ud800"`, ErrNotUnicode, 2},
 		{"high surrogate then text", `"\ud800x"`, ErrNotUnicode, 2},
 		{"lone low surrogate", `"a\udc00"`, ErrNotUnicode, 3},
