@@ -79,18 +79,18 @@ func natsFlags(fs *flag.FlagSet, cfg *config, prefix string) {
 // embedded server must present (none by default).
 func natsAuthFlags(fs *flag.FlagSet, cfg *config) {
 	fs.StringVar(&cfg.NATSUser, "user", envOr("NOTEBRIDGE_NATS_USER", ""), "embedded NATS: user clients log in as, with -password (env NOTEBRIDGE_NATS_USER)")
-	fs.StringVar(&cfg.NATSPassword, "password", envOr("NOTEBRIDGE_NATS_PASSWORD", ""), "embedded NATS: password of -user (env NOTEBRIDGE_NATS_PASSWORD)")
-	fs.StringVar(&cfg.NATSToken, "token", envOr("NOTEBRIDGE_NATS_TOKEN", ""), "embedded NATS: token clients must present (env NOTEBRIDGE_NATS_TOKEN)")
+	secretVar(fs, &cfg.NATSPassword, "password", envOr("NOTEBRIDGE_NATS_PASSWORD", ""), "embedded NATS: `password` of -user (env NOTEBRIDGE_NATS_PASSWORD)")
+	secretVar(fs, &cfg.NATSToken, "token", envOr("NOTEBRIDGE_NATS_TOKEN", ""), "embedded NATS: `token` clients must present (env NOTEBRIDGE_NATS_TOKEN)")
 }
 
 func serveFlags(fs *flag.FlagSet, cfg *config) {
 	fs.StringVar(&cfg.Listen, "listen", envOr("NOTEBRIDGE_LISTEN", "127.0.0.1:8080"), "HTTP listen address (env NOTEBRIDGE_LISTEN)")
 	fs.StringVar(&cfg.ContractsDir, "contracts-dir", envOr("NOTEBRIDGE_CONTRACTS_DIR", "contracts"), "directories of contract manifests, comma-separated (env NOTEBRIDGE_CONTRACTS_DIR)")
-	fs.StringVar(&cfg.NATSURL, "nats-url", envOr("NOTEBRIDGE_NATS_URL", ""), "NATS server(s) to join, comma-separated; empty starts an embedded server (env NOTEBRIDGE_NATS_URL)")
+	urlsVar(fs, &cfg.NATSURL, "nats-url", envOr("NOTEBRIDGE_NATS_URL", ""), "NATS server `url`s to join, comma-separated; empty starts an embedded server (env NOTEBRIDGE_NATS_URL)")
 	fs.StringVar(&cfg.DebugListen, "debug-listen", envOr("NOTEBRIDGE_DEBUG_LISTEN", ""), "address for Go's pprof profiles (/debug/pprof/); empty disables (env NOTEBRIDGE_DEBUG_LISTEN)")
 	fs.IntVar(&cfg.BodyLimit, "body-limit", envIntOr("NOTEBRIDGE_BODY_LIMIT", api.DefaultBodyLimit), "largest request body in bytes (env NOTEBRIDGE_BODY_LIMIT)")
 	fs.DurationVar(&cfg.JobTTL, "job-ttl", envDurationOr("NOTEBRIDGE_JOB_TTL", jobs.DefaultTTL), "how long job records, results and idempotency keys live after their last change (env NOTEBRIDGE_JOB_TTL)")
-	fs.StringVar(&cfg.WebhookSecret, "webhook-secret", envOr("NOTEBRIDGE_WEBHOOK_SECRET", ""), "secret that signs job webhooks (Notebridge-Signature); required with -webhook-allow (env NOTEBRIDGE_WEBHOOK_SECRET)")
+	secretVar(fs, &cfg.WebhookSecret, "webhook-secret", envOr("NOTEBRIDGE_WEBHOOK_SECRET", ""), "`secret` that signs job webhooks (Notebridge-Signature); required with -webhook-allow (env NOTEBRIDGE_WEBHOOK_SECRET)")
 	fs.StringVar(&cfg.WebhookAllow, "webhook-allow", envOr("NOTEBRIDGE_WEBHOOK_ALLOW", ""), "hosts job webhooks may go to, comma-separated host or host:port; empty refuses every Callback-Url (env NOTEBRIDGE_WEBHOOK_ALLOW)")
 	natsFlags(fs, cfg, "nats-")
 }
