@@ -113,6 +113,14 @@ func natsUnavailable(detail string) *Problem {
 	return p
 }
 
+// jobModeNotReady is broker-unavailable too: JetStream's side of NATS is
+// not set up for jobs, yet or again.
+func jobModeNotReady(err error) *Problem {
+	p := newProblem(fiber.StatusServiceUnavailable, "broker-unavailable", "Broker unavailable", err.Error())
+	p.retryAfter = time.Second
+	return p
+}
+
 func deadlineExceeded(c *contracts.Contract, timeout time.Duration) *Problem {
 	p := newProblem(fiber.StatusGatewayTimeout, "deadline-exceeded", "Deadline exceeded",
 		fmt.Sprintf("%s did not answer within %s", c.ID(), timeout))

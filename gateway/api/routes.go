@@ -9,11 +9,12 @@ import (
 // routes is the gateway's whole HTTP surface; docs/http-api.md documents it
 // for people and GET /openapi.json (spec, rendered once by New) for tools.
 func routes(app *fiber.App, cfg Config, spec []byte) {
-	reg, nc, svc, log := cfg.Registry, cfg.Conn, cfg.Jobs, cfg.Logger
+	reg, svc, log := cfg.Registry, cfg.Jobs, cfg.Logger
+	b := newBroker(cfg.Conn)
 
 	app.Get("/healthz", Healthz())
 	only(app, "/healthz", fiber.MethodGet)
-	app.Get("/readyz", Readyz(reg, nc))
+	app.Get("/readyz", Readyz(reg, b, svc))
 	only(app, "/readyz", fiber.MethodGet)
 
 	app.Get("/openapi.json", ServeJSON(spec))
@@ -21,19 +22,19 @@ func routes(app *fiber.App, cfg Config, spec []byte) {
 	app.Get("/docs", Docs())
 	only(app, "/docs", fiber.MethodGet)
 
-	app.Get("/api", Catalog(reg, nc, log))
+	app.Get("/api", Catalog(reg, b.nc, log))
 	only(app, "/api", fiber.MethodGet)
 	app.Get("/api/:name", Describe(reg))
-	app.Post("/api/:name", Invoke(reg, nc, svc, log))
+	app.Post("/api/:name", Invoke(reg, b, svc, log))
 	only(app, "/api/:name", fiber.MethodGet, fiber.MethodPost)
 	app.Get("/api/:name/:version", Describe(reg))
-	app.Post("/api/:name/:version", Invoke(reg, nc, svc, log))
+	app.Post("/api/:name/:version", Invoke(reg, b, svc, log))
 	only(app, "/api/:name/:version", fiber.MethodGet, fiber.MethodPost)
 	if hasJobs(reg) {
-		app.Post("/api/:name/:version/jobs", SubmitJob(reg, svc))
+		app.Post("/api/:name/:version/jobs", SubmitJob(reg, b, svc))
 		only(app, "/api/:name/:version/jobs", fiber.MethodPost)
-		app.Get("/jobs/:id", JobStatus(svc))
-		app.Delete("/jobs/:id", CancelJob(svc))
+		app.Get("/jobs/:id", JobStatus(b, svc))
+		app.Delete("/jobs/:id", CancelJob(b, svc))
 		only(app, "/jobs/:id", fiber.MethodGet, fiber.MethodDelete)
 	}
 

@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -25,12 +26,16 @@ const streamBuffer = 256
 // answer: an error before any chunk is an ordinary problem+json; after the
 // first chunk the client gets Server-Sent Events, or, when it asked for
 // application/json, the chunks merged into one reply.
-func relayStream(c *fiber.Ctx, nc *nats.Conn, log *slog.Logger, k *call) error {
+func relayStream(c *fiber.Ctx, b *broker, log *slog.Logger, k *call) error {
 	wantJSON := prefersJSON(c.Get(fiber.HeaderAccept))
 	if wantJSON && k.ct.Merge == nil {
 		return notAcceptable(k.ct)
 	}
-	s, err := openStream(nc, log, k)
+	l, p := b.link()
+	if p != nil {
+		return p
+	}
+	s, err := openStream(b.nc, l, log, k)
 	if err != nil {
 		return err
 	}
@@ -62,6 +67,7 @@ func relayStream(c *fiber.Ctx, nc *nats.Conn, log *slog.Logger, k *call) error {
 // stream is one streaming call in flight.
 type stream struct {
 	nc     *nats.Conn
+	link   context.Context // ends when the connection to NATS drops
 	log    *slog.Logger
 	k      *call
 	sub    *nats.Subscription
@@ -79,8 +85,8 @@ type event struct {
 	problem *Problem
 }
 
-func openStream(nc *nats.Conn, log *slog.Logger, k *call) (*stream, error) {
-	s := &stream{nc: nc, log: log, k: k, msgs: make(chan *nats.Msg, streamBuffer)}
+func openStream(nc *nats.Conn, l *link, log *slog.Logger, k *call) (*stream, error) {
+	s := &stream{nc: nc, link: l.ctx, log: log, k: k, msgs: make(chan *nats.Msg, streamBuffer)}
 	msg := k.request()
 	msg.Reply = nc.NewRespInbox()
 	var err error
@@ -95,7 +101,8 @@ func openStream(nc *nats.Conn, log *slog.Logger, k *call) (*stream, error) {
 }
 
 // next waits for the worker's next message, bounded by the idle timeout and
-// the call's deadline.
+// the call's deadline; it gives up at once when the connection to NATS
+// drops: the worker's messages are lost meanwhile.
 func (s *stream) next() event {
 	idle := s.k.ct.IdleTimeout
 	wait := time.Until(s.k.deadline)
@@ -107,6 +114,8 @@ func (s *stream) next() event {
 	select {
 	case msg := <-s.msgs:
 		return s.read(msg)
+	case <-s.link.Done():
+		return event{problem: brokerDown(s.link)}
 	case <-timer.C:
 		if time.Now().Before(s.k.deadline) {
 			return event{problem: workerLost(s.k.ct, idle)}
