@@ -30,6 +30,10 @@ const (
 	firstRetry = 250 * time.Millisecond
 	// checkTimeout bounds the NATS work of one check.
 	checkTimeout = 10 * time.Second
+	// repairTries and repairWait bound the checks a job operation that
+	// JetStream failed makes before it gives up.
+	repairTries = 3
+	repairWait  = 100 * time.Millisecond
 )
 
 // keeper is the part of a Service that sets job mode up and keeps it so.
@@ -205,9 +209,23 @@ func (s *Service) ensureReady(ctx context.Context) error {
 // repaired is called after JetStream failed an operation that started
 // at since: it checks the objects, unless a check began since, and
 // reports whether an object was recreated since, by this check or another
-// one, so that the operation is worth another try.
+// one, so that the operation is worth another try. JetStream may refuse
+// to recreate a stream for a moment right after deleting it: the check is
+// tried repairTries times.
 func (s *Service) repaired(ctx context.Context, since time.Time) bool {
-	if err := s.checkSince(ctx, since); err != nil {
+	err := s.checkSince(ctx, since)
+	for range repairTries - 1 {
+		if err == nil || errors.Is(err, errDisconnected) {
+			break
+		}
+		select {
+		case <-time.After(repairWait):
+		case <-ctx.Done():
+			return false
+		}
+		err = s.checkSince(ctx, time.Now())
+	}
+	if err != nil {
 		return false
 	}
 	s.state.Lock()
