@@ -58,23 +58,37 @@ func TestJobRoutesDuringNATSOutage(t *testing.T) {
 	}
 }
 
-func TestDeletedJobStreamIsRecreated(t *testing.T) {
+func TestDeletedJobObjectsAreRecreated(t *testing.T) {
 	t.Parallel()
-	g := newJobGateway(t, jobs.Config{})
-	js := g.jetStream(t)
-	if err := js.DeleteStream(context.Background(), wire.JobStream); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name   string
+		delete func(jetstream.JetStream) error
+	}{
+		{"job stream", func(js jetstream.JetStream) error { return js.DeleteStream(context.Background(), wire.JobStream) }},
+		{"bucket", func(js jetstream.JetStream) error { return js.DeleteKeyValue(context.Background(), wire.JobBucket) }},
+		{"both", func(js jetstream.JetStream) error {
+			return errors.Join(js.DeleteStream(context.Background(), wire.JobStream), js.DeleteKeyValue(context.Background(), wire.JobBucket))
+		}},
 	}
-	id := g.submit(t, "/api/steps", `{"text": "after the deletion", "steps": 1}`)
-	if n := g.streamMsgs(t, wire.JobStream); n != 1 {
-		t.Fatalf("%s holds %d message(s); want the job's", wire.JobStream, n)
-	}
-	g.worker(t) // its consumer, recreated with the stream, is the gateway's
-	if v := g.waitFinal(t, id); v.Status != "succeeded" {
-		t.Errorf("job %s: got %s; want succeeded", id, v.Status)
-	}
-	if r := g.do(t, "GET", "/readyz", ""); r.status != 200 {
-		t.Errorf("/readyz: got %d; want 200 (body %s)", r.status, r.body)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			g := newJobGateway(t, jobs.Config{})
+			if err := tt.delete(g.jetStream(t)); err != nil {
+				t.Fatal(err)
+			}
+			id := g.submit(t, "/api/steps", `{"text": "after the deletion", "steps": 1}`)
+			if n := g.streamMsgs(t, wire.JobStream); n != 1 {
+				t.Fatalf("%s holds %d message(s); want the job's", wire.JobStream, n)
+			}
+			g.worker(t) // a worker started now: the consumer it pulled from went with the stream
+			if v := g.waitFinal(t, id); v.Status != "succeeded" {
+				t.Errorf("job %s: got %s; want succeeded", id, v.Status)
+			}
+			if r := g.do(t, "GET", "/readyz", ""); r.status != 200 {
+				t.Errorf("/readyz: got %d; want 200 (body %s)", r.status, r.body)
+			}
+		})
 	}
 }
 
