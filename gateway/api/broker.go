@@ -9,9 +9,9 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// ErrBrokerDown is the cause of every call the gateway gives up on because
+// errBrokerDown is the cause of every call the gateway gives up on because
 // its NATS connection is down.
-var ErrBrokerDown = errors.New("its connection is down")
+var errBrokerDown = errors.New("the connection is down")
 
 // broker follows the state of the gateway's NATS connection, so that a
 // call is refused at once while it is down and a call in flight is given
@@ -24,7 +24,7 @@ type broker struct {
 }
 
 // link is one spell of being connected: its context ends, with a cause
-// wrapping ErrBrokerDown, when the connection is lost. A reconnection
+// wrapping errBrokerDown, when the connection is lost. A reconnection
 // starts a new link; calls on the old one stay given up, as their
 // messages may have been lost in between.
 type link struct {
@@ -73,7 +73,7 @@ func (b *broker) follow(events chan nats.Status) {
 }
 
 func (b *broker) lost(st nats.Status) {
-	b.cur.Load().cancel(fmt.Errorf("%w (%s)", ErrBrokerDown, st))
+	b.cur.Load().cancel(fmt.Errorf("%w (%s)", errBrokerDown, st))
 }
 
 // connected reports whether a connection in status st can carry requests.
@@ -90,7 +90,7 @@ func (b *broker) link() (*link, *Problem) {
 		return nil, brokerDown(l.ctx)
 	}
 	if st := b.nc.Status(); !connected(st) {
-		return nil, natsUnavailable(fmt.Errorf("%w (%s)", ErrBrokerDown, st).Error())
+		return nil, natsUnavailable(fmt.Errorf("%w (%s)", errBrokerDown, st).Error())
 	}
 	return l, nil
 }
@@ -103,5 +103,5 @@ func brokerDown(ctx context.Context) *Problem {
 // lostDuring reports whether ctx, derived from a link, ended because the
 // link did rather than at its own deadline.
 func lostDuring(ctx context.Context) bool {
-	return errors.Is(context.Cause(ctx), ErrBrokerDown)
+	return errors.Is(context.Cause(ctx), errBrokerDown)
 }
