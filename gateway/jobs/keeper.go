@@ -50,9 +50,9 @@ type keeper struct {
 
 	state      sync.Mutex
 	notReady   error     // nil when ready
-	running    bool      // the background work has started (sem guards it)
+	running    bool      // the background work runs on objects set up (sem guards it)
 	lastCheck  time.Time // when the last check began (sem guards it)
-	fixedAt    time.Time // when a check last recreated something
+	fixedAt    time.Time // when a check last set the objects up
 	firstReady sync.Once
 }
 
@@ -208,7 +208,7 @@ func (s *Service) ensureReady(ctx context.Context) error {
 
 // repaired is called after JetStream failed an operation that started
 // at since: it checks the objects, unless a check began since, and
-// reports whether an object was recreated since, by this check or another
+// reports whether they were set up again since, by this check or another
 // one, so that the operation is worth another try. JetStream may refuse
 // to recreate a stream for a moment right after deleting it: the check is
 // tried repairTries times.
@@ -290,14 +290,15 @@ func (s *Service) check(ctx context.Context) error {
 		s.setNotReady(fmt.Errorf("%w: %s missing, recreating", ErrNotReady, strings.Join(missing, ", ")))
 	}
 	if err := s.setUp(ctx); err != nil {
+		// The background work may be stopped, or on objects that went:
+		// the next check sets everything up again.
+		s.running = false
 		err = fmt.Errorf("%w: %w", ErrNotReady, err)
 		s.setNotReady(err)
 		return err
 	}
 	s.state.Lock()
-	if s.running {
-		s.fixedAt = time.Now()
-	}
+	s.fixedAt = time.Now()
 	s.state.Unlock()
 	s.running = true
 	s.setReady()
