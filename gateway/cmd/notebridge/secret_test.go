@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"strings"
 	"testing"
@@ -44,6 +45,30 @@ func TestHelpNeverShowsSecrets(t *testing.T) {
 			}
 			if got := tt.value(cfg); !strings.Contains(got, token) {
 				t.Errorf("the flag holds %q; want the environment's value, unredacted", got)
+			}
+		})
+	}
+}
+
+func TestContractsTestNeverShowsTheNATSCredentials(t *testing.T) {
+	t.Setenv("NOTEBRIDGE_NATS_URL", "nats://"+token+"@127.0.0.1:4222")
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"help", []string{"test", "-h"}},
+		{"URL that does not parse", []string{"test", "-contracts-dir", "../../../testdata/contracts", "-nats", "nats://alice:" + token + "@127.0.0.1:port"}},
+		{"server down", []string{"test", "-contracts-dir", "../../../testdata/contracts", "-nats", "nats://" + token + "@127.0.0.1:1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := runContracts(context.Background(), tt.args, &stdout, &stderr)
+			if err == nil {
+				t.Fatal("got no error")
+			}
+			if out := err.Error() + stdout.String() + stderr.String(); strings.Contains(out, token) {
+				t.Errorf("the output shows the credentials:\n%s", out)
 			}
 		})
 	}
