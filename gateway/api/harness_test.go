@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/nats-io/nats-server/v2/server"
@@ -44,8 +45,17 @@ func newGatewayWith(t testing.TB, dirs ...string) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	nc, err := nats.Connect(ns.ClientURL(), nats.MaxReconnects(-1))
+	var g *gateway
+	// The server the gateway ends with: a test may have restarted it.
+	t.Cleanup(func() { g.ns.Shutdown(); g.ns.WaitForShutdown() })
+	g = newGatewayOn(t, ns, ns.ClientURL(), dirs...)
+	return g
+}
+
+// newGatewayOn is newGatewayWith on a running server ns, joined at url.
+func newGatewayOn(t testing.TB, ns *server.Server, url string, dirs ...string) *gateway {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}

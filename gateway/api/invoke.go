@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,7 +45,7 @@ func (k *call) request() *nats.Msg {
 // content type, JSON, request schema), then call the workers the way the
 // contract's mode says. svc may be nil when no contract is a job contract;
 // lim bounds the request body (contracts.Limits).
-func Invoke(reg *contracts.Registry, nc *nats.Conn, svc *jobs.Service, log *slog.Logger, lim contracts.Limits) fiber.Handler {
+func Invoke(reg *contracts.Registry, b *broker, svc *jobs.Service, log *slog.Logger, lim contracts.Limits) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		k, err := admit(reg, c, lim)
 		if err != nil {
@@ -52,11 +53,11 @@ func Invoke(reg *contracts.Registry, nc *nats.Conn, svc *jobs.Service, log *slog
 		}
 		switch k.ct.Mode {
 		case contracts.ModeStream:
-			return relayStream(c, nc, log, k)
+			return relayStream(c, b, log, k)
 		case contracts.ModeJob:
-			return submitJob(c, svc, k)
+			return submitJob(c, b, svc, k)
 		}
-		return callSync(c, nc, log, k)
+		return callSync(c, b, log, k)
 	}
 }
 
@@ -92,17 +93,26 @@ func admit(reg *contracts.Registry, c *fiber.Ctx, lim contracts.Limits) (*call, 
 	}, nil
 }
 
-// callSync sends one request and checks its one reply. It waits with a
-// timeout rather than a context: nats.go takes the timer from a pool, where
-// a context would allocate a timer and a cancel func for every request.
-func callSync(c *fiber.Ctx, nc *nats.Conn, log *slog.Logger, k *call) error {
-	reply, err := nc.RequestMsg(k.request(), time.Until(k.deadline))
+// callSync sends one request and checks its one reply. The wait ends at
+// the deadline, or at once when the connection to NATS drops: the reply
+// could not come through any more.
+func callSync(c *fiber.Ctx, b *broker, log *slog.Logger, k *call) error {
+	l, p := b.link()
+	if p != nil {
+		return p
+	}
+	ctx, cancel := context.WithDeadline(l.ctx, k.deadline)
+	defer cancel()
+	reply, err := b.nc.RequestMsgWithContext(ctx, k.request())
 	switch {
+	case err == nil:
 	case errors.Is(err, nats.ErrNoResponders):
 		return noWorker(k.ct)
-	case errors.Is(err, nats.ErrTimeout):
+	case lostDuring(ctx):
+		return brokerDown(ctx)
+	case errors.Is(err, context.DeadlineExceeded):
 		return deadlineExceeded(k.ct, k.timeout)
-	case err != nil:
+	default:
 		return natsUnavailable(err.Error())
 	}
 	if code := reply.Header.Get(wire.HeaderServiceErrorCode); code != "" {

@@ -41,7 +41,7 @@ func jobHref(id string) string { return "/jobs/" + id }
 
 // SubmitJob is POST /api/{name}/v{N}/jobs: the job route of a job
 // contract, which POST /api/{name} and /api/{name}/v{N} also take.
-func SubmitJob(reg *contracts.Registry, svc *jobs.Service, lim contracts.Limits) fiber.Handler {
+func SubmitJob(reg *contracts.Registry, b *broker, svc *jobs.Service, lim contracts.Limits) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		ct, err := contractOf(reg, c)
 		if err != nil {
@@ -54,12 +54,12 @@ func SubmitJob(reg *contracts.Registry, svc *jobs.Service, lim contracts.Limits)
 		if err != nil {
 			return err
 		}
-		return submitJob(c, svc, k)
+		return submitJob(c, b, svc, k)
 	}
 }
 
 // submitJob turns an admitted call into a job and answers 202.
-func submitJob(c *fiber.Ctx, svc *jobs.Service, k *call) error {
+func submitJob(c *fiber.Ctx, b *broker, svc *jobs.Service, k *call) error {
 	sub := jobs.Submission{
 		Contract: k.ct, Body: k.body, RequestID: k.requestID, Traceparent: k.traceparent,
 		IdempotencyKey: c.Get(HeaderIdempotencyKey), CallbackURL: c.Get(HeaderCallbackURL),
@@ -76,14 +76,17 @@ func submitJob(c *fiber.Ctx, svc *jobs.Service, k *call) error {
 	if c.Request().Header.Peek(HeaderIdempotencyKey) != nil && !validIdempotencyKey(sub.IdempotencyKey) {
 		return badHeader(HeaderIdempotencyKey, fmt.Sprintf("must be 1 to %d visible ASCII characters", maxIdempotencyKey))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
+	ctx, cancel, p := jobContext(b)
+	if p != nil {
+		return p
+	}
 	defer cancel()
 	rec, replayed, err := svc.Submit(ctx, sub)
 	switch {
 	case errors.Is(err, jobs.ErrIdempotencyKeyReused):
 		return idempotencyKeyReused(k.ct)
 	case err != nil:
-		return natsUnavailable(err.Error())
+		return jobsUnavailable(ctx, err)
 	}
 	c.Set(fiber.HeaderLocation, jobHref(rec.ID))
 	if replayed {
@@ -102,37 +105,68 @@ func validIdempotencyKey(key string) bool {
 }
 
 // JobStatus is GET /jobs/{id}: the job's record.
-func JobStatus(svc *jobs.Service) fiber.Handler {
+func JobStatus(b *broker, svc *jobs.Service) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
+		ctx, cancel, p := jobContext(b)
+		if p != nil {
+			return p
+		}
 		defer cancel()
 		rec, err := svc.Get(ctx, c.Params("id"))
 		if err != nil {
-			return jobProblem(svc, c.Params("id"), err)
+			return jobProblem(ctx, svc, c.Params("id"), err)
 		}
 		return sendRecord(c, rec)
 	}
 }
 
 // CancelJob is DELETE /jobs/{id}: cancel a queued or running job.
-func CancelJob(svc *jobs.Service) fiber.Handler {
+func CancelJob(b *broker, svc *jobs.Service) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
+		ctx, cancel, p := jobContext(b)
+		if p != nil {
+			return p
+		}
 		defer cancel()
 		rec, err := svc.Cancel(ctx, c.Params("id"))
 		if errors.Is(err, jobs.ErrFinished) {
 			return jobFinished(rec)
 		}
 		if err != nil {
-			return jobProblem(svc, c.Params("id"), err)
+			return jobProblem(ctx, svc, c.Params("id"), err)
 		}
 		return sendRecord(c, rec)
 	}
 }
 
-func jobProblem(svc *jobs.Service, id string, err error) error {
+// jobContext bounds the NATS work of one job request by jobTimeout and by
+// the connection to NATS: a request is refused at once while it is down,
+// and given up when it drops.
+func jobContext(b *broker) (context.Context, context.CancelFunc, *Problem) {
+	l, p := b.link()
+	if p != nil {
+		return nil, nil, p
+	}
+	ctx, cancel := context.WithTimeout(l.ctx, jobTimeout)
+	return ctx, cancel, nil
+}
+
+func jobProblem(ctx context.Context, svc *jobs.Service, id string, err error) error {
 	if errors.Is(err, jobs.ErrNotFound) {
 		return jobNotFound(id, svc.TTL())
+	}
+	return jobsUnavailable(ctx, err)
+}
+
+// jobsUnavailable is the answer to a job request that NATS failed: the
+// connection dropped, job mode is not set up (yet, or again), or
+// JetStream failed.
+func jobsUnavailable(ctx context.Context, err error) *Problem {
+	switch {
+	case lostDuring(ctx):
+		return brokerDown(ctx)
+	case errors.Is(err, jobs.ErrNotReady):
+		return jobModeNotReady(err)
 	}
 	return natsUnavailable(err.Error())
 }

@@ -1,10 +1,12 @@
 package api
 
 import (
+	"errors"
 	"io"
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -91,4 +93,16 @@ func trackIdle(c net.Conn, state fasthttp.ConnState) {
 	if lc, ok := c.(*lingerConn); ok {
 		lc.idle.Store(state == fasthttp.StateIdle)
 	}
+}
+
+// errNoSocket is SyscallConn's error for a connection that is not a socket.
+var errNoSocket = errors.New("not a socket")
+
+// SyscallConn is the wrapped socket's, so that watchHangup can peek at it.
+func (c *lingerConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errNoSocket
+	}
+	return sc.SyscallConn()
 }

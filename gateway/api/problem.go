@@ -143,6 +143,25 @@ func natsUnavailable(detail string) *Problem {
 	return p
 }
 
+// statusClientClosed is nginx's status for a client that closed its
+// connection before its answer: no client reads it, the access log does.
+const statusClientClosed = 499
+
+func clientClosed(c *contracts.Contract) *Problem {
+	p := newProblem(statusClientClosed, "client-closed-request", "Client closed request",
+		fmt.Sprintf("the client left before the answer of %s started; the worker was told to stop", c.ID()))
+	p.Contract = c.ID()
+	return p
+}
+
+// jobModeNotReady is broker-unavailable too: JetStream's side of NATS is
+// not set up for jobs, yet or again.
+func jobModeNotReady(err error) *Problem {
+	p := newProblem(fiber.StatusServiceUnavailable, "broker-unavailable", "Broker unavailable", err.Error())
+	p.retryAfter = time.Second
+	return p
+}
+
 func deadlineExceeded(c *contracts.Contract, timeout time.Duration) *Problem {
 	p := newProblem(fiber.StatusGatewayTimeout, "deadline-exceeded", "Deadline exceeded",
 		fmt.Sprintf("%s did not answer within %s", c.ID(), timeout))

@@ -10,13 +10,14 @@ import (
 // for people and GET /openapi.json (spec, rendered once by New) for tools.
 // It returns the methods each path serves, for unknownMethods.
 func routes(app *fiber.App, cfg Config, spec []byte) []allowRule {
-	reg, nc, svc, log := cfg.Registry, cfg.Conn, cfg.Jobs, cfg.Logger
+	reg, svc, log := cfg.Registry, cfg.Jobs, cfg.Logger
+	b := newBroker(cfg.Conn)
 	var allows []allowRule
 	only := func(path string, methods ...string) { allows = append(allows, serveOnly(app, path, methods...)) }
 
 	app.Get("/healthz", Healthz())
 	only("/healthz", fiber.MethodGet)
-	app.Get("/readyz", Readyz(reg, nc))
+	app.Get("/readyz", Readyz(reg, b, svc))
 	only("/readyz", fiber.MethodGet)
 
 	app.Get("/openapi.json", ServeJSON(spec))
@@ -24,19 +25,19 @@ func routes(app *fiber.App, cfg Config, spec []byte) []allowRule {
 	app.Get("/docs", Docs())
 	only("/docs", fiber.MethodGet)
 
-	app.Get("/api", Catalog(reg, nc, log))
+	app.Get("/api", Catalog(reg, b.nc, log))
 	only("/api", fiber.MethodGet)
 	app.Get("/api/:name", Describe(reg))
-	app.Post("/api/:name", Invoke(reg, nc, svc, log, cfg.Limits))
+	app.Post("/api/:name", Invoke(reg, b, svc, log, cfg.Limits))
 	only("/api/:name", fiber.MethodGet, fiber.MethodPost)
 	app.Get("/api/:name/:version", Describe(reg))
-	app.Post("/api/:name/:version", Invoke(reg, nc, svc, log, cfg.Limits))
+	app.Post("/api/:name/:version", Invoke(reg, b, svc, log, cfg.Limits))
 	only("/api/:name/:version", fiber.MethodGet, fiber.MethodPost)
 	if hasJobs(reg) {
-		app.Post("/api/:name/:version/jobs", SubmitJob(reg, svc, cfg.Limits))
+		app.Post("/api/:name/:version/jobs", SubmitJob(reg, b, svc, cfg.Limits))
 		only("/api/:name/:version/jobs", fiber.MethodPost)
-		app.Get("/jobs/:id", JobStatus(svc))
-		app.Delete("/jobs/:id", CancelJob(svc))
+		app.Get("/jobs/:id", JobStatus(b, svc))
+		app.Delete("/jobs/:id", CancelJob(b, svc))
 		only("/jobs/:id", fiber.MethodGet, fiber.MethodDelete)
 	}
 

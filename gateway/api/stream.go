@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -24,16 +25,25 @@ const streamBuffer = 256
 // relayStream calls a stream contract. The first message decides the
 // answer: an error before any chunk is an ordinary problem+json; after the
 // first chunk the client gets Server-Sent Events, or, when it asked for
-// application/json, the chunks merged into one reply.
-func relayStream(c *fiber.Ctx, nc *nats.Conn, log *slog.Logger, k *call) error {
+// application/json, the chunks merged into one reply. A client that leaves
+// before its answer starts is noticed on its socket, and the worker told
+// to stop, as the SSE relay does between chunks.
+func relayStream(c *fiber.Ctx, b *broker, log *slog.Logger, k *call) error {
 	wantJSON := prefersJSON(c.Get(fiber.HeaderAccept))
 	if wantJSON && k.ct.Merge == nil {
 		return notAcceptable(k.ct)
 	}
-	s, err := openStream(nc, log, k)
+	l, p := b.link()
+	if p != nil {
+		return p
+	}
+	s, err := openStream(b.nc, l, log, k)
 	if err != nil {
 		return err
 	}
+	gone, unwatch := watchHangup(c)
+	defer unwatch()
+	s.gone = gone
 	// Heartbeats before the first chunk only say the worker is alive; the
 	// answer's status waits for a chunk, the end, or an error.
 	first := s.next()
@@ -62,6 +72,8 @@ func relayStream(c *fiber.Ctx, nc *nats.Conn, log *slog.Logger, k *call) error {
 // stream is one streaming call in flight.
 type stream struct {
 	nc     *nats.Conn
+	link   context.Context // ends when the connection to NATS drops
+	gone   <-chan struct{} // closed when the client leaves before its answer starts
 	log    *slog.Logger
 	k      *call
 	sub    *nats.Subscription
@@ -79,8 +91,8 @@ type event struct {
 	problem *Problem
 }
 
-func openStream(nc *nats.Conn, log *slog.Logger, k *call) (*stream, error) {
-	s := &stream{nc: nc, log: log, k: k, msgs: make(chan *nats.Msg, streamBuffer)}
+func openStream(nc *nats.Conn, l *link, log *slog.Logger, k *call) (*stream, error) {
+	s := &stream{nc: nc, link: l.ctx, log: log, k: k, msgs: make(chan *nats.Msg, streamBuffer)}
 	msg := k.request()
 	msg.Reply = nc.NewRespInbox()
 	var err error
@@ -95,7 +107,8 @@ func openStream(nc *nats.Conn, log *slog.Logger, k *call) (*stream, error) {
 }
 
 // next waits for the worker's next message, bounded by the idle timeout and
-// the call's deadline.
+// the call's deadline; it gives up at once when the connection to NATS
+// drops (the worker's messages are lost meanwhile) or the client leaves.
 func (s *stream) next() event {
 	idle := s.k.ct.IdleTimeout
 	wait := time.Until(s.k.deadline)
@@ -107,6 +120,11 @@ func (s *stream) next() event {
 	select {
 	case msg := <-s.msgs:
 		return s.read(msg)
+	case <-s.link.Done():
+		return event{problem: brokerDown(s.link)}
+	case <-s.gone:
+		s.log.Info("stream client went away", "request_id", s.k.requestID, "contract", s.k.ct.ID(), "chunks", s.seq)
+		return event{problem: clientClosed(s.k.ct)}
 	case <-timer.C:
 		if time.Now().Before(s.k.deadline) {
 			return event{problem: workerLost(s.k.ct, idle)}
@@ -117,6 +135,7 @@ func (s *stream) next() event {
 
 func (s *stream) read(msg *nats.Msg) event {
 	if msg.Header.Get("Status") == "503" { // the server's no-responders status message
+		s.over = true
 		return event{problem: noWorker(s.k.ct)}
 	}
 	if sub := msg.Header.Get(wire.HeaderCancel); sub != "" {
@@ -198,10 +217,31 @@ func (s *stream) collect(c *fiber.Ctx, ev event) error {
 
 // stop tells a worker that is still going to stop, and lets go of the inbox.
 func (s *stream) stop() {
-	if !s.over && s.cancel != "" {
+	switch {
+	case s.over:
+	case s.cancel != "":
 		_ = s.nc.Publish(s.cancel, nil)
+	default: // the worker has said nothing yet, so where to cancel is unknown
+		go s.cancelLater()
+		return
 	}
 	_ = s.sub.Unsubscribe()
+}
+
+// cancelLater waits, until the deadline at most, for the worker's first
+// message, which names its cancel subject, and tells it to stop there.
+func (s *stream) cancelLater() {
+	defer s.sub.Unsubscribe() //nolint:errcheck // nothing to do about it
+	timer := time.NewTimer(time.Until(s.k.deadline))
+	defer timer.Stop()
+	select {
+	case msg := <-s.msgs:
+		kind := msg.Header.Get(wire.HeaderStream)
+		if sub := msg.Header.Get(wire.HeaderCancel); sub != "" && (kind == wire.StreamChunk || kind == wire.StreamHeartbeat) {
+			_ = s.nc.Publish(sub, nil)
+		}
+	case <-timer.C:
+	}
 }
 
 // writeEvent writes one SSE event. data is JSON made single-line, as SSE

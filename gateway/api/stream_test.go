@@ -3,6 +3,8 @@ package api_test
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/notebridge/notebridge/gateway/internal/contracttest"
 	"github.com/notebridge/notebridge/gateway/refworker"
+	"github.com/notebridge/notebridge/gateway/wire"
 )
 
 // streamContracts writes two stream test contracts: tokens (its chunks can
@@ -248,4 +251,55 @@ func TestStreamAnswersBeforeTheFirstChunk(t *testing.T) {
 			t.Fatalf("got %d; want 503 (body %s)", r.status, r.body)
 		}
 	})
+}
+
+func TestStreamClientLeavingBeforeItsAnswerCancelsTheWorker(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, body, accept string
+		leaveAfter         string // what the worker has sent when the client leaves; "" for nothing
+	}{
+		{"merged reply, after a chunk", `{"text": "a b c d e f", "delay_ms": 2000}`, jsonCT, wire.StreamChunk},
+		{"merged reply, after heartbeats", `{"text": "a", "behavior": "fail_first", "delay_ms": 20000}`, jsonCT, wire.StreamHeartbeat},
+		{"events, after heartbeats", `{"text": "a", "behavior": "fail_first", "delay_ms": 20000}`, "", wire.StreamHeartbeat},
+		{"merged reply, before the worker said anything", `{"text": "a", "behavior": "fail_first", "delay_ms": 20000}`, jsonCT, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			g := newGatewayWith(t, outageContracts(t))
+			sent := make(chan string, 64)
+			cancelled := make(chan string, 1)
+			g.serve(t, "long", []int{1},
+				refworker.WithSent(func(kind string) { sent <- kind }),
+				refworker.WithCancelled(func(id string) { cancelled <- id }))
+			base := g.listen(t)
+			requestID := "leaver-" + strings.NewReplacer(" ", "-", ",", "").Replace(tt.name)
+
+			conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			req := fmt.Sprintf("POST /api/long/v1 HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nAccept: %s\r\n"+
+				"X-Request-Id: %s\r\nContent-Length: %d\r\n\r\n%s", tt.accept, requestID, len(tt.body), tt.body)
+			if _, err := conn.Write([]byte(req)); err != nil {
+				t.Fatal(err)
+			}
+			for tt.leaveAfter != "" {
+				if kind := <-sent; kind == tt.leaveAfter {
+					break
+				}
+			}
+			conn.Close() // the client leaves, having read nothing
+			select {
+			case id := <-cancelled:
+				if id != requestID {
+					t.Errorf("worker cancelled %q; want %s", id, requestID)
+				}
+			case <-time.After(5 * time.Second): // the worker would go on for 10 s or more
+				t.Fatal("the worker was never told the client left")
+			}
+		})
+	}
 }

@@ -11,8 +11,12 @@ import (
 // any, to stop (wire.JobCancelSubject). Cancelling a cancelled job changes
 // nothing; a job that succeeded or failed gives ErrFinished.
 func (s *Service) Cancel(ctx context.Context, id string) (*Record, error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
 	rec, changed, err := s.store.Cancel(ctx, id)
 	if err != nil {
+		s.suspect(err)
 		return rec, err
 	}
 	if changed {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/webhook"
-	"github.com/notebridge/notebridge/gateway/wire"
 )
 
 // DefaultTTL is how long job records, results and idempotency keys live
@@ -70,25 +69,32 @@ func (cfg *Config) Validate() error {
 type Service struct {
 	js        jetstream.JetStream
 	nc        *nats.Conn
-	store     *Store
-	kv        jetstream.KeyValue
-	jobStream jetstream.Stream
+	reg       *contracts.Registry
+	store     *Store             // set once, by the first setup (see opened)
+	kv        jetstream.KeyValue // set with store
+	jobStream jetstream.Stream   // set with store
 	cfg       Config
 	log       *slog.Logger
 
 	ctx    context.Context // ends at Stop
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	stops  []func()
+	stops  []func() // ends the background work; see startBackground
 
 	mu      sync.Mutex // guards stopped, and wg.Add against Stop's wg.Wait
 	stopped bool
+
+	keeper // keeps the JetStream objects and the background work in place
 }
 
-// Start creates the JetStream objects (Ensure) for the job contracts of
-// reg and starts the background work: marking jobs failed when JetStream
-// gives up on them, and delivering webhooks. Stop ends it.
-func Start(ctx context.Context, nc *nats.Conn, reg *contracts.Registry, cfg Config) (*Service, error) {
+// New returns a Service for the job contracts of reg. It sets job mode up
+// in the background, as soon as NATS is reachable: it creates the
+// JetStream objects (Ensure) and starts the background work, marking jobs
+// failed when JetStream gives up on them and delivering webhooks. Then it
+// keeps them so: it recreates any object found missing, checking every
+// checkInterval, after a reconnection, and when a job operation fails.
+// Ready reports how it goes; Stop ends it.
+func New(nc *nats.Conn, reg *contracts.Registry, cfg Config) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -102,26 +108,30 @@ func Start(ctx context.Context, nc *nats.Conn, reg *contracts.Registry, cfg Conf
 	if err != nil {
 		return nil, err
 	}
-	if err := Ensure(ctx, js, cfg.TTL, reg.All()); err != nil {
-		return nil, err
-	}
-	store, err := OpenStore(ctx, js)
-	if err != nil {
-		return nil, err
-	}
-	jobStream, err := js.Stream(ctx, wire.JobStream)
-	if err != nil {
-		return nil, err
-	}
-	s := &Service{js: js, nc: nc, store: store, kv: store.kv, jobStream: jobStream, cfg: cfg, log: cfg.Logger}
+	s := &Service{js: js, nc: nc, reg: reg, cfg: cfg, log: cfg.Logger}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	for _, start := range []func(context.Context) error{s.watchAdvisories, s.watchFinished, s.deliverHooks} {
-		if err := start(ctx); err != nil {
-			s.Stop()
-			return nil, err
-		}
-	}
+	s.startKeeper()
 	return s, nil
+}
+
+// Start is New, then waits until job mode is ready; when ctx ends first
+// it stops the Service and returns why it was not ready.
+func Start(ctx context.Context, nc *nats.Conn, reg *contracts.Registry, cfg Config) (*Service, error) {
+	s, err := New(nc, reg, cfg)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-s.readyOnce:
+		return s, nil
+	case <-ctx.Done():
+		err := s.Ready()
+		if err == nil {
+			return s, nil
+		}
+		s.Stop()
+		return nil, fmt.Errorf("%w (%w)", err, ctx.Err())
+	}
 }
 
 // Stop ends the background work. A webhook delivery in progress is left
@@ -131,10 +141,30 @@ func (s *Service) Stop() {
 	s.stopped = true
 	s.mu.Unlock()
 	s.cancel()
+	s.stopKeeper()
+	s.stopBackground()
+	s.wg.Wait()
+}
+
+// startBackground starts, or starts again, the background work on the
+// JetStream objects: after they were recreated, the old consumers and
+// watch are gone with them. Deliveries in progress go on.
+func (s *Service) startBackground(ctx context.Context) error {
+	s.stopBackground()
+	for _, start := range []func(context.Context) error{s.watchAdvisories, s.watchFinished, s.deliverHooks} {
+		if err := start(ctx); err != nil {
+			s.stopBackground()
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) stopBackground() {
 	for _, stop := range s.stops {
 		stop()
 	}
-	s.wg.Wait()
+	s.stops = nil
 }
 
 // TTL is how long records live after their last write.
@@ -142,7 +172,11 @@ func (s *Service) TTL() time.Duration { return s.cfg.TTL }
 
 // Get returns the record of a job.
 func (s *Service) Get(ctx context.Context, id string) (*Record, error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
 	r, _, err := s.store.Get(ctx, id)
+	s.suspect(err)
 	return r, err
 }
 

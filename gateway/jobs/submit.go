@@ -33,7 +33,25 @@ type Submission struct {
 // stream. With an idempotency key it returns the job the key already
 // names, replayed true, when the contract and body are the same as the
 // first time, and ErrIdempotencyKeyReused when they are not.
+//
+// Job mode must be ready (Ready), or become so when checked again. When
+// JetStream fails the submission because an object of job mode is
+// missing, Submit recreates it and tries once more.
 func (s *Service) Submit(ctx context.Context, sub Submission) (rec *Record, replayed bool, err error) {
+	if err := s.ensureReady(ctx); err != nil {
+		return nil, false, err
+	}
+	started := time.Now()
+	rec, replayed, err = s.submit(ctx, sub)
+	if err != nil && !errors.Is(err, ErrIdempotencyKeyReused) && s.repaired(ctx, started) {
+		// What failed was the first write, to the bucket: nothing of the
+		// job was stored yet. (A failed publish was retried in submit.)
+		rec, replayed, err = s.submit(ctx, sub)
+	}
+	return rec, replayed, err
+}
+
+func (s *Service) submit(ctx context.Context, sub Submission) (rec *Record, replayed bool, err error) {
 	id := nuid.Next()
 	if sub.IdempotencyKey != "" {
 		if id, replayed, err = s.claimKey(ctx, sub, id); err != nil {
@@ -59,7 +77,12 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (rec *Record, repl
 	// drops the copy when the first one made it (Nats-Msg-Id), and a
 	// worker skips a copy that comes later (docs/protocol.md).
 	if !replayed || (rec.Status == Queued && rec.Attempts == 0) {
-		if err := s.publish(ctx, sub, id); err != nil {
+		started := time.Now()
+		err := s.publish(ctx, sub, id)
+		if err != nil && s.repaired(ctx, started) { // the job stream was missing: the record waits for this publish
+			err = s.publish(ctx, sub, id)
+		}
+		if err != nil {
 			return nil, false, err
 		}
 	}

@@ -36,11 +36,16 @@ func WithCancelled(f func(requestID string)) Option { return func(w *worker) { w
 // published (wire.StreamChunk, ...), in order.
 func WithSent(f func(kind string)) Option { return func(w *worker) { w.sent = f } }
 
+// WithReceived calls f with the request id of every request the worker
+// has admitted, before its handler runs, so a test knows it is in flight.
+func WithReceived(f func(requestID string)) Option { return func(w *worker) { w.received = f } }
+
 type worker struct {
 	nc        *nats.Conn
 	digest    string
 	cancelled func(requestID string)
 	sent      func(kind string)
+	received  func(requestID string)
 }
 
 // echoRequest is the request of the echo test contract.
@@ -69,7 +74,7 @@ func Start(nc *nats.Conn, cts []*contracts.Contract, opts ...Option) (micro.Serv
 		return nil, err
 	}
 	for _, ct := range cts {
-		w := &worker{nc: nc, digest: ct.Digest, cancelled: func(string) {}, sent: func(string) {}}
+		w := &worker{nc: nc, digest: ct.Digest, cancelled: func(string) {}, sent: func(string) {}, received: func(string) {}}
 		for _, opt := range opts {
 			opt(w)
 		}
@@ -106,6 +111,7 @@ func (w *worker) admit(ct *contracts.Contract, req micro.Request) bool {
 		_ = req.Error(wire.CodeDeadlineExceeded, "deadline passed before the handler ran", nil)
 		return false
 	}
+	w.received(h.Get(wire.HeaderRequestID))
 	return true
 }
 

@@ -84,14 +84,14 @@ func natsFlags(fs *flag.FlagSet, cfg *config, prefix string) {
 // embedded server must present (none by default).
 func natsAuthFlags(fs *flag.FlagSet, cfg *config) {
 	fs.StringVar(&cfg.NATSUser, "user", envOr("NOTEBRIDGE_NATS_USER", ""), "embedded NATS: user clients log in as, with -password (env NOTEBRIDGE_NATS_USER)")
-	fs.StringVar(&cfg.NATSPassword, "password", envOr("NOTEBRIDGE_NATS_PASSWORD", ""), "embedded NATS: password of -user (env NOTEBRIDGE_NATS_PASSWORD)")
-	fs.StringVar(&cfg.NATSToken, "token", envOr("NOTEBRIDGE_NATS_TOKEN", ""), "embedded NATS: token clients must present (env NOTEBRIDGE_NATS_TOKEN)")
+	secretVar(fs, &cfg.NATSPassword, "password", envOr("NOTEBRIDGE_NATS_PASSWORD", ""), "embedded NATS: `password` of -user (env NOTEBRIDGE_NATS_PASSWORD)")
+	secretVar(fs, &cfg.NATSToken, "token", envOr("NOTEBRIDGE_NATS_TOKEN", ""), "embedded NATS: `token` clients must present (env NOTEBRIDGE_NATS_TOKEN)")
 }
 
 func serveFlags(fs *flag.FlagSet, cfg *config) {
 	fs.StringVar(&cfg.Listen, "listen", envOr("NOTEBRIDGE_LISTEN", "127.0.0.1:8080"), "HTTP listen address (env NOTEBRIDGE_LISTEN)")
 	fs.StringVar(&cfg.ContractsDir, "contracts-dir", envOr("NOTEBRIDGE_CONTRACTS_DIR", "contracts"), "directories of contract manifests, comma-separated (env NOTEBRIDGE_CONTRACTS_DIR)")
-	fs.StringVar(&cfg.NATSURL, "nats-url", envOr("NOTEBRIDGE_NATS_URL", ""), "NATS server(s) to join, comma-separated; empty starts an embedded server (env NOTEBRIDGE_NATS_URL)")
+	urlsVar(fs, &cfg.NATSURL, "nats-url", envOr("NOTEBRIDGE_NATS_URL", ""), "NATS server `url`s to join, comma-separated; empty starts an embedded server (env NOTEBRIDGE_NATS_URL)")
 	fs.StringVar(&cfg.DebugListen, "debug-listen", envOr("NOTEBRIDGE_DEBUG_LISTEN", ""), "address for Go's pprof profiles (/debug/pprof/); empty disables (env NOTEBRIDGE_DEBUG_LISTEN)")
 	fs.IntVar(&cfg.BodyLimit, "body-limit", envIntOr("NOTEBRIDGE_BODY_LIMIT", api.DefaultBodyLimit), "largest request body in bytes (env NOTEBRIDGE_BODY_LIMIT)")
 	fs.IntVar(&cfg.Limits.MaxDepth, "max-depth", envIntOr("NOTEBRIDGE_MAX_DEPTH", contracts.DefaultMaxDepth), "deepest nesting of arrays and objects in a request body, 1 to 1000; deeper answers 400 (env NOTEBRIDGE_MAX_DEPTH)")
@@ -99,7 +99,7 @@ func serveFlags(fs *flag.FlagSet, cfg *config) {
 	fs.IntVar(&cfg.HeaderLimit, "header-limit", envIntOr("NOTEBRIDGE_HEADER_LIMIT", api.DefaultHeaderLimit), "largest request line plus headers in bytes, at least 1024; 431 above it (env NOTEBRIDGE_HEADER_LIMIT)")
 	fs.DurationVar(&cfg.Linger, "linger", envDurationOr("NOTEBRIDGE_LINGER", api.DefaultLinger), "how long a connection the gateway closes mid-request (413, 431, 400) keeps reading and discarding what the client still sends, so the client reads the answer rather than a reset; 0 closes at once (env NOTEBRIDGE_LINGER)")
 	fs.DurationVar(&cfg.JobTTL, "job-ttl", envDurationOr("NOTEBRIDGE_JOB_TTL", jobs.DefaultTTL), "how long job records, results and idempotency keys live after their last change (env NOTEBRIDGE_JOB_TTL)")
-	fs.StringVar(&cfg.WebhookSecret, "webhook-secret", envOr("NOTEBRIDGE_WEBHOOK_SECRET", ""), "secret that signs job webhooks (Notebridge-Signature); required with -webhook-allow (env NOTEBRIDGE_WEBHOOK_SECRET)")
+	secretVar(fs, &cfg.WebhookSecret, "webhook-secret", envOr("NOTEBRIDGE_WEBHOOK_SECRET", ""), "`secret` that signs job webhooks (Notebridge-Signature); required with -webhook-allow (env NOTEBRIDGE_WEBHOOK_SECRET)")
 	fs.StringVar(&cfg.WebhookAllow, "webhook-allow", envOr("NOTEBRIDGE_WEBHOOK_ALLOW", ""), "hosts job webhooks may go to, comma-separated host or host:port; empty refuses every Callback-Url (env NOTEBRIDGE_WEBHOOK_ALLOW)")
 	natsFlags(fs, cfg, "nats-")
 }

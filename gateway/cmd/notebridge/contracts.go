@@ -14,6 +14,7 @@ import (
 
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/contracttools"
+	"github.com/notebridge/notebridge/gateway/internal/redact"
 )
 
 // errContractsFailed is returned when a contracts command ran and found
@@ -87,23 +88,24 @@ func contractsTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs := flag.NewFlagSet("notebridge contracts test", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dirs := contractsDirFlag(fs)
-	natsURL := fs.String("nats", envOr("NOTEBRIDGE_NATS_URL", ""), "NATS server(s) the workers are on, comma-separated (env NOTEBRIDGE_NATS_URL)")
+	var natsURL string
+	urlsVar(fs, &natsURL, "nats", envOr("NOTEBRIDGE_NATS_URL", ""), "NATS server `url`s the workers are on, comma-separated (env NOTEBRIDGE_NATS_URL)")
 	only := fs.String("contract", "", `test only this contract: "name" or "name/v1"`)
 	junit := fs.String("junit", "", "also write the results as JUnit XML to this file")
 	timeout := fs.Duration("timeout", 0, "bound on each example, e.g. 2s; 0 means the contract's timeout_seconds")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *natsURL == "" {
+	if natsURL == "" {
 		return errors.New("contracts test: -nats URL is required")
 	}
 	reg, err := contracts.Load(splitDirs(*dirs)...)
 	if err != nil {
 		return fmt.Errorf("%w (run notebridge contracts lint for every problem)", err)
 	}
-	nc, err := nats.Connect(*natsURL, nats.Name("notebridge-contracts-test"), nats.Timeout(5*time.Second))
+	nc, err := nats.Connect(natsURL, nats.Name("notebridge-contracts-test"), nats.Timeout(5*time.Second))
 	if err != nil {
-		return fmt.Errorf("contracts test: %w", err)
+		return fmt.Errorf("contracts test: -nats %s: %w", redact.URLs(natsURL), redact.New(natsURL).Error(err))
 	}
 	defer nc.Close()
 	results, err := contracttools.RunTests(ctx, contracttools.TestConfig{Conn: nc, Registry: reg, Contract: *only, Timeout: *timeout})

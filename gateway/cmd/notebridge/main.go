@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	_ "net/http/pprof" // for -debug-listen
@@ -29,6 +30,7 @@ import (
 	"github.com/notebridge/notebridge/gateway/api"
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/embedded"
+	"github.com/notebridge/notebridge/gateway/internal/redact"
 	"github.com/notebridge/notebridge/gateway/jobs"
 	"github.com/notebridge/notebridge/gateway/webhook"
 )
@@ -109,7 +111,7 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	defer nc.Drain() //nolint:errcheck // exiting anyway
 
-	svc, err := startJobs(ctx, nc, reg, jobsCfg, log)
+	svc, err := startJobs(nc, reg, jobsCfg)
 	if err != nil {
 		return err
 	}
@@ -124,7 +126,7 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	log.Info("gateway listening", "url", "http://"+ln.Addr().String(), "contracts", len(reg.All()), "nats", nc.ConnectedUrlRedacted())
+	log.Info("gateway listening", "url", "http://"+ln.Addr().String(), "contracts", len(reg.All()), "nats", redact.URLs(natsURL))
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(api.LingeringListener(ln, cfg.Linger)) }()
 
@@ -155,26 +157,16 @@ func jobsConfig(cfg config, log *slog.Logger) (jobs.Config, error) {
 }
 
 // startJobs starts job mode when a contract needs it: the JetStream
-// stream, bucket and consumers, and the background work. It returns nil
-// when no contract is a job contract.
-func startJobs(ctx context.Context, nc *nats.Conn, reg *contracts.Registry, cfg jobs.Config, log *slog.Logger) (*jobs.Service, error) {
-	var names []string
+// stream, bucket and consumers, and the background work, set up as soon as
+// NATS is reachable and kept so (jobs.New). It returns nil when no
+// contract is a job contract.
+func startJobs(nc *nats.Conn, reg *contracts.Registry, cfg jobs.Config) (*jobs.Service, error) {
 	for _, ct := range reg.All() {
 		if ct.Mode == contracts.ModeJob {
-			names = append(names, ct.ID())
+			return jobs.New(nc, reg, cfg)
 		}
 	}
-	if len(names) == 0 {
-		return nil, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	svc, err := jobs.Start(ctx, nc, reg, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("job mode (for %s), which needs JetStream: %w", strings.Join(names, ", "), err)
-	}
-	log.Info("job mode ready", "contracts", names, "ttl", cfg.TTL, "webhook_allow", cfg.WebhookAllow.String())
-	return svc, nil
+	return nil, nil
 }
 
 // runNATS runs only the embedded NATS server and prints its URL on stdout
@@ -209,16 +201,59 @@ func stopEmbedded(ns *server.Server) {
 	ns.WaitForShutdown()
 }
 
-// connect joins NATS and keeps reconnecting for as long as the process
-// lives: a gateway must survive a broker restart.
+// reconnectWait is the first wait between attempts to reach NATS; it
+// doubles with every round of failed attempts, up to maxReconnectWait.
+const (
+	reconnectWait    = 250 * time.Millisecond
+	maxReconnectWait = 5 * time.Second
+)
+
+// connect joins NATS and keeps trying for as long as the process lives,
+// from the start too: a gateway must survive a broker restart, and may
+// start before its broker. Until it is connected it answers 503 (and
+// /readyz says so). Nothing it logs or returns holds the URL's token or
+// password.
 func connect(url string, log *slog.Logger) (*nats.Conn, error) {
-	return nats.Connect(url,
+	r := redact.New(url)
+	nc, err := nats.Connect(url,
 		nats.Name("notebridge-gateway"),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("NATS disconnected", "err", err) }),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted()) }),
+		nats.RetryOnFailedConnect(true),
+		nats.CustomReconnectDelay(func(attempts int) time.Duration {
+			return reconnectDelay(attempts) + time.Duration(rand.Int64N(int64(reconnectWait)))
+		}),
+		nats.ConnectHandler(func(nc *nats.Conn) { log.Info("NATS connected", "url", redact.URLs(nc.ConnectedUrl())) }),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn("NATS unreachable, retrying", "url", redact.URLs(url), "err", r.Error(err))
+		}),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("NATS disconnected", "err", r.Error(err)) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS reconnected", "url", redact.URLs(nc.ConnectedUrl())) }),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			log.Warn("NATS error", "subject", subject, "err", r.Error(err))
+		}),
 	)
+	if err != nil {
+		return nil, fmt.Errorf("-nats-url %s: %w", redact.URLs(url), r.Error(err))
+	}
+	if !nc.IsConnected() {
+		log.Warn("NATS unreachable, retrying; the gateway is not ready meanwhile", "url", redact.URLs(url))
+	}
+	return nc, nil
+}
+
+// reconnectDelay is the wait before the next round of attempts, once
+// every server was tried attempts times: reconnectWait, doubled each
+// round, up to maxReconnectWait.
+func reconnectDelay(attempts int) time.Duration {
+	d := reconnectWait
+	for i := 1; i < attempts && d < maxReconnectWait; i++ {
+		d *= 2
+	}
+	return min(d, maxReconnectWait)
 }
 
 // serveDebug serves pprof on its own listener, away from the public port.
