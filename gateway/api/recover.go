@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -31,4 +32,25 @@ func Recover(log *slog.Logger) fiber.Handler {
 		}()
 		return c.Next()
 	}
+}
+
+// streamBody sets write as the body stream writer of c, which fasthttp runs
+// after the handler has returned, in a goroutine of its own, beyond the
+// reach of Recover: a panic in write is logged with its stack, like
+// Recover's, and ends the stream with an error event of the internal
+// problem, not the process.
+func streamBody(c *fiber.Ctx, log *slog.Logger, requestID, instance string, write func(w *bufio.Writer)) {
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer func() {
+			r := recover()
+			if r == nil {
+				return
+			}
+			log.Error("stream writer panicked", "request_id", requestID, "path", instance,
+				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			writeEvent(w, "error", "", internalError().render(requestID, instance))
+			_ = w.Flush()
+		}()
+		write(w)
+	})
 }

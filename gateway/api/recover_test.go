@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -112,4 +113,53 @@ func findLogLine(logs, msg, requestID string, v any) error {
 		return json.Unmarshal([]byte(l), v)
 	}
 	return errors.New("no " + msg + " line for " + requestID)
+}
+
+// TestRecoverStreamWriter: a panic in a body stream writer, which runs after
+// the handler returned, ends that stream with an error event of the
+// internal problem; the log has the stack; the server goes on.
+func TestRecoverStreamWriter(t *testing.T) {
+	var logs syncBuffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	app := newApp(Config{Logger: log, BodyLimit: DefaultBodyLimit, HeaderLimit: DefaultHeaderLimit})
+	app.Get("/stream", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, "text/event-stream")
+		streamBody(c, log, RequestIDOf(c), c.Path(), func(w *bufio.Writer) {
+			writeEvent(w, "chunk", "1", []byte(`{"text":"a"}`))
+			_ = w.Flush()
+			panic("secret-stream-panic")
+		})
+		return nil
+	})
+	app.Get("/ok", func(c *fiber.Ctx) error { return c.SendString("ok") })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = app.Listener(ln) }()
+	t.Cleanup(func() { _ = app.Shutdown() })
+	base := "http://" + ln.Addr().String()
+
+	req, _ := http.NewRequest("GET", base+"/stream", nil)
+	req.Header.Set(HeaderRequestID, "stream-panic")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	events := string(body)
+	if !strings.Contains(events, "event: chunk") || !strings.Contains(events, "event: error") ||
+		!strings.Contains(events, "urn:notebridge:problem:internal") || strings.Contains(events, "secret-stream-panic") {
+		t.Fatalf("stream = %q; want the chunk, then an error event of the internal problem and nothing of the panic", events)
+	}
+	var line struct{ Stack string }
+	if err := findLogLine(logs.String(), "stream writer panicked", "stream-panic", &line); err != nil || !strings.Contains(line.Stack, "recover_test.go") {
+		t.Fatalf("%v; stack %q; want the writer's stack in the log", err, line.Stack)
+	}
+	resp, err = http.Get(base + "/ok")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("after the panic: %v %v; want 200", resp, err)
+	}
+	resp.Body.Close()
 }

@@ -62,7 +62,7 @@ func relayStream(c *fiber.Ctx, b *broker, log *slog.Logger, k *call) error {
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set("X-Accel-Buffering", "no") // tell proxies not to hold events back
 	requestID, instance := k.requestID, c.Path()
-	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+	streamBody(c, log, requestID, instance, func(w *bufio.Writer) {
 		defer s.stop()
 		s.relay(w, first, requestID, instance)
 	})
