@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // The exponent range of the numeric domain: a number written with a
@@ -80,6 +81,9 @@ func InNumberDomain(lit string, maxDigits int) (ok bool, reason string) {
 // numberViolations lists every number in v, a value DecodeJSON returned,
 // that is outside the numeric domain, by its JSON pointer.
 func numberViolations(v any, maxDigits int) []Violation {
+	if allInDomain(v, maxDigits) { // the common case, with no pointer built
+		return nil
+	}
 	var out []Violation
 	var walk func(v any, at []byte)
 	walk = func(v any, at []byte) {
@@ -126,4 +130,31 @@ func shorten(lit string) string {
 		return lit
 	}
 	return lit[:20] + "…" + lit[len(lit)-12:] + fmt.Sprintf(" (%d characters)", len(lit))
+}
+
+// allInDomain reports whether every number in v is in the numeric domain.
+func allInDomain(v any, maxDigits int) bool {
+	switch v := v.(type) {
+	case json.Number:
+		// As the scan does: no exponent and under 300 characters is in the
+		// domain when within the digit limit.
+		if len(v) <= maxDigits && len(v) <= 300 && !strings.ContainsAny(string(v), "eE") {
+			return true
+		}
+		ok, _ := InNumberDomain(string(v), maxDigits)
+		return ok
+	case map[string]any:
+		for _, item := range v {
+			if !allInDomain(item, maxDigits) {
+				return false
+			}
+		}
+	case []any:
+		for _, item := range v {
+			if !allInDomain(item, maxDigits) {
+				return false
+			}
+		}
+	}
+	return true
 }
