@@ -8,6 +8,7 @@ second, so a dead worker's job comes back quickly.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
 import pytest
 
 from .conftest import (
@@ -380,3 +382,33 @@ def test_a_stopping_worker_finishes_jobs_within_its_grace_period_and_leaves_the_
 def test_the_catalog_counts_job_workers(job_gateway):
     """A job worker has no endpoint; its service's metadata names the contracts it pulls."""
     assert (job_gateway.workers("steps", 1), job_gateway.workers("ticks", 1)) == (1, 1)
+
+
+def test_workers_pull_again_once_the_gateway_recreates_a_deleted_job_stream(tmp_path):
+    """Someone deletes NB_JOBS (and with it every worker's consumer): the gateway recreates it,
+    /readyz says ready again, and the worker that was pulling takes the next job."""
+    gw = start_gateway(tmp_path, contracts_dir=JOB_CONTRACTS)
+    log = tmp_path / "worker.log"
+    worker = None
+    try:
+        worker = run_job_worker(gw, log)
+        first = submit(gw, "steps", {"text": "before", "steps": 1, "step_ms": 10})
+        assert wait_for_status(gw, first, FINAL)[0]["status"] == "succeeded"
+
+        asyncio.run(_delete_stream(gw.nats_url, "NB_JOBS"))
+        wait_until(lambda: httpx.get(f"{gw.url}/readyz").status_code == 200, "ready again", 20)
+        after = submit(gw, "steps", {"text": "after", "steps": 1, "step_ms": 10})
+        final, _ = wait_for_status(gw, after, FINAL, timeout=30)
+        assert final["status"] == "succeeded", (final, log.read_text()[-2000:])
+    finally:
+        if worker is not None:
+            stop(worker)
+        stop(gw.proc)
+
+
+async def _delete_stream(nats_url: str, name: str) -> None:
+    nc = await nats.connect(nats_url)
+    try:
+        await nc.jetstream().delete_stream(name)
+    finally:
+        await nc.close()
