@@ -1,8 +1,10 @@
 package api_test
 
 import (
+	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -179,6 +181,37 @@ func TestReplyLimits(t *testing.T) {
 			}
 			if want == 502 && r.problem(t)["type"] != "urn:notebridge:problem:invalid-reply" {
 				t.Errorf("type = %v; want invalid-reply", r.problem(t)["type"])
+			}
+		})
+	}
+}
+
+// A client that sends part of its request and then nothing loses its
+// connection at -read-timeout, where it would otherwise hold it forever.
+func TestReadTimeoutClosesATricklingConnection(t *testing.T) {
+	g := newGateway(t).withApp(t, func(cfg *api.Config) { cfg.ReadTimeout = 300 * time.Millisecond })
+	tests := []struct{ name, sent string }{
+		{"half a head", "POST /api/echo/v1 HTTP/1.1\r\nHost: x\r\n"},
+		{"half a body", "POST /api/echo/v1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"text\":"},
+		{"a chunked body that never ends", "POST /api/echo/v1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"tex\r\n"},
+	}
+	base := g.listen(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", addr(base))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := io.WriteString(conn, tt.sent); err != nil {
+				t.Fatal(err)
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second)) // the test's own bound
+			start := time.Now()
+			_, err = io.ReadAll(conn)
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("the connection was still open after %s; want it closed at the read timeout", time.Since(start))
 			}
 		})
 	}

@@ -25,6 +25,15 @@ const DefaultBodyLimit = 1 << 20
 // fasthttp's own default.
 const DefaultHeaderLimit = 8 << 10
 
+// DefaultReadTimeout bounds how long a client may take to send a whole
+// request, head and body, unless configured: a slow client (slowloris) or a
+// body that never ends holds a connection no longer than this.
+const DefaultReadTimeout = 30 * time.Second
+
+// DefaultIdleTimeout is how long a keep-alive connection may wait for its
+// next request unless configured.
+const DefaultIdleTimeout = 2 * time.Minute
+
 // minHeaderLimit leaves room for a request line and the usual headers.
 const minHeaderLimit = 1 << 10
 
@@ -47,6 +56,12 @@ type Config struct {
 	// HeaderLimit is the largest request line plus headers in bytes (431
 	// above it); 0 means DefaultHeaderLimit.
 	HeaderLimit int
+	// ReadTimeout bounds the time to read one whole request; 0 means
+	// DefaultReadTimeout.
+	ReadTimeout time.Duration
+	// IdleTimeout bounds the wait for a keep-alive connection's next
+	// request; 0 means DefaultIdleTimeout.
+	IdleTimeout time.Duration
 	// Jobs runs job mode; it is required when Registry holds a job
 	// contract, and the job routes exist only then.
 	Jobs *jobs.Service
@@ -63,6 +78,8 @@ func (cfg *Config) Validate() error {
 		return fmt.Errorf("%w: body limit %d is negative", ErrInvalidConfig, cfg.BodyLimit)
 	case cfg.HeaderLimit != 0 && cfg.HeaderLimit < minHeaderLimit:
 		return fmt.Errorf("%w: header limit %d is under %d bytes", ErrInvalidConfig, cfg.HeaderLimit, minHeaderLimit)
+	case cfg.ReadTimeout < 0 || cfg.IdleTimeout < 0:
+		return fmt.Errorf("%w: read timeout %s or idle timeout %s is negative", ErrInvalidConfig, cfg.ReadTimeout, cfg.IdleTimeout)
 	}
 	if err := cfg.limits().Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -87,6 +104,12 @@ func New(cfg Config) (*fiber.App, error) {
 	cfg.Limits = cfg.limits()
 	if cfg.HeaderLimit == 0 {
 		cfg.HeaderLimit = DefaultHeaderLimit
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
 	}
 	doc, err := OpenAPI(cfg.Registry)
 	if err != nil {
@@ -125,8 +148,8 @@ func newApp(cfg Config) *fiber.App {
 		JSONEncoder:           marshalJSON,
 		ErrorHandler:          ErrorHandler(cfg.Logger, cfg.BodyLimit, cfg.HeaderLimit),
 		DisableStartupMessage: true,
-		ReadTimeout:           30 * time.Second,
-		IdleTimeout:           2 * time.Minute,
+		ReadTimeout:           cfg.ReadTimeout,
+		IdleTimeout:           cfg.IdleTimeout,
 	})
 	srv := app.Server()
 	srv.HeaderReceived = headGuard(cfg.BodyLimit)

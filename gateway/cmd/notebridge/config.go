@@ -26,6 +26,8 @@ type config struct {
 	BodyLimit    int
 	HeaderLimit  int
 	Linger       time.Duration
+	ReadTimeout  time.Duration
+	IdleTimeout  time.Duration
 	// Limits bound a request body's nesting and numbers.
 	Limits        contracts.Limits
 	LogFormat     string
@@ -97,6 +99,8 @@ func serveFlags(fs *flag.FlagSet, cfg *config) {
 	fs.IntVar(&cfg.Limits.MaxDepth, "max-depth", envIntOr("NOTEBRIDGE_MAX_DEPTH", contracts.DefaultMaxDepth), "deepest nesting of arrays and objects in a request body, 1 to 1000; deeper answers 400 (env NOTEBRIDGE_MAX_DEPTH)")
 	fs.IntVar(&cfg.Limits.MaxNumberDigits, "max-number-digits", envIntOr("NOTEBRIDGE_MAX_NUMBER_DIGITS", contracts.DefaultMaxNumberDigits), "most digits of a number in a request body, 1 to 4300; more answers 422 (env NOTEBRIDGE_MAX_NUMBER_DIGITS)")
 	fs.IntVar(&cfg.HeaderLimit, "header-limit", envIntOr("NOTEBRIDGE_HEADER_LIMIT", api.DefaultHeaderLimit), "largest request line plus headers in bytes, at least 1024; 431 above it (env NOTEBRIDGE_HEADER_LIMIT)")
+	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", envDurationOr("NOTEBRIDGE_READ_TIMEOUT", api.DefaultReadTimeout), "longest a client may take to send one whole request, head and body; the connection is closed past it (env NOTEBRIDGE_READ_TIMEOUT)")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", envDurationOr("NOTEBRIDGE_IDLE_TIMEOUT", api.DefaultIdleTimeout), "longest a keep-alive connection may wait for its next request (env NOTEBRIDGE_IDLE_TIMEOUT)")
 	fs.DurationVar(&cfg.Linger, "linger", envDurationOr("NOTEBRIDGE_LINGER", api.DefaultLinger), "how long a connection the gateway closes mid-request (413, 431, 400) keeps reading and discarding what the client still sends, so the client reads the answer rather than a reset; 0 closes at once (env NOTEBRIDGE_LINGER)")
 	fs.DurationVar(&cfg.JobTTL, "job-ttl", envDurationOr("NOTEBRIDGE_JOB_TTL", jobs.DefaultTTL), "how long job records, results and idempotency keys live after their last change (env NOTEBRIDGE_JOB_TTL)")
 	secretVar(fs, &cfg.WebhookSecret, "webhook-secret", envOr("NOTEBRIDGE_WEBHOOK_SECRET", ""), "`secret` that signs job webhooks (Notebridge-Signature); required with -webhook-allow (env NOTEBRIDGE_WEBHOOK_SECRET)")
