@@ -21,9 +21,9 @@ import (
 const DefaultBodyLimit = 1 << 20
 
 // DefaultHeaderLimit is the largest request line and header block accepted
-// unless configured: nginx's default buffer for a long header line, twice
-// fasthttp's own default.
-const DefaultHeaderLimit = 8 << 10
+// unless configured: fasthttp's own read buffer, which every connection
+// holds, so that a thousand keep-alive connections cost what they did.
+const DefaultHeaderLimit = 4 << 10
 
 // DefaultReadTimeout bounds how long a client may take to send a whole
 // request, head and body, unless configured: a slow client (slowloris) or a
