@@ -18,7 +18,8 @@ import (
 type idempotencyEntry struct {
 	JobID string `json:"job_id"`
 	// Fingerprint is "sha256:<hex>" of the contract id, a newline, and the
-	// body's bytes.
+	// body in canonical JSON, so that a retry that re-serialises the same
+	// value (other key order, whitespace or number spelling) still matches.
 	Fingerprint string `json:"fingerprint"`
 }
 
@@ -32,7 +33,7 @@ func idempotencyKey(key string) string {
 func fingerprint(sub Submission) string {
 	h := sha256.New()
 	h.Write([]byte(sub.Contract.ID() + "\n"))
-	h.Write(sub.Body)
+	h.Write(canonicalJSON(sub.Body))
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
