@@ -66,11 +66,27 @@ func main() {
 	}
 }
 
+// usage is what `notebridge --help` prints before the flags of serve, the
+// command that runs when none is named.
+const usage = `usage: notebridge [command] [flags]
+
+commands:
+  serve      run the gateway (the default when no command is named)
+  nats       run only the embedded NATS server with JetStream and print its URL
+  contracts  lint, test and diff contracts in CI (notebridge contracts -h)
+
+Each command takes -h. The flags of serve:
+`
+
 // runServe: config → contracts → NATS → HTTP server → wait for a signal → drain.
 func runServe(ctx context.Context, args []string) error {
 	var cfg config
 	fs := flag.NewFlagSet("notebridge serve", flag.ContinueOnError)
 	serveFlags(fs, &cfg)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

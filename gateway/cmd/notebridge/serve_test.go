@@ -261,3 +261,23 @@ func TestReconnectDelay(t *testing.T) {
 		}
 	}
 }
+
+func TestHelpListsEveryCommand(t *testing.T) {
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, arg := range []string{"--help", "-h"} {
+		t.Run(arg, func(t *testing.T) {
+			out, err := exec.Command(bin, arg).CombinedOutput()
+			if err != nil {
+				t.Fatalf("notebridge %s: %v\n%s", arg, err, out)
+			}
+			for _, want := range []string{"\n  serve ", "\n  nats ", "\n  contracts ", "-listen"} {
+				if !strings.Contains(string(out), want) {
+					t.Errorf("notebridge %s does not show %q:\n%s", arg, want, out)
+				}
+			}
+		})
+	}
+}
