@@ -21,8 +21,9 @@ type schemaRole struct {
 type schemaRoles []schemaRole
 
 // digest computes the contract digest of docs/protocol.md from the schema
-// files a manifest names and every file they reach through $ref. It also
-// returns those documents keyed by their path relative to base.
+// files a manifest names and every file they reach through $ref, each in
+// its canonical form (canonicalSchema). It also returns those documents as
+// written, keyed by their path relative to base.
 func digest(base string, roles schemaRoles) (string, map[string]json.RawMessage, error) {
 	docs := map[string][]byte{} // absolute path -> normalized bytes
 	var queue []string
@@ -53,10 +54,18 @@ func digest(base string, roles schemaRoles) (string, map[string]json.RawMessage,
 	}
 
 	sum := func(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
+	fileHash := make(map[string]string, len(docs))
+	for file, b := range docs {
+		canonical, err := canonicalSchema(b)
+		if err != nil {
+			return "", nil, fmt.Errorf("%s: %w", file, err)
+		}
+		fileHash[file] = sum(canonical)
+	}
 	var text strings.Builder
 	for _, r := range roles {
 		abs, _ := filepath.Abs(r.file)
-		fmt.Fprintf(&text, "%s %s\n", r.role, sum(docs[abs]))
+		fmt.Fprintf(&text, "%s %s\n", r.role, fileHash[abs])
 	}
 	hashes := make(map[string]bool, len(docs))
 	schemas := make(map[string]json.RawMessage, len(docs))
@@ -65,7 +74,7 @@ func digest(base string, roles schemaRoles) (string, map[string]json.RawMessage,
 		return "", nil, err
 	}
 	for file, b := range docs {
-		hashes[sum(b)] = true
+		hashes[fileHash[file]] = true
 		rel, err := filepath.Rel(absBase, file)
 		if err != nil {
 			return "", nil, err

@@ -61,6 +61,32 @@ func TestDigestFollowsReferencedFiles(t *testing.T) {
 	}
 }
 
+func TestDigestIgnoresAnnotations(t *testing.T) {
+	before := mustLoad(t, writeTree(t, validTree())).All()[0].Digest
+	tests := []struct {
+		name, file, content string
+		same                bool
+	}{
+		{"a description and a title", "schemas/req.json", `{"title": "Request", "description": "what to shorten",
+			"type": "object", "required": ["text"], "properties": {"text": {"$ref": "defs.json#/$defs/short", "description": "the text"}}}`, true},
+		{"examples and a comment in a referenced file", "schemas/defs.json", `{"$comment": "shared", "$defs": {"short": {"type": "string", "maxLength": 8, "examples": ["hi"]}}}`, true},
+		{"whitespace and key order", "schemas/resp.json", "{\n  \"required\": [\"text\"],\n  \"type\": \"object\"\n}", true},
+		{"a property called description", "schemas/resp.json", `{"type": "object", "required": ["text"], "properties": {"description": {"type": "string"}}}`, false},
+		{"a default", "schemas/defs.json", `{"$defs": {"short": {"type": "string", "maxLength": 8, "default": "x"}}}`, false},
+		{"a limit", "schemas/defs.json", `{"$defs": {"short": {"type": "string", "maxLength": 9}}}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tree := validTree()
+			tree[tt.file] = tt.content
+			after := mustLoad(t, writeTree(t, tree)).All()[0].Digest
+			if (after == before) != tt.same {
+				t.Errorf("digest %s, before %s: got same = %v; want %v", after, before, after == before, tt.same)
+			}
+		})
+	}
+}
+
 func TestLoadRejects(t *testing.T) {
 	tests := []struct {
 		name    string

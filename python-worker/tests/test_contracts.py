@@ -9,6 +9,7 @@ import pytest
 from conftest import REPO, REPO_CONTRACTS, TEST_CONTRACTS
 
 from notebridge_worker import ContractError, load_contracts
+from notebridge_worker.canonical import canonical_schema
 from notebridge_worker.contracts import contract_digest, load_contract
 from notebridge_worker.exactjson import dumps, parse, parse_exact
 
@@ -68,6 +69,46 @@ def test_digests_match_the_table_the_go_side_checks_too() -> None:
     contracts = {**load_contracts(REPO_CONTRACTS), **load_contracts(TEST_CONTRACTS)}
     assert "echo/v1" in expected
     assert {ref: contracts[ref].digest for ref in expected} == expected
+
+
+def test_canonical_schema_matches_the_vectors_the_go_side_checks_too() -> None:
+    vectors = json.loads((REPO / "testdata" / "digest-vectors.json").read_text())["cases"]
+    assert len(vectors) >= 10
+    for vector in vectors:
+        got = canonical_schema(vector["schema"].encode()).decode()
+        assert got == vector["canonical"], vector["name"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "same"),
+    [
+        pytest.param(
+            ('"type": "object"', '"description": "what to echo", "type": "object"'),
+            True,
+            id="description",
+        ),
+        pytest.param(
+            ('"type": "object"', '"examples": [{"text": "hi"}], "type": "object"'),
+            True,
+            id="examples",
+        ),
+        pytest.param(
+            ('"type": "object"', '"$comment": "c", "title": "T", "type": "object"'),
+            True,
+            id="title-and-comment",
+        ),
+        pytest.param(('"type": "object"', '"default": {}, "type": "object"'), False, id="default"),
+    ],
+)
+def test_digest_ignores_annotations(tmp_path: Path, edit: tuple[str, str], same: bool) -> None:
+    shutil.copytree(REPO / "testdata", tmp_path / "testdata")
+    contracts, schemas = tmp_path / "testdata" / "contracts", tmp_path / "testdata" / "schemas"
+    original = load_contracts(contracts)["echo/v1"].digest
+    request = schemas / "echo.request.json"
+    text = request.read_text()
+    assert edit[0] in text
+    request.write_text(text.replace(edit[0], edit[1], 1))
+    assert (load_contracts(contracts)["echo/v1"].digest == original) is same
 
 
 def test_digest_covers_the_schema_files_and_nothing_else(tmp_path: Path) -> None:

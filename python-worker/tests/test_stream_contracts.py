@@ -10,6 +10,7 @@ import pytest
 from conftest import REPO, TEST_CONTRACTS
 
 from notebridge_worker import ContractError, load_contracts
+from notebridge_worker.canonical import canonical_schema
 from notebridge_worker.contracts import Merge, contract_digest, load_contract
 from notebridge_worker.exactjson import dumps
 
@@ -137,12 +138,13 @@ def test_a_stream_contract_loads_what_the_worker_needs(tmp_path: Path) -> None:
 
 
 def test_the_digest_has_a_line_per_schema_role_present(tmp_path: Path) -> None:
-    # Distinct schemas, so that each role's line names its own file.
+    # Distinct schemas (a title would not do: the digest leaves annotations out), so that
+    # each role's line names its own file.
     contracts = write(tmp_path, merge=ABSENT, response_schema=ABSENT)
     schemas = tmp_path / "schemas"
-    (schemas / "chunk.json").write_bytes(dumps({**TEXT, "title": "chunk"}))
+    (schemas / "chunk.json").write_bytes(dumps({**TEXT, "maxProperties": 9}))
     request, chunk = (
-        hashlib.sha256((schemas / f"{n}.json").read_bytes()).hexdigest()
+        hashlib.sha256(canonical_schema((schemas / f"{n}.json").read_bytes())).hexdigest()
         for n in ("request", "chunk")
     )
     text = f"request {request}\nchunk {chunk}\n" + "".join(

@@ -43,6 +43,7 @@ from referencing.exceptions import NoSuchResource, Unresolvable
 from referencing.jsonschema import specification_with
 
 from notebridge_worker import exactjson, fastpath, integers, portable
+from notebridge_worker.canonical import canonical_schema
 from notebridge_worker.protocol import contract_ref
 
 MANIFEST_FIELDS = frozenset(
@@ -603,10 +604,9 @@ class _SchemaFiles:
                 via = f" (reached from {referrer})" if referrer else ""
                 files.read_problems.append(f"{_display(path)}: {error.strerror}{via}")
                 continue
-            normalized = raw.replace(b"\r\n", b"\n")
-            files.hashes[path] = hashlib.sha256(normalized).hexdigest()
             try:
                 document = exactjson.parse_exact(raw)
+                files.hashes[path] = hashlib.sha256(canonical_schema(raw)).hexdigest()
             except ValueError as error:
                 files.read_problems.append(f"{_display(path)}: not JSON: {error}")
                 continue

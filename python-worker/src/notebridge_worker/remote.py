@@ -5,10 +5,9 @@ its manifest's fields and every schema file the contract reaches, keyed by its p
 to the manifest's directory. :func:`fetch_contracts` writes those out as a contracts
 directory in a cache (manifests ``<name>.v<N>.json``, schema files at their relative paths,
 so every ``$ref`` resolves as it does in the repo), loads it with the ordinary loader and
-checks that each contract's digest equals the gateway's. The digest is over the schema
-files' bytes (docs/protocol.md), so the gateway must serve them verbatim
-(``schema_sources``); a compacted copy would give another digest, and the gateway would
-then see a drifted worker.
+checks that each contract's digest equals the gateway's. The gateway serves the files
+verbatim (``schema_sources``), so the cache holds what the repo holds; the digest hashes a
+canonical form of each file (docs/protocol.md), so their spelling would not matter anyway.
 
 ``Worker(contracts_dir="http://gateway:8080")``, ``--contracts-url`` and
 ``$NOTEBRIDGE_CONTRACTS_URL`` all come here.

@@ -166,6 +166,27 @@ def test_drifted_worker_is_502_naming_the_contract(gateway, tmp_path):
         stop(proc)
 
 
+def test_a_worker_with_reworded_descriptions_is_not_drifted(gateway, tmp_path):
+    # Documentation edits to a schema reach the workers before (or after) the gateway; the
+    # digest leaves annotations out, so calls keep working meanwhile (docs/protocol.md).
+    edited = tmp_path / "testdata"
+    shutil.copytree(REPO / "testdata", edited)
+    request = edited / "schemas" / "echo.request.json"
+    schema = json.loads(request.read_text())
+    schema["description"] = "Reworded: what the echo worker sends back."
+    schema["examples"] = [{"text": "hi"}]
+    request.write_text(json.dumps(schema, indent=4))
+    proc = start_worker(gateway.nats_url, contracts_dir=edited / "contracts")
+    try:
+        wait_until(lambda: gateway.workers("echo", 1) >= 1, "edited worker discovered")
+        resp = post(gateway, "/api/echo/v1", {"text": "x"})
+        assert resp.status_code == 200, resp.text
+        catalog = httpx.get(f"{gateway.url}/api").json()
+        assert catalog["contracts"][0]["versions"][0]["drifted_workers"] == 0
+    finally:
+        stop(proc)
+
+
 def test_sigterm_lets_in_flight_requests_finish(gateway, echo_worker):
     with ThreadPoolExecutor(1) as pool:
         inflight = pool.submit(
