@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -116,7 +117,7 @@ func callSync(c *fiber.Ctx, b *broker, log *slog.Logger, k *call) error {
 		return natsUnavailable(err.Error())
 	}
 	if code := reply.Header.Get(wire.HeaderServiceErrorCode); code != "" {
-		return fromWorkerError(k.ct, code, reply.Header.Get(wire.HeaderServiceError), k.timeout)
+		return fromWorkerError(k.ct, code, reply.Header.Get(wire.HeaderServiceError), reply.Data, k.timeout)
 	}
 	if err := checkReply(log, k, reply.Data, k.ct.ValidateResponseJSON); err != nil {
 		return err
@@ -139,14 +140,14 @@ func checkReply(log *slog.Logger, k *call, data []byte, validate func([]byte, co
 	}
 	if len(vs) > 0 {
 		log.Warn("worker reply breaks the contract", "request_id", k.requestID, "contract", k.ct.ID(), "violations", vs)
-		return invalidReply(k.ct, fmt.Sprintf("%d violation(s)", len(vs)))
+		return invalidReply(k.ct, fmt.Sprintf("%d violation(s)", len(vs)), vs...)
 	}
 	return nil
 }
 
 // fromWorkerError maps a worker's error code to the client's answer
-// (docs/protocol.md has the table).
-func fromWorkerError(ct *contracts.Contract, code, msg string, timeout time.Duration) *Problem {
+// (docs/protocol.md has the table); body is the error reply's body.
+func fromWorkerError(ct *contracts.Contract, code, msg string, body []byte, timeout time.Duration) *Problem {
 	switch code {
 	case wire.CodeBusy:
 		return workerBusy(ct, msg)
@@ -155,10 +156,22 @@ func fromWorkerError(ct *contracts.Contract, code, msg string, timeout time.Dura
 	case wire.CodeDrift:
 		return contractDrift(ct, msg)
 	case wire.CodeInvalidReply:
-		return invalidReply(ct, "the worker caught it: "+msg)
+		return invalidReply(ct, "the worker caught it: "+msg, workerViolations(body)...)
 	default:
 		return workerError(ct, code, msg)
 	}
+}
+
+// workerViolations reads the violations of an invalid_reply error body,
+// {"violations": [...]}; none when the body is not that shape.
+func workerViolations(body []byte) []contracts.Violation {
+	var reply struct {
+		Violations []contracts.Violation `json:"violations"`
+	}
+	if json.Unmarshal(body, &reply) != nil {
+		return nil
+	}
+	return reply.Violations
 }
 
 // isJSON accepts application/json and any application/*+json type.

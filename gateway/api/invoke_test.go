@@ -2,7 +2,9 @@ package api_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -136,7 +138,17 @@ func TestInvokeErrors(t *testing.T) {
 					t.Errorf("code = %v; want internal", p["code"])
 				}
 			}},
-		{name: "reply breaks the response schema", path: "/api/echo/v1", body: `{"text": "a", "behavior": "bad_reply"}`, status: 502, typ: "invalid-reply", contains: "1 violation"},
+		{name: "reply breaks the response schema", path: "/api/echo/v1", body: `{"text": "a", "behavior": "bad_reply"}`, status: 502, typ: "invalid-reply", contains: "3 violation(s)",
+			check: func(t *testing.T, _ response, p map[string]any) {
+				var got []string
+				for _, e := range p["errors"].([]any) {
+					v := e.(map[string]any)
+					got = append(got, fmt.Sprint(v["instancePath"], " ", v["keyword"]))
+				}
+				if want := []string{" additionalProperties", "/n type", "/text type"}; !slices.Equal(got, want) {
+					t.Errorf("errors = %q; want every violation %q", got, want)
+				}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

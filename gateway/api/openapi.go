@@ -411,7 +411,7 @@ func problemSchema() map[string]any {
 			"request_id": str,
 			"contract":   map[string]any{"type": "string", "description": "The contract version, as name/vN"},
 			"code":       map[string]any{"type": "string", "description": "The worker's error code"},
-			"errors":     map[string]any{"type": "array", "items": openapi.Ref("Violation"), "description": "Every violation of the request schema (422)"},
+			"errors":     map[string]any{"type": "array", "items": openapi.Ref("Violation"), "description": "Every violation of the request schema (422) or of the reply (502 invalid-reply)"},
 			"line":       map[string]any{"type": "integer", "description": "Where the JSON breaks (400 malformed-json, too-deep)"},
 			"column":     map[string]any{"type": "integer"},
 			"job":        map[string]any{"type": "string", "description": "The job the problem is about (409 job-finished)"},

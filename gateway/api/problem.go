@@ -27,7 +27,8 @@ type Problem struct {
 	Contract string `json:"contract,omitempty"`
 	// Code is the worker's error code, for worker errors.
 	Code string `json:"code,omitempty"`
-	// Errors lists every schema violation of the request (422).
+	// Errors lists every schema violation of the request (422) or of the
+	// reply (502 invalid-reply).
 	Errors []contracts.Violation `json:"errors,omitempty"`
 	// Line and Column locate a JSON syntax error (400).
 	Line   int `json:"line,omitempty"`
@@ -200,10 +201,17 @@ func notAcceptable(c *contracts.Contract) *Problem {
 	return p
 }
 
-func invalidReply(c *contracts.Contract, detail string) *Problem {
+// invalidReply is the 502 of a reply that broke its contract, listing
+// every violation found; without any (the reply was not JSON, say) the
+// worker's or the gateway's log has the details under the request id.
+func invalidReply(c *contracts.Contract, detail string, vs ...contracts.Violation) *Problem {
+	where := "; the details are in the logs under this request id"
+	if len(vs) > 0 {
+		where = "; errors lists every violation"
+	}
 	p := newProblem(fiber.StatusBadGateway, "invalid-reply", "Reply breaks the contract",
-		fmt.Sprintf("the worker's reply broke the %s response schema: %s; the details are in the logs under this request id", c.ID(), detail))
-	p.Contract = c.ID()
+		fmt.Sprintf("the worker's reply broke the %s response schema: %s%s", c.ID(), detail, where))
+	p.Contract, p.Errors = c.ID(), vs
 	return p
 }
 
@@ -220,7 +228,7 @@ func jobFinished(rec *jobs.Record) *Problem {
 
 func idempotencyKeyReused(c *contracts.Contract) *Problem {
 	p := newProblem(fiber.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency key reused",
-		"this Idempotency-Key was first sent with another contract or body; send a new key for a new request, or the same bytes to get the same job")
+		"this Idempotency-Key was first sent with another contract or body; send a new key for a new request, or the same JSON to get the same job")
 	p.Contract = c.ID()
 	return p
 }

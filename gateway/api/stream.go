@@ -143,7 +143,7 @@ func (s *stream) read(msg *nats.Msg) event {
 	}
 	if code := msg.Header.Get(wire.HeaderServiceErrorCode); code != "" {
 		s.over = true
-		return event{problem: fromWorkerError(s.k.ct, code, msg.Header.Get(wire.HeaderServiceError), s.k.timeout)}
+		return event{problem: fromWorkerError(s.k.ct, code, msg.Header.Get(wire.HeaderServiceError), msg.Data, s.k.timeout)}
 	}
 	switch kind := msg.Header.Get(wire.HeaderStream); kind {
 	case wire.StreamEnd:

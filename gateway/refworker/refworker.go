@@ -131,7 +131,7 @@ func (w *worker) handle(ct *contracts.Contract, req micro.Request) {
 	case "crash":
 		_ = req.Error(wire.CodeInternal, "internal error in handler "+ct.ID(), nil)
 	case "bad_reply":
-		_ = req.Respond([]byte(`{"text":42}`))
+		_ = req.Respond([]byte(`{"text":42,"n":"seven","extra":true}`)) // three violations
 	default:
 		_ = req.RespondJSON(echoReply{Text: in.Text, N: in.N})
 	}

@@ -57,7 +57,7 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
     if behavior == "crash":
         raise RuntimeError("boom secret traceback detail")
     if behavior == "bad_reply":
-        return {"text": 42}
+        return {"text": 42, "n": "seven", "extra": True}  # three violations
     reply = {"text": request["text"]}
     if "n" in request:
         reply["n"] = request["n"]

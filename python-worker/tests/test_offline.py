@@ -48,11 +48,15 @@ def test_a_broken_reply_is_caught_with_the_violations() -> None:
     with pytest.raises(CallError) as raised:
         TestClient(build_worker()).call("echo", {"text": "x", "behavior": "bad_reply"})
     assert raised.value.code == "invalid_reply"
+    # Every violation, in the message and as data; none left as "(and 2 more)".
     assert raised.value.message == (
-        "echo/v1 reply broke the contract: text: expected string, got integer at /text"
+        'echo/v1 reply broke the contract: reply: unexpected property "extra"; '
+        "n: expected number, got string at /n; text: expected string, got integer at /text"
     )
-    assert raised.value.violations == [
-        {"instancePath": "/text", "keyword": "type", "message": "expected string, got integer"}
+    assert [(v["instancePath"], v["keyword"]) for v in raised.value.violations] == [
+        ("", "additionalProperties"),
+        ("/n", "type"),
+        ("/text", "type"),
     ]
 
 
@@ -131,7 +135,7 @@ def test_the_test_command_reports_each_example_and_fails_on_a_broken_reply(
         '  expected {"text":"n","n":12345678901234567890.125}',
         '       got {"text":"n"}',
         "FAIL echo/v2 'hello': invalid_reply: echo/v2 reply broke the contract: "
-        'reply: unexpected property "txt" (and 1 more)',
+        'reply: unexpected property "txt"; reply: missing required property "text"',
         "examples: 1 passed, 2 failed",
     ]
     assert "echo/v2 reply broke the contract (request test-" in finished.stderr

@@ -81,15 +81,22 @@ async def test_reply_that_breaks_the_contract_is_invalid_reply(
     code, message = error_of(reply)
     assert code == "invalid_reply"
     assert message == (
-        "echo/v1 reply broke the contract: text: expected string, got integer at /text"
+        'echo/v1 reply broke the contract: reply: unexpected property "extra"; '
+        "n: expected number, got string at /n; text: expected string, got integer at /text"
     )
     assert json.loads(reply.data) == {
         "violations": [
-            {"instancePath": "/text", "keyword": "type", "message": "expected string, got integer"}
+            {
+                "instancePath": "",
+                "keyword": "additionalProperties",
+                "message": 'unexpected property "extra"',
+            },
+            {"instancePath": "/n", "keyword": "type", "message": "expected number, got string"},
+            {"instancePath": "/text", "keyword": "type", "message": "expected string, got integer"},
         ]
     }
     assert "echo/v1 reply broke the contract (request " in caplog.text
-    assert "): text: expected string, got integer at /text" in caplog.text
+    assert "): reply: unexpected property \"extra\"; n: expected number" in caplog.text
 
 
 async def test_reply_that_is_not_json_is_invalid_reply(client: Client, serve) -> None:
@@ -293,8 +300,8 @@ async def test_stats_count_requests_errors_and_the_time_handlers_take(
     v1, v2 = stats["echo-v1"], stats["echo-v2"]
     assert (v1["num_requests"], v1["num_errors"]) == (3, 1)
     assert v1["last_error"] == (
-        "invalid_reply: echo/v1 reply broke the contract: text: expected string, got integer "
-        "at /text"
+        'invalid_reply: echo/v1 reply broke the contract: reply: unexpected property "extra"; '
+        "n: expected number, got string at /n; text: expected string, got integer at /text"
     )
     # The handler's 300 ms count, not only the moment micro's callback took to admit it.
     assert v1["processing_time"] >= 300_000_000

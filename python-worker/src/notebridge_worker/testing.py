@@ -406,7 +406,7 @@ def _merged(contract: Contract, chunks: list[bytes]) -> bytes:
     if found:
         raise CallError(
             INVALID_REPLY,
-            f"{contract.ref} merged reply broke the contract: {_describe(found, 'reply', limit=1)}",
+            f"{contract.ref} merged reply broke the contract: {_describe(found, 'reply')}",
             exactjson.parse(_violations_body(found))["violations"],
             sent,
         )

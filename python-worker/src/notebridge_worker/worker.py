@@ -1320,7 +1320,7 @@ def _checked_request(contract: Contract, data: bytes, exact_numbers: bool) -> An
         found = [_violation(problem) for problem in outside]
         raise _ErrorReply(
             INVALID_REQUEST,
-            f"the request breaks the protocol's numeric domain: {_describe(found, 'request', 1)}",
+            f"the request breaks the protocol's numeric domain: {_describe(found, 'request')}",
             _violations_body(found),
         )
     try:
@@ -1344,7 +1344,7 @@ def _checked_request(contract: Contract, data: bytes, exact_numbers: bool) -> An
         if found:
             raise _ErrorReply(
                 INVALID_REQUEST,
-                f"the request breaks {contract.ref}: {_describe(found, 'request', limit=1)}",
+                f"the request breaks {contract.ref}: {_describe(found, 'request')}",
                 _violations_body(found),
             )
     # Validation needed exact numbers; handlers get floats unless they asked otherwise.
@@ -1435,17 +1435,16 @@ def _checked(
     )
     raise _ErrorReply(
         INVALID_REPLY,
-        f"{ref} {document}{number} broke the contract: {_describe(found, document, limit=1)}",
+        f"{ref} {document}{number} broke the contract: {_describe(found, document)}",
         _violations_body(found),
     )
 
 
-def _describe(violations: list[Violation], document: str, limit: int | None = None) -> str:
-    """``summary: expected string, got null at /summary; ...`` for a person to act on."""
-    shown = violations if limit is None else violations[:limit]
-    text = "; ".join(explain(violation, document) for violation in shown)
-    hidden = len(violations) - len(shown)
-    return f"{text} (and {hidden} more)" if hidden else text
+def _describe(violations: list[Violation], document: str) -> str:
+    """``summary: expected string, got null at /summary; ...``: every violation, for a person
+    to act on (an error header keeps MAX_ERROR_MESSAGE characters; the body keeps them all).
+    """
+    return "; ".join(explain(violation, document) for violation in violations)
 
 
 def _violations_body(violations: list[Violation]) -> bytes:

@@ -121,6 +121,12 @@ def test_reply_that_breaks_the_contract_is_502(gateway, echo_worker):
         post(gateway, "/api/echo/v1", {"text": "x", "behavior": "bad_reply"}), 502, "invalid-reply"
     )
     assert body["contract"] == "echo/v1"
+    # The worker caught it; the client still gets every violation, with its pointer.
+    assert [(e["instancePath"], e["keyword"]) for e in body["errors"]] == [
+        ("", "additionalProperties"),
+        ("/n", "type"),
+        ("/text", "type"),
+    ]
 
 
 def test_busy_worker_is_503_with_retry_after(gateway):
