@@ -1,5 +1,7 @@
 """Testing a worker without NATS: TestClient, ``notebridge-worker test`` and the pytest plugin."""
 
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -9,6 +11,7 @@ import pytest
 from conftest import PYTHON_WORKER, TEST_CONTRACTS
 from echo_worker import build_worker
 
+import notebridge_worker
 from notebridge_worker import RequestContext, Worker
 from notebridge_worker.protocol import HEADER_CONTRACT_DIGEST, HEADER_REQUEST_ID
 from notebridge_worker.testing import CallError, TestClient
@@ -179,3 +182,76 @@ def test_the_pytest_plugin_makes_one_test_per_example(pytester: pytest.Pytester)
             "*FAIL echo/v2 'hello': invalid_reply: echo/v2 reply broke the contract*",
         ]
     )
+
+
+def test_the_pytest_plugin_finds_a_worker_file_beside_the_test(pytester: pytest.Pytester) -> None:
+    # The worker names its contracts relative to its own file, the marker names the worker
+    # relative to the test file; pytest runs from elsewhere and both still resolve.
+    project = pytester.path / "project"
+    (project / "tests").mkdir(parents=True)
+    (project / "workers").mkdir()
+    (project / "workers" / "echo_here.py").write_text(
+        BROKEN_WORKER.replace(
+            repr(str(TEST_CONTRACTS)), repr(os.path.relpath(TEST_CONTRACTS, project / "workers"))
+        )
+    )
+    (project / "tests" / "test_marked.py").write_text(
+        textwrap.dedent(
+            """
+            import pytest
+
+            @pytest.mark.notebridge("../workers/echo_here.py:worker", contracts=["echo/v1"])
+            def test_example(notebridge_example):
+                notebridge_example.check()
+            """
+        )
+    )
+    elsewhere = pytester.path / "elsewhere"
+    elsewhere.mkdir()
+    os.chdir(elsewhere)
+    result = pytester.runpytest(
+        str(project / "tests"), "-p", "no:cacheprovider", "-p", "no:asyncio"
+    )
+    result.assert_outcomes(passed=1, failed=1)  # the broken worker drops "n"
+
+
+def test_a_missing_contracts_folder_is_one_line_with_its_absolute_path(tmp_path: Path) -> None:
+    (tmp_path / "here").mkdir()
+    (tmp_path / "here" / "lost_worker.py").write_text(
+        "from notebridge_worker import Worker\n"
+        'worker = Worker("lost", contracts_dir="../contracts")\n'
+    )
+    finished = run_cli("test", "here/lost_worker.py", cwd=tmp_path)
+    assert finished.returncode == 2
+    # Relative to the worker's file, not to the working directory.
+    assert finished.stderr == (
+        f"notebridge-worker: here/lost_worker.py: no contracts folder at {tmp_path / 'contracts'}\n"
+    )
+    assert "Traceback" not in finished.stderr
+
+
+def test_a_relative_contracts_dir_is_relative_to_the_workers_file(tmp_path: Path) -> None:
+    (tmp_path / "project" / "workers").mkdir(parents=True)
+    shutil.copytree(TEST_CONTRACTS.parent, tmp_path / "project" / "testdata")
+    (tmp_path / "project" / "workers" / "echo_there.py").write_text(
+        BROKEN_WORKER.replace(repr(str(TEST_CONTRACTS)), repr("../testdata/contracts"))
+    )
+    finished = run_cli(
+        "test",
+        str(tmp_path / "project" / "workers" / "echo_there.py"),
+        "--contract",
+        "echo/v1",
+        cwd=tmp_path,
+    )
+    assert finished.stdout.splitlines()[0] == "PASS echo/v1 'hello'", finished.stderr
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["test"], ["models"]])
+def test_help_speaks_to_users_not_of_the_sdks_files(command: list[str]) -> None:
+    finished = run_cli(*command, "--help")
+    assert finished.returncode == 0, finished.stderr
+    package = Path(notebridge_worker.__file__).parent
+    internal = {path.name for path in package.rglob("*.py")} - {"__init__.py", "__main__.py"}
+    assert internal
+    mentioned = sorted(name for name in internal if name in finished.stdout)
+    assert mentioned == [], finished.stdout

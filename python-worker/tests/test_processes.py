@@ -83,6 +83,9 @@ async def test_sigterm_stops_taking_requests_and_finishes_those_in_flight(
         {"text": f"finish me {i}"} for i in range(6)
     ]
     assert exit_status == 0
+    # A clean stop closes the connection on purpose: nothing to reconnect, nothing to warn of.
+    assert "disconnected" not in worker.log()
+    assert "reconnecting" not in worker.log()
 
 
 @pytest.mark.parametrize(

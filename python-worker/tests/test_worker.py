@@ -96,7 +96,7 @@ async def test_reply_that_breaks_the_contract_is_invalid_reply(
         ]
     }
     assert "echo/v1 reply broke the contract (request " in caplog.text
-    assert "): reply: unexpected property \"extra\"; n: expected number" in caplog.text
+    assert '): reply: unexpected property "extra"; n: expected number' in caplog.text
 
 
 async def test_reply_that_is_not_json_is_invalid_reply(client: Client, serve) -> None:

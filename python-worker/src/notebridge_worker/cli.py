@@ -22,7 +22,7 @@ from notebridge_worker.connection import (
 )
 from notebridge_worker.contracts import ContractError
 from notebridge_worker.loader import TargetError, load_worker
-from notebridge_worker.remote import ENV_CONTRACTS_URL, local_contracts_dir
+from notebridge_worker.remote import ENV_CONTRACTS_DIR, ENV_CONTRACTS_URL, local_contracts_dir
 from notebridge_worker.supervisor import (
     DEFAULT_RESTART_LIMIT,
     DEFAULT_RESTART_WINDOW,
@@ -32,7 +32,6 @@ from notebridge_worker.supervisor import (
 from notebridge_worker.testing import TestClient
 from notebridge_worker.worker import (
     DEFAULT_GRACE_SECONDS,
-    ENV_CONTRACTS_DIR,
     POOLS,
     StartError,
     Worker,
@@ -133,9 +132,11 @@ def _load(args: argparse.Namespace) -> Worker:
     location = args.contracts_url or args.contracts_dir
     contracts_dir = local_contracts_dir(location) if location else None
     if contracts_dir is not None:
-        # A Worker built with the default contracts_dir loads it while the target runs,
-        # and a notebook's cells run in the notebook's directory: hence an absolute path.
+        # The Worker the target builds takes its contracts from here, whatever contracts_dir
+        # its code names (remote.contracts_location): absolute, as a notebook's cells run in
+        # the notebook's directory, and fetched once.
         os.environ[ENV_CONTRACTS_DIR] = str(contracts_dir)
+        os.environ.pop(ENV_CONTRACTS_URL, None)
     worker = load_worker(args.target)
     if contracts_dir is not None and contracts_dir.resolve() != worker.contracts_dir.resolve():
         worker.use_contracts_dir(contracts_dir)
@@ -267,7 +268,8 @@ def _contracts_url_option(parser: argparse.ArgumentParser) -> None:
         parser,
         "--contracts-url",
         ENV_CONTRACTS_URL,
-        "URL of a gateway to load the contracts from instead of a directory (remote.py)",
+        "URL of a gateway to fetch the contracts from instead of a directory (cached in "
+        "$NOTEBRIDGE_CACHE_DIR, digests checked); wins over the Worker's contracts_dir",
     )
 
 

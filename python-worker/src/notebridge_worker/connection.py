@@ -109,6 +109,13 @@ async def connect(options: NatsOptions, name: str) -> Client:
     """
     kwargs = options.connect_kwargs()
     refused: asyncio.Future[Exception] = asyncio.get_running_loop().create_future()
+    connected: list[Client] = []
+
+    async def on_disconnected() -> None:
+        # close() disconnects too, on purpose: only a lost connection is worth a warning.
+        if connected and connected[0].is_closed:
+            return
+        logger.warning("disconnected from NATS; reconnecting")
 
     async def on_error(error: Exception) -> None:
         if not refused.done() and _is_refusal(error):
@@ -125,14 +132,15 @@ async def connect(options: NatsOptions, name: str) -> Client:
             max_reconnect_attempts=-1,
             reconnect_time_wait=RECONNECT_WAIT_SECONDS,
             error_cb=on_error,
-            disconnected_cb=_log_disconnected,
+            disconnected_cb=on_disconnected,
             reconnected_cb=_log_reconnected,
             **kwargs,
         )
     )
     await asyncio.wait({connecting, refused}, return_when=asyncio.FIRST_COMPLETED)
     if connecting.done():
-        return connecting.result()
+        connected.append(connecting.result())
+        return connected[0]
     connecting.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await connecting
@@ -156,10 +164,6 @@ def _redacted(url: str) -> str:
         _, at, host = rest.rpartition("@")
         shown.append(f"{scheme}{separator}{'***@' if at else ''}{host}")
     return ",".join(shown)
-
-
-async def _log_disconnected() -> None:
-    logger.warning("disconnected from NATS; reconnecting")
 
 
 async def _log_reconnected() -> None:

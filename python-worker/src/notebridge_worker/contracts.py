@@ -220,9 +220,11 @@ def load_contracts(contracts_dir: str | os.PathLike[str]) -> dict[str, Contract]
     Raises ContractError listing the problems of every manifest that cannot be enforced.
     """
     directory = Path(contracts_dir)
+    if not directory.is_dir():
+        raise ContractError(f"no contracts folder at {directory.resolve()}")
     manifests = sorted(directory.glob("*.json"))
     if not manifests:
-        raise ContractError(f"{_display(directory)}: no *.json contract manifests")
+        raise ContractError(f"{directory.resolve()}: no *.json contract manifests")
     contracts: dict[str, Contract] = {}
     problems: list[str] = []
     for manifest in manifests:

@@ -8,6 +8,7 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
+from notebridge_worker.contracts import ContractError
 from notebridge_worker.notebook import NotebookError, load_notebook
 from notebridge_worker.worker import Worker
 
@@ -74,7 +75,13 @@ def _import_file(path: Path) -> ModuleType:
 
 
 def _failed(location: str, error: Exception) -> TargetError:
-    """A TargetError carrying the traceback of the module's own code that raised."""
+    """A TargetError carrying the traceback of the module's own code that raised.
+
+    A ContractError (a missing contracts folder, a broken schema) says all there is to say
+    in its message: the traceback would only bury it.
+    """
+    if isinstance(error, ContractError):
+        return TargetError(f"{location}: {error}")
     lines = traceback.format_exception(type(error), error, error.__traceback__)
     return TargetError(f"importing {location} failed:\n{''.join(lines).rstrip()}")
 

@@ -35,6 +35,7 @@ from typing import Any
 import nbformat
 
 from notebridge_worker._blocking import run_blocking
+from notebridge_worker.contracts import ContractError
 
 logger = logging.getLogger("notebridge_worker")
 
@@ -109,6 +110,8 @@ def _run_cell(module: ModuleType, notebook_path: Path, index: int, cell: Any) ->
         result = eval(code, module.__dict__)  # running the notebook is the point
         if code.co_flags & inspect.CO_COROUTINE:
             run_blocking(result)
+    except ContractError as error:  # its message says all: a traceback would bury it
+        raise NotebookError(f"{where} failed: {error}") from None
     except Exception as error:
         raise NotebookError(f"{where} failed:\n{_cell_traceback(error, filename)}") from None
     log = logger.info if SETUP_TAG in tags else logger.debug

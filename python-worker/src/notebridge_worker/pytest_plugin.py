@@ -2,22 +2,25 @@
 
     import pytest
 
-    @pytest.mark.notebridge("examples/iris.ipynb")   # or a Worker, or "module:attr"
+    @pytest.mark.notebridge("../examples/iris.ipynb")   # or a Worker, or "module:attr"
     def test_examples(notebridge_example):
         notebridge_example.check()
 
 A test that takes ``notebridge_example`` runs once for each example of each contract the
 marked worker serves (ids like ``iris/v1:setosa``), through the offline TestClient. A target
-string is loaded once per test session; a notebook's cells run then.
+string is loaded once per test session; a notebook's cells run then. A relative file or
+notebook path is relative to the test file.
 """
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from notebridge_worker.contracts import Example
-from notebridge_worker.loader import load_worker
+from notebridge_worker.contracts import ContractError, Example
+from notebridge_worker.loader import TargetError, load_worker
 from notebridge_worker.testing import TestClient
 from notebridge_worker.worker import Worker
 
@@ -64,7 +67,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             f"{metafunc.definition.nodeid} takes {FIXTURE}: mark it with "
             f"@pytest.mark.{MARKER}(worker), the Worker or its module:attr or notebook.ipynb"
         )
-    worker = _worker(marker.args[0])
+    worker = _worker(marker.args[0], metafunc.definition.path.parent)
     contracts = marker.kwargs.get("contracts")
     cases = [
         ExampleCase(worker, ref, example) for ref, example in TestClient(worker).examples(contracts)
@@ -74,9 +77,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize(FIXTURE, cases, ids=[case.id for case in cases])
 
 
-def _worker(target: Any) -> Worker:
+def _worker(target: Any, test_dir: Path) -> Worker:
+    """The marked Worker; a relative file or notebook path is relative to the test's file
+    (as a notebook's paths are relative to the notebook), whatever the working directory.
+    """
     if isinstance(target, Worker):
         return target
+    location, separator, attribute = str(target).rpartition(":")
+    if not separator or "/" in attribute or os.sep in attribute:
+        location, separator, attribute = str(target), "", ""
+    beside_the_test = test_dir / location
+    # The working directory is the fallback that paths written before this rule relied on.
+    in_cwd_only = not beside_the_test.exists() and Path(location).exists()
+    if location.endswith((".py", ".ipynb")) and not in_cwd_only:
+        target = f"{beside_the_test}{separator}{attribute}"
     if target not in _loaded:
-        _loaded[target] = load_worker(str(target))
+        try:
+            _loaded[target] = load_worker(str(target))
+        except (TargetError, ContractError) as error:
+            raise pytest.UsageError(f"@pytest.mark.{MARKER}({target!r}): {error}") from None
     return _loaded[target]

@@ -25,6 +25,7 @@ from notebridge_worker import exactjson
 from notebridge_worker.contracts import MANIFEST_FIELDS, Contract, ContractError, load_contracts
 
 ENV_CONTRACTS_URL = "NOTEBRIDGE_CONTRACTS_URL"
+ENV_CONTRACTS_DIR = "NOTEBRIDGE_CONTRACTS_DIR"
 ENV_CACHE_DIR = "NOTEBRIDGE_CACHE_DIR"
 TIMEOUT_SECONDS = 10.0
 
@@ -32,6 +33,32 @@ TIMEOUT_SECONDS = 10.0
 def is_url(location: str | os.PathLike[str] | None) -> bool:
     """Whether ``location`` names a gateway (http or https) rather than a directory."""
     return isinstance(location, str) and location.lower().startswith(("http://", "https://"))
+
+
+def contracts_location(
+    in_code: str | os.PathLike[str] | None, defining_file: str | None
+) -> tuple[Path, str]:
+    """Where a Worker's contracts come from, and how to say so in the log.
+
+    The deployment decides before the code: ``$NOTEBRIDGE_CONTRACTS_URL``, then
+    ``$NOTEBRIDGE_CONTRACTS_DIR`` (``--contracts-url`` and ``--contracts-dir`` set them), so a
+    notebook that says ``contracts_dir=`` for the laptop runs unchanged against a gateway
+    with no checkout. Then ``in_code``: a relative path is relative to ``defining_file``, the
+    file that builds the Worker (a notebook's relative paths are relative to the notebook);
+    without one (a REPL, a Jupyter kernel), to the working directory. Last ``./contracts``.
+    """
+    for variable in (ENV_CONTRACTS_URL, ENV_CONTRACTS_DIR):
+        value = os.environ.get(variable)
+        if value:
+            return local_contracts_dir(value), f"${variable}={value}"
+    if in_code is not None and str(in_code) != "":
+        if is_url(in_code):
+            return local_contracts_dir(in_code), f"contracts_dir={in_code}"
+        path = Path(in_code)
+        if not path.is_absolute() and defining_file:
+            path = Path(defining_file).absolute().parent / path
+        return local_contracts_dir(path), f"contracts_dir={os.fspath(in_code)!r}"
+    return local_contracts_dir("contracts"), "./contracts"
 
 
 def local_contracts_dir(location: str | os.PathLike[str]) -> Path:
@@ -205,6 +232,7 @@ def _remove(directory: Path) -> None:
 
 __all__ = [
     "ENV_CACHE_DIR",
+    "ENV_CONTRACTS_DIR",
     "ENV_CONTRACTS_URL",
     "check_digests",
     "fetch_contracts",

@@ -95,12 +95,11 @@ from notebridge_worker.protocol import (
     heartbeat_interval,
     subject,
 )
-from notebridge_worker.remote import ENV_CONTRACTS_URL, local_contracts_dir
+from notebridge_worker.remote import contracts_location, local_contracts_dir
 from notebridge_worker.version import __version__
 
 logger = logging.getLogger("notebridge_worker")
 
-ENV_CONTRACTS_DIR = "NOTEBRIDGE_CONTRACTS_DIR"
 DEFAULT_GRACE_SECONDS = 10.0
 MAX_ERROR_MESSAGE = 1000
 """Characters of an error message that fit in the reply's Nats-Service-Error header."""
@@ -371,10 +370,12 @@ class _Runtime:
 class Worker:
     """Serves handlers for notebridge contracts over NATS.
 
-    ``contracts_dir`` defaults to ``$NOTEBRIDGE_CONTRACTS_DIR``, then
-    ``$NOTEBRIDGE_CONTRACTS_URL``, then ``./contracts``; an http(s) URL names a gateway to
-    fetch them from (notebridge_worker.remote). The contracts are loaded at once, so a
-    broken schema fails here rather than on a request.
+    The contracts come from ``$NOTEBRIDGE_CONTRACTS_URL`` or ``$NOTEBRIDGE_CONTRACTS_DIR``
+    when the deployment sets one (``--contracts-url``/``--contracts-dir`` do), else from
+    ``contracts_dir``, relative to the file that builds the Worker (a notebook: the
+    notebook's folder), else from ``./contracts``; an http(s) URL names a gateway to fetch
+    them from (notebridge_worker.remote). They are loaded at once, so a broken schema or a
+    missing folder fails here rather than on a request.
     ``max_inflight`` bounds the requests this process works on at once; past it, requests
     are answered ``busy`` at once rather than queued. Plain ``def`` handlers run in a
     ``pool``: ``"thread"`` (default; ``pool_size`` threads, default ``max_inflight``) or
@@ -403,15 +404,13 @@ class Worker:
         self.pool_size = pool_size
         self.exact_numbers = exact_numbers
         # Absolute, so that it still names the same directory if the working directory
-        # changes (a notebook's cells run in the notebook's directory).
-        # An http(s) URL names a gateway: its contracts are fetched into a cache (remote.py).
-        self.contracts_dir = local_contracts_dir(
-            contracts_dir
-            or os.environ.get(ENV_CONTRACTS_DIR)
-            or os.environ.get(ENV_CONTRACTS_URL)
-            or "contracts"
-        )
+        # changes; an http(s) URL names a gateway, whose contracts are cached (remote.py).
+        frame = inspect.currentframe()
+        caller = frame.f_back if frame is not None else None
+        defining_file = caller.f_globals.get("__file__") if caller is not None else None
+        self.contracts_dir, source = contracts_location(contracts_dir, defining_file)
         self.contracts: dict[str, Contract] = load_contracts(self.contracts_dir)
+        logger.info("worker %s: contracts from %s (%s)", name, source, self.contracts_dir)
         self._routes: dict[str, _Route] = {}
         self._endpoints: dict[str, str] = {}
         """Contract ref of each micro endpoint name, while serving."""
@@ -571,8 +570,14 @@ class Worker:
                             },
                         )
                     await _sync_with_server(nc)
-                    served = ", ".join(self._endpoints.values())
-                    logger.info("worker %s serving %s on %s", self.name, served, _server_url(nc))
+                    served = [*self._endpoints.values()] + [
+                        f"jobs of {ref}"
+                        for ref, route in self._routes.items()
+                        if route.contract.mode == JOB
+                    ]
+                    logger.info(
+                        "worker %s serving %s on %s", self.name, ", ".join(served), _server_url(nc)
+                    )
                     await jobs.start()
                     yield
                 finally:

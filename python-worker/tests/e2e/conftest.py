@@ -55,6 +55,8 @@ class Gateway:
     url: str
     nats_url: str
     log: Path
+    worker_log: Path | None = None
+    """The log of the worker a fixture started with it, if any."""
 
     def workers(self, name: str, version: int) -> int:
         catalog = httpx.get(f"{self.url}/api", timeout=5).json()

@@ -91,13 +91,19 @@ def job_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     tmp = tmp_path_factory.mktemp("jobs")
     gw = start_gateway(tmp, contracts_dir=JOB_CONTRACTS)
     try:
-        worker = run_job_worker(gw, tmp / "worker.log")
+        gw.worker_log = tmp / "worker.log"
+        worker = run_job_worker(gw, gw.worker_log)
         try:
             yield gw
         finally:
             stop(worker)
     finally:
         stop(gw.proc)
+
+
+def test_a_job_worker_says_what_it_pulls(job_gateway):
+    log = job_gateway.worker_log.read_text()
+    assert "serving jobs of steps/v1, jobs of ticks/v1 on nats://127.0.0.1:" in log, log
 
 
 @pytest.mark.parametrize("contract", ["steps", "ticks"])

@@ -56,21 +56,37 @@ def test_gateway_contracts_equal_the_directory(described: Gateway, tmp_path: Pat
     assert sorted(only) == ["echo/v1"]
 
 
-def test_worker_from_the_gateway_serves_through_it(described: Gateway, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("contracts_dir_in_code", "by"),
+    [
+        pytest.param(None, "flag", id="flag"),
+        # The docs' notebook names a folder for the laptop; the deployment's URL must win.
+        pytest.param("../checkout/contracts", "flag", id="flag-over-code"),
+        pytest.param("../checkout/contracts", "env", id="env-over-code"),
+    ],
+)
+def test_worker_from_the_gateway_serves_through_it(
+    described: Gateway, tmp_path: Path, contracts_dir_in_code: str | None, by: str
+) -> None:
     target = tmp_path / "remote_echo.py"
-    target.write_text(ECHO_SOURCE)
+    source = ECHO_SOURCE
+    if contracts_dir_in_code:
+        source = source.replace(
+            'Worker(name="remote-echo")',
+            f'Worker(name="remote-echo", contracts_dir="{contracts_dir_in_code}")',
+        )
+    target.write_text(source)
+    env = {**os.environ, "NOTEBRIDGE_CACHE_DIR": str(tmp_path / "cache")}
+    args = [str(WORKER_BIN), "run", str(target), "--nats-url", described.nats_url]
+    if by == "flag":
+        args += ["--contracts-url", described.url]
+    else:
+        env["NOTEBRIDGE_CONTRACTS_URL"] = described.url
+    env.pop("NOTEBRIDGE_CONTRACTS_DIR", None)
     proc = subprocess.Popen(
-        [
-            str(WORKER_BIN),
-            "run",
-            str(target),
-            "--nats-url",
-            described.nats_url,
-            "--contracts-url",
-            described.url,
-        ],
+        args,
         cwd=tmp_path,  # no contracts directory here: they must come from the gateway
-        env={**os.environ, "NOTEBRIDGE_CACHE_DIR": str(tmp_path / "cache")},
+        env=env,
     )
     try:
         wait_until(lambda: described.workers("echo", 1) >= 1, "remote echo worker discovered")
@@ -168,10 +184,22 @@ def test_digest_mismatch_is_a_clear_error(fake: FakeGateway, tmp_path: Path) -> 
 
 def test_altered_schema_file_is_a_digest_mismatch(fake: FakeGateway, tmp_path: Path) -> None:
     sources = fake.description["schema_sources"]
-    # Compacted: the same schema, other bytes, so not what the digest was computed over.
-    sources["../schemas/defs.json"] = json.dumps(json.loads(sources["../schemas/defs.json"]))
+    # Another limit: not what the digest was computed over.
+    sources["../schemas/defs.json"] = sources["../schemas/defs.json"].replace(
+        '"maxLength": 64', '"maxLength": 65'
+    )
     with pytest.raises(ContractError, match=r"digest mismatch"):
         fetch_contracts(fake.url, cache_dir=tmp_path)
+
+
+def test_reformatted_schema_file_keeps_its_digest(fake: FakeGateway, tmp_path: Path) -> None:
+    # Compacted, reordered, described: the same schema to the digest (docs/protocol.md).
+    sources = fake.description["schema_sources"]
+    schema = json.loads(sources["../schemas/defs.json"])
+    schema["description"] = "reworded"
+    sources["../schemas/defs.json"] = json.dumps(schema, sort_keys=True)
+    contracts = load_contracts(fetch_contracts(fake.url, cache_dir=tmp_path))
+    assert contracts["echo/v1"].digest == fake.description["digest"]
 
 
 def test_gateway_without_schema_sources_is_a_clear_error(fake, tmp_path: Path) -> None:
