@@ -53,6 +53,29 @@ def texts_of(replies: list[Any]) -> list[str]:
 # What a batch holds, and who gets which reply.
 
 
+async def test_a_burst_of_200_at_the_defaults_is_queued_into_batches_not_refused(
+    client: Client, serve
+) -> None:
+    batches: list[list[str]] = []
+    worker = batch_worker_with(Batch(), batches, sleep=0.05)
+    assert worker.max_inflight == 4 * Batch().max_size
+    texts = [f"burst {i}" for i in range(200)]
+    async with serve(worker):
+        replies = await call_all(client, texts)
+    assert sorted(text.split(" #")[0] for text in texts_of(replies)) == sorted(texts)
+    assert max(len(batch) for batch in batches) <= Batch().max_size
+
+
+async def test_a_max_inflight_given_still_bounds_batches(client: Client, serve) -> None:
+    worker = batch_worker_with(Batch(), [], sleep=0.2, max_inflight=10)
+    assert worker.max_inflight == 10
+    async with serve(worker):
+        replies = await call_all(client, [f"r{i}" for i in range(30)])
+    codes = [error_of(reply) for reply in replies]
+    assert codes.count(None) == 10, codes
+    assert {code[0] for code in codes if code} == {"busy"}
+
+
 async def test_concurrent_callers_each_get_their_own_reply_from_one_batch(
     client: Client, serve
 ) -> None:

@@ -1,6 +1,7 @@
 """Testing a worker without NATS: TestClient, ``notebridge-worker test`` and the pytest plugin."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from conftest import PYTHON_WORKER, TEST_CONTRACTS
 from echo_worker import build_worker
 
 import notebridge_worker
-from notebridge_worker import RequestContext, Worker
+from notebridge_worker import RequestContext, Worker, WorkerConfig
 from notebridge_worker.protocol import HEADER_CONTRACT_DIGEST, HEADER_REQUEST_ID
 from notebridge_worker.testing import CallError, TestClient
 
@@ -255,3 +256,35 @@ def test_help_speaks_to_users_not_of_the_sdks_files(command: list[str]) -> None:
     assert internal
     mentioned = sorted(name for name in internal if name in finished.stdout)
     assert mentioned == [], finished.stdout
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"max_inflight": 0}, "max_inflight must be at least 1, not 0"),
+        ({"pool_size": -2}, "pool_size must be at least 1, not -2"),
+        ({"pool": "fork"}, "pool must be one of thread, process, not 'fork'"),
+        ({"name": ""}, "name must be a non-empty string"),
+    ],
+)
+def test_a_worker_config_is_checked_when_made_and_when_changed(
+    changes: dict[str, object], problem: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        WorkerConfig(**changes)  # type: ignore[arg-type]
+    worker = Worker(name="configured", contracts_dir=TEST_CONTRACTS)
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        worker.configure(**changes)
+    assert worker.config == WorkerConfig(name="configured")
+
+
+def test_configure_replaces_only_what_it_is_given() -> None:
+    worker = Worker(name="configured", contracts_dir=TEST_CONTRACTS, pool_size=3)
+    worker.configure(name="renamed", max_inflight=None, pool="process")
+    assert worker.config == WorkerConfig(name="renamed", pool="process", pool_size=3)
+    assert (worker.name, worker.pool, worker.pool_size, worker.max_inflight) == (
+        "renamed",
+        "process",
+        3,
+        64,
+    )

@@ -13,6 +13,7 @@ Then ``notebridge-worker run my_module:worker`` (or ``my_notebook.ipynb``), and
 """
 
 from notebridge_worker.batching import Batch
+from notebridge_worker.config import WorkerConfig
 from notebridge_worker.connection import ConnectError, NatsOptions
 from notebridge_worker.context import RequestContext
 from notebridge_worker.contracts import Contract, ContractError, load_contracts
@@ -32,6 +33,7 @@ __all__ = [
     "ServiceError",
     "StartError",
     "Worker",
+    "WorkerConfig",
     "__version__",
     "load_contracts",
     "load_notebook",

@@ -97,14 +97,9 @@ def _run(args: argparse.Namespace) -> int:
         )
         return supervisor.run()
     worker = _load(args)
-    if args.name:
-        worker.name = args.name
-    if args.max_inflight:
-        worker.max_inflight = args.max_inflight
-    if args.pool:
-        worker.pool = args.pool
-    if args.pool_size:
-        worker.pool_size = args.pool_size
+    worker.configure(
+        name=args.name, max_inflight=args.max_inflight, pool=args.pool, pool_size=args.pool_size
+    )
     options = NatsOptions(**{name: getattr(args, f"nats_{name}") for name in NATS_HELP})
     # An unreachable server is retried, and logged, until it answers: a worker may start
     # before NATS does. Credentials it refuses end the run (ConnectError).
@@ -187,7 +182,8 @@ def _parser() -> argparse.ArgumentParser:
         serving,
         "--max-inflight",
         ENV_MAX_INFLIGHT,
-        "requests worked on at once before answering busy (default: the Worker's, 64)",
+        "requests worked on at once before answering busy (default: the Worker's; 64, or four "
+        "batches of the largest batch handler)",
         type=_positive_int,
     )
     _option(

@@ -57,6 +57,12 @@ from nats.micro.service import EndpointStats, Service
 
 from notebridge_worker import exactjson, fastpath
 from notebridge_worker.batching import Batch, BatchFailed, batcher_for
+from notebridge_worker.config import (
+    BATCHES_IN_FLIGHT,
+    DEFAULT_MAX_INFLIGHT,
+    POOLS,
+    WorkerConfig,
+)
 from notebridge_worker.connection import NatsOptions, connect
 from notebridge_worker.context import RequestContext
 from notebridge_worker.contracts import (
@@ -103,7 +109,6 @@ logger = logging.getLogger("notebridge_worker")
 DEFAULT_GRACE_SECONDS = 10.0
 MAX_ERROR_MESSAGE = 1000
 """Characters of an error message that fit in the reply's Nats-Service-Error header."""
-POOLS = ("thread", "process")
 """Where plain ``def`` handlers run: threads share the process, processes each hold a GIL."""
 LEAVE_TIMEOUT_SECONDS = 2.0
 """How long each step of leaving NATS (unsubscribing, draining) waits for the server."""
@@ -376,33 +381,35 @@ class Worker:
     notebook's folder), else from ``./contracts``; an http(s) URL names a gateway to fetch
     them from (notebridge_worker.remote). They are loaded at once, so a broken schema or a
     missing folder fails here rather than on a request.
-    ``max_inflight`` bounds the requests this process works on at once; past it, requests
-    are answered ``busy`` at once rather than queued. Plain ``def`` handlers run in a
-    ``pool``: ``"thread"`` (default; ``pool_size`` threads, default ``max_inflight``) or
-    ``"process"`` (``pool_size`` processes, default one per CPU) for CPU-bound code that holds
-    the GIL. With ``exact_numbers``, numbers with a fraction reach handlers as
-    :class:`decimal.Decimal`, digit for digit; otherwise as float.
+    ``name``, ``max_inflight``, ``pool``, ``pool_size`` and ``exact_numbers`` make its
+    :class:`WorkerConfig` (or pass ``config=``), validated at once: ``max_inflight`` bounds the
+    requests this process works on at once, past it requests are answered ``busy`` at once
+    rather than queued (default 64, or four batches of the largest batch handler); plain
+    ``def`` handlers run in a ``pool``, ``"thread"`` or ``"process"`` for CPU-bound code that
+    holds the GIL; with ``exact_numbers``, numbers with a fraction reach handlers as
+    :class:`decimal.Decimal`, digit for digit, otherwise as float.
     """
 
     def __init__(
         self,
         name: str = "notebridge",
         contracts_dir: str | os.PathLike[str] | None = None,
-        max_inflight: int = 64,
+        max_inflight: int | None = None,
         *,
         pool: str = "thread",
         pool_size: int | None = None,
         exact_numbers: bool = False,
+        config: WorkerConfig | None = None,
     ) -> None:
-        if max_inflight < 1:
-            raise ValueError(f"max_inflight must be at least 1, not {max_inflight}")
-        self.name = name
-        self.max_inflight = max_inflight
-        self.pool = _pool_kind(pool)
-        if pool_size is not None and pool_size < 1:
-            raise ValueError(f"pool_size must be at least 1, not {pool_size}")
-        self.pool_size = pool_size
-        self.exact_numbers = exact_numbers
+        given = WorkerConfig(
+            name=name,
+            max_inflight=max_inflight,
+            pool=pool,
+            pool_size=pool_size,
+            exact_numbers=exact_numbers,
+        )
+        self.config = given if config is None else config
+        """How this worker serves (WorkerConfig); :meth:`configure` replaces it."""
         # Absolute, so that it still names the same directory if the working directory
         # changes; an http(s) URL names a gateway, whose contracts are cached (remote.py).
         frame = inspect.currentframe()
@@ -460,7 +467,7 @@ class Worker:
                 f"batch must be a notebridge_worker.Batch, e.g. Batch(max_size=64, "
                 f"max_wait=0.005), not {batch!r}"
             )
-        if batch is not None and batch.max_size > self.max_inflight:
+        if batch is not None and self.config.max_inflight and batch.max_size > self.max_inflight:
             logger.warning(
                 "%s: batches hold at most max_inflight=%d requests, fewer than max_size=%d",
                 ref,
@@ -473,6 +480,43 @@ class Worker:
             return function
 
         return register
+
+    def configure(self, **changes: object) -> None:
+        """Replace fields of :attr:`config` (WorkerConfig's names; None leaves one as it is).
+
+        The command line's ``--name``, ``--max-inflight``, ``--pool`` and ``--pool-size`` come
+        here; the new config is validated before it replaces the old (ValueError).
+        """
+        self.config = self.config.replace(**changes)
+
+    @property
+    def name(self) -> str:
+        """The worker's name: its NATS micro service name."""
+        return self.config.name
+
+    @property
+    def max_inflight(self) -> int:
+        """The bound on requests in flight: WorkerConfig.max_inflight if given, else 64, or
+        four of the largest batch if a batch handler is registered and that is more."""
+        if self.config.max_inflight is not None:
+            return self.config.max_inflight
+        batches = [route.batch.max_size for route in self._routes.values() if route.batch]
+        return max([DEFAULT_MAX_INFLIGHT, *(BATCHES_IN_FLIGHT * size for size in batches)])
+
+    @property
+    def pool(self) -> str:
+        """Where plain ``def`` handlers run by default: ``"thread"`` or ``"process"``."""
+        return self.config.pool
+
+    @property
+    def pool_size(self) -> int | None:
+        """Threads or processes of the pool; None for the default (WorkerConfig)."""
+        return self.config.pool_size
+
+    @property
+    def exact_numbers(self) -> bool:
+        """Whether numbers with a fraction reach handlers as decimal.Decimal."""
+        return self.config.exact_numbers
 
     @property
     def served(self) -> list[str]:
