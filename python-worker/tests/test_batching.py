@@ -333,10 +333,10 @@ async def test_a_caller_that_goes_away_does_not_break_its_batch() -> None:
     # A job cancelled mid-batch, for one: its request's task is cancelled, the others wait on.
     batches: list[list[str]] = []
     worker = batch_worker_with(Batch(max_size=3, max_wait=5.0), batches, sleep=0.3)
-    client, route = TestClient(worker), worker._routes["echo/v1"]
-    async with worker._started() as runtime:
+    route = worker.routes["echo/v1"]
+    async with worker.pipeline() as pipeline:
         tasks = [
-            asyncio.create_task(client._send(runtime, route, json.dumps({"text": t}).encode(), {}))
+            asyncio.create_task(pipeline.process(route, json.dumps({"text": t}).encode(), {}, t))
             for t in "abc"
         ]
         await asyncio.sleep(0.1)  # the batch of three runs
@@ -359,10 +359,10 @@ async def test_an_async_batch_handler_stops_once_every_caller_went_away() -> Non
             stopped.set()
         return requests
 
-    client, route = TestClient(worker), worker._routes["echo/v1"]
-    async with worker._started() as runtime:
+    route = worker.routes["echo/v1"]
+    async with worker.pipeline() as pipeline:
         tasks = [
-            asyncio.create_task(client._send(runtime, route, json.dumps({"text": t}).encode(), {}))
+            asyncio.create_task(pipeline.process(route, json.dumps({"text": t}).encode(), {}, t))
             for t in "ab"
         ]
         await asyncio.sleep(0.1)  # the batch runs

@@ -94,19 +94,19 @@ def test_a_jobs_context_crosses_to_a_pool_process_without_its_progress_channel()
         def report(self, fraction: float, message: str | None = None) -> None:
             raise AssertionError("reports stay in the worker's process")
 
-    ctx = RequestContext("r", 0.0, "steps", 1, {}, _job=Control())
+    ctx = RequestContext("r", 0.0, "steps", 1, {}, job=Control())
     copy = pickle.loads(pickle.dumps(ctx))
     assert (copy.job_id, copy.attempt, copy.cancelled) == ("job1", 2, False)
     copy.report_progress(0.5)  # dropped
 
 
 def test_progress_must_be_a_fraction() -> None:
-    from notebridge_worker.jobs import _progress
+    from notebridge_worker.jobs.control import progress_entry
 
-    assert _progress(1, "done") == {"fraction": 1.0, "message": "done"}
-    assert _progress(0.25, None) == {"fraction": 0.25}
+    assert progress_entry(1, "done") == {"fraction": 1.0, "message": "done"}
+    assert progress_entry(0.25, None) == {"fraction": 0.25}
     for bad in (1.5, -0.1, float("nan")):
         with pytest.raises(ValueError, match="from 0 to 1"):
-            _progress(bad, None)
+            progress_entry(bad, None)
     with pytest.raises(TypeError):
-        _progress("half", None)  # type: ignore[arg-type]
+        progress_entry("half", None)  # type: ignore[arg-type]

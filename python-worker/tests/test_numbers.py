@@ -30,7 +30,7 @@ def example(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Worker]:
 
 def spying(worker: Worker, name: str) -> list[Any]:
     """Register a spy around the handler of ``name`` v1: the list gets each request it is given."""
-    original = worker._routes[f"{name}/v1"].function
+    original = worker.routes[f"{name}/v1"].function
     seen: list[Any] = []
     if inspect.isasyncgenfunction(original):
 

@@ -17,8 +17,8 @@ from typing import Any
 from conftest import REPO, TEST_CONTRACTS
 
 from notebridge_worker import exactjson
+from notebridge_worker._pipeline import ErrorReply, checked_request
 from notebridge_worker.contracts import Contract, ContractError, _SchemaFiles, load_contract
-from notebridge_worker.worker import _checked_request, _ErrorReply
 
 SUITE = REPO / "testdata" / "JSON-Schema-Test-Suite"
 TESTS = SUITE / "tests" / "draft2020-12"
@@ -43,8 +43,8 @@ def load_schema(base: Contract, path: Path) -> Contract:
 def judge(contract: Contract, data: bytes, *, exact_numbers: bool) -> list[list[str]] | None:
     """None if the worker accepts ``data`` as a request, else its (instancePath, keyword) pairs."""
     try:
-        _checked_request(contract, data, exact_numbers)
-    except _ErrorReply as error:
+        checked_request(contract, data, exact_numbers)
+    except ErrorReply as error:
         found = exactjson.parse(error.body)["violations"]
         return [[violation["instancePath"], violation["keyword"]] for violation in found]
     return None

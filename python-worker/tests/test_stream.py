@@ -316,7 +316,7 @@ async def test_stopping_lets_a_stream_finish_then_cuts_the_rest(nats_url: str) -
     client, nc = await nats.connect(nats_url), await nats.connect(nats_url)
     try:
         serving = asyncio.create_task(worker.serve(nc, grace_seconds=1.0))
-        await until(lambda: worker._runtime is not None, "the worker serving")
+        await until(lambda: worker.is_serving, "the worker serving")
         await asyncio.sleep(0.1)  # the endpoints are subscribed once serve has logged
         finishing = await open_stream(client, {"text": "a b c", "delay_ms": 200})
         held = await open_stream(client, {"text": "a b", "behavior": "hold"})

@@ -12,15 +12,14 @@ Then ``notebridge-worker run my_module:worker`` (or ``my_notebook.ipynb``), and
 ``notebridge-worker test my_module:worker`` to run the contract's examples without NATS.
 """
 
-from notebridge_worker.batching import Batch
-from notebridge_worker.config import WorkerConfig
+from notebridge_worker.config import Batch, WorkerConfig
 from notebridge_worker.connection import ConnectError, NatsOptions
 from notebridge_worker.context import RequestContext
 from notebridge_worker.contracts import Contract, ContractError, load_contracts
-from notebridge_worker.errors import ServiceError
+from notebridge_worker.errors import ServiceError, StartError
 from notebridge_worker.notebook import NotebookError, load_notebook
 from notebridge_worker.version import __version__
-from notebridge_worker.worker import StartError, Worker
+from notebridge_worker.worker import Worker
 
 __all__ = [
     "Batch",

@@ -1,9 +1,9 @@
 """Adaptive micro-batching: concurrent requests of one contract, answered by one handler call.
 
 A handler registered with ``batch=Batch(...)`` takes a list of requests and returns a list of
-replies. Each request is checked on its own first (``Worker._process``: digest, deadline,
-request schema), then ``Worker._call`` hands it to the contract's ``_Batcher`` and waits for
-its item of the result until its own deadline; its reply is checked on its own after.
+replies. Each request is checked on its own first (_pipeline.py: digest, deadline, request
+schema), then handed to the contract's ``_Batcher``, and its caller waits for its item of the
+result until its own deadline; its reply is checked on its own after.
 
 A batch closes when it holds ``max_size`` requests, or ``max_wait`` seconds after its first
 request arrived. One batch per handler runs at a time, and the next one fills while it runs:
@@ -17,51 +17,20 @@ import asyncio
 import collections
 import functools
 import logging
-import math
 from collections.abc import Callable
 from concurrent.futures import Executor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from notebridge_worker.config import Batch
 from notebridge_worker.context import RequestContext
 from notebridge_worker.errors import ServiceError
 
 if TYPE_CHECKING:
-    from notebridge_worker.worker import _Route
+    from notebridge_worker._routes import Route
 
 logger = logging.getLogger("notebridge_worker")
-
-
-@dataclass(frozen=True)
-class Batch:
-    """How a handler wants its requests grouped: ``@worker.handler("score", batch=Batch())``.
-
-    A batch closes when it holds ``max_size`` requests, or ``max_wait`` seconds after its
-    first request arrived, whichever comes first; while it runs, the next batch fills. A
-    request therefore waits at most ``max_wait`` (plus the batch ahead of it) to be run.
-    """
-
-    max_size: int = 64
-    """The most requests one call of the handler gets (at least 1)."""
-    max_wait: float = 0.005
-    """Seconds a batch waits for more requests after its first one arrived (0: none)."""
-
-    def __post_init__(self) -> None:
-        size, wait = self.max_size, self.max_wait
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(f"Batch max_size must be an int of at least 1, not {size!r}")
-        if (
-            isinstance(wait, bool)
-            or not isinstance(wait, int | float)
-            or not math.isfinite(wait)
-            or wait < 0
-        ):
-            raise ValueError(
-                f"Batch max_wait must be a finite number of seconds, 0 or more, not {wait!r}"
-            )
-        # Frozen: the dataclass's own way to normalise a field is object.__setattr__.
-        object.__setattr__(self, "max_wait", float(wait))
 
 
 class BatchFailed(Exception):
@@ -81,9 +50,9 @@ class _Item:
 
 
 class _Batcher:
-    """Groups the requests of one batch handler, for one serving session (a ``_Runtime``)."""
+    """Groups the requests of one batch handler, for one serving session (a ``Runtime``)."""
 
-    def __init__(self, route: _Route, pool: Callable[[], Executor] | None) -> None:
+    def __init__(self, route: Route, pool: Callable[[], Executor] | None) -> None:
         assert route.batch is not None
         self.route = route
         self.batch: Batch = route.batch
@@ -149,15 +118,15 @@ class _Batcher:
         route, ref = self.route, self.route.contract.ref
         requests = [item.argument for item in items]
         contexts = [item.context for item in items]
-        arguments = (requests, contexts) if route.takes_context else (requests,)
         try:
             if route.is_async:
-                work: asyncio.Future[Any] = asyncio.ensure_future(route.function(*arguments))
+                work: asyncio.Future[Any] = asyncio.ensure_future(route.call(requests, contexts))
                 _cancel_when_abandoned(work, items)
             else:
                 assert self.pool is not None
+                args, kwargs = route.arguments(requests, contexts)
                 work = asyncio.get_running_loop().run_in_executor(
-                    self.pool(), functools.partial(route.function, *arguments)
+                    self.pool(), functools.partial(route.function, *args, **kwargs)
                 )
             replies = await work
         except asyncio.CancelledError:
@@ -243,7 +212,7 @@ class _Batcher:
 
 
 def batcher_for(
-    batchers: dict[str, _Batcher], route: _Route, pool: Callable[[], Executor] | None
+    batchers: dict[str, _Batcher], route: Route, pool: Callable[[], Executor] | None
 ) -> _Batcher:
     """The batcher of ``route`` in a session; a new one if the handler was registered again."""
     batcher = batchers.get(route.contract.ref)

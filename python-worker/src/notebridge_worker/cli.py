@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from notebridge_worker import models
+from notebridge_worker.config import POOLS
 from notebridge_worker.connection import (
     DEFAULT_NATS_URL,
     ConnectError,
@@ -21,6 +22,7 @@ from notebridge_worker.connection import (
     flag,
 )
 from notebridge_worker.contracts import ContractError
+from notebridge_worker.errors import StartError
 from notebridge_worker.loader import TargetError, load_worker
 from notebridge_worker.remote import ENV_CONTRACTS_DIR, ENV_CONTRACTS_URL, local_contracts_dir
 from notebridge_worker.supervisor import (
@@ -30,18 +32,14 @@ from notebridge_worker.supervisor import (
     supervise_command,
 )
 from notebridge_worker.testing import TestClient
-from notebridge_worker.worker import (
-    DEFAULT_GRACE_SECONDS,
-    POOLS,
-    StartError,
-    Worker,
-)
+from notebridge_worker.worker import DEFAULT_GRACE_SECONDS, Worker
 
 ENV_MAX_INFLIGHT = "NOTEBRIDGE_MAX_INFLIGHT"
 ENV_POOL = "NOTEBRIDGE_POOL"
 ENV_POOL_SIZE = "NOTEBRIDGE_POOL_SIZE"
 ENV_GRACE_SECONDS = "NOTEBRIDGE_GRACE_SECONDS"
 ENV_WORKER_NAME = "NOTEBRIDGE_WORKER_NAME"
+ENV_READY_FILE = "NOTEBRIDGE_READY_FILE"
 ENV_LOG_LEVEL = "NOTEBRIDGE_LOG_LEVEL"
 ENV_RESTART = "NOTEBRIDGE_RESTART"
 ENV_RESTART_LIMIT = "NOTEBRIDGE_RESTART_LIMIT"
@@ -103,7 +101,7 @@ def _run(args: argparse.Namespace) -> int:
     options = NatsOptions(**{name: getattr(args, f"nats_{name}") for name in NATS_HELP})
     # An unreachable server is retried, and logged, until it answers: a worker may start
     # before NATS does. Credentials it refuses end the run (ConnectError).
-    worker.run(options=options, grace_seconds=args.grace_seconds)
+    worker.run(options=options, grace_seconds=args.grace_seconds, ready_file=args.ready_file)
     return 0
 
 
@@ -211,6 +209,13 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_GRACE_SECONDS,
     )
     _option(serving, "--name", ENV_WORKER_NAME, "NATS micro service name (default: the Worker's)")
+    _option(
+        serving,
+        "--ready-file",
+        ENV_READY_FILE,
+        "write this file once the worker serves (endpoints subscribed, job consumers bound) "
+        "and remove it when it stops: a readiness probe for process managers and tests",
+    )
     restart = run.add_argument_group("restarting")
     restart.add_argument(
         "--restart",

@@ -1,8 +1,10 @@
-"""WorkerConfig: how a Worker serves, validated when it is made."""
+"""How a Worker serves (WorkerConfig) and how a handler takes batches (Batch), each
+validated when it is made."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 POOLS = ("thread", "process")
@@ -48,3 +50,34 @@ class WorkerConfig:
         """A copy with ``changes``; None values leave a field as it is (unset flags)."""
         given = {name: value for name, value in changes.items() if value is not None}
         return dataclasses.replace(self, **given)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """How a handler wants its requests grouped: ``@worker.handler("score", batch=Batch())``.
+
+    A batch closes when it holds ``max_size`` requests, or ``max_wait`` seconds after its
+    first request arrived, whichever comes first; while it runs, the next batch fills. A
+    request therefore waits at most ``max_wait`` (plus the batch ahead of it) to be run.
+    """
+
+    max_size: int = 64
+    """The most requests one call of the handler gets (at least 1)."""
+    max_wait: float = 0.005
+    """Seconds a batch waits for more requests after its first one arrived (0: none)."""
+
+    def __post_init__(self) -> None:
+        size, wait = self.max_size, self.max_wait
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"Batch max_size must be an int of at least 1, not {size!r}")
+        if (
+            isinstance(wait, bool)
+            or not isinstance(wait, int | float)
+            or not math.isfinite(wait)
+            or wait < 0
+        ):
+            raise ValueError(
+                f"Batch max_wait must be a finite number of seconds, 0 or more, not {wait!r}"
+            )
+        # Frozen: the dataclass's own way to normalise a field is object.__setattr__.
+        object.__setattr__(self, "max_wait", float(wait))

@@ -3,7 +3,25 @@
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+
+class JobHandle(Protocol):
+    """What a context needs of the job it runs: jobs.JobControl, or its detached copy in a
+    process pool."""
+
+    @property
+    def job_id(self) -> str: ...
+
+    @property
+    def attempt(self) -> int: ...
+
+    @property
+    def cancelled(self) -> bool: ...
+
+    async def progress(self, fraction: float, message: str | None = None) -> None: ...
+
+    def report(self, fraction: float, message: str | None = None) -> None: ...
 
 
 @dataclass
@@ -25,8 +43,8 @@ class RequestContext:
     contract: str
     version: int
     headers: Mapping[str, str] = field(default_factory=dict)
-    _job: Any = field(default=None, repr=False, compare=False)
-    """The job's control (notebridge_worker.jobs.JobControl), None unless this is a job."""
+    job: JobHandle | None = field(default=None, repr=False, compare=False)
+    """The job this request runs (its id, attempt, progress reports); None unless a job."""
 
     def time_left(self) -> float:
         """Return the seconds left before the deadline, 0.0 once it has passed."""
@@ -35,12 +53,12 @@ class RequestContext:
     @property
     def job_id(self) -> str | None:
         """The job's id, None unless the request is a job."""
-        return self._job.job_id if self._job is not None else None
+        return self.job.job_id if self.job is not None else None
 
     @property
     def attempt(self) -> int:
         """Which delivery of the job this is (1, 2, ...); 0 unless the request is a job."""
-        return self._job.attempt if self._job is not None else 0
+        return self.job.attempt if self.job is not None else 0
 
     @property
     def cancelled(self) -> bool:
@@ -49,7 +67,7 @@ class RequestContext:
         (An ``async def`` handler is cancelled outright; a thread cannot be, so it may poll
         this.) Always False for other requests.
         """
-        return self._job is not None and self._job.cancelled
+        return self.job is not None and self.job.cancelled
 
     async def progress(self, fraction: float, message: str | None = None) -> None:
         """Store how far the job is, ``fraction`` from 0 to 1, with an optional message.
@@ -57,8 +75,8 @@ class RequestContext:
         ``await`` it from an ``async def`` handler; it returns once the job's record has it
         (a failure to store it is logged, never raised). ``GET /jobs/{id}`` shows it.
         """
-        if self._job is not None:
-            await self._job.progress(fraction, message)
+        if self.job is not None:
+            await self.job.progress(fraction, message)
 
     def report_progress(self, fraction: float, message: str | None = None) -> None:
         """Like :meth:`progress`, without waiting: for plain ``def`` handlers (any thread).
@@ -67,14 +85,14 @@ class RequestContext:
         than the record can be written, only the latest is kept. In a process pool they are
         dropped: the job's record lives in the worker's parent process.
         """
-        if self._job is not None:
-            self._job.report(fraction, message)
+        if self.job is not None:
+            self.job.report(fraction, message)
 
     def __getstate__(self) -> dict[str, Any]:
         # A process pool pickles the context; the job's control stays in this process.
-        job = self._job
+        job = self.job
         detached = _DetachedJob(job.job_id, job.attempt) if job is not None else None
-        return {**self.__dict__, "_job": detached}
+        return {**self.__dict__, "job": detached}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The one exception a handler raises on purpose."""
+"""The one exception a handler raises on purpose (ServiceError), and the one a worker raises
+when it cannot start serving (StartError)."""
 
 from notebridge_worker.protocol import ERROR_CODE_PATTERN
 
@@ -28,3 +29,8 @@ class ServiceError(Exception):
 
     def __repr__(self) -> str:
         return f"ServiceError({self.code!r}, {self.message!r})"
+
+
+class StartError(Exception):
+    """The worker cannot start serving: what it needs is missing (a JetStream stream, a
+    handler a process pool can run); the message says what to do."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from notebridge_worker.testing import _terminate
+from notebridge_worker.testing import terminate
 
 REPO = Path(__file__).resolve().parents[3]
 GATEWAY_BIN = Path(os.environ.get("NOTEBRIDGE_BIN", REPO / "bin" / "notebridge"))
@@ -31,7 +31,7 @@ def free_port() -> int:
 
 def stop(proc: subprocess.Popen, timeout: float = 10) -> int:
     """Stop a process the way an orchestrator does: SIGTERM, then SIGKILL after ``timeout``."""
-    return _terminate(proc, timeout)
+    return terminate(proc, timeout)
 
 
 def wait_until(check, what: str, timeout: float = 15) -> None:

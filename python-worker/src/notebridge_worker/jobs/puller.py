@@ -1,30 +1,6 @@
-"""Job mode: a worker pulls jobs from JetStream, runs them and keeps their records.
+"""Pulling a serving worker's jobs from JetStream and running each delivery.
 
-docs/protocol.md, "Job mode", is the contract; gateway/refworker/jobs.go is a Go worker that
-follows it to the letter (but for suspects), and this module mirrors it. For each job
-contract it has a handler for, a serving worker pulls one message at a time from the
-contract's durable consumer ``nb-jobs-<name>-vN`` on the stream ``NB_JOBS``, while it has a
-free in-flight slot (jobs and requests share ``max_inflight``), and pulls the next only once
-the last one has started. Each delivery runs in its own task (``_JobRun``):
-
-1. read the record ``job.<id>`` of the bucket ``nb_jobs``; skip (ack) a missing or final one
-   and a delivery that is not further than the record's ``attempts``; a record still
-   ``running`` makes the job a suspect (its last attempt ended without an outcome): it runs
-   apart from other suspects, and the worker pulls nothing until it ends
-   (``JobPuller.suspect``);
-2. subscribe to ``nb.cancel.job.<id>`` (before the record says running: a DELETE that finds
-   the job running must find the worker listening);
-3. compare-and-set ``running`` with ``attempts`` := the delivery count, then send ``+WPI``
-   every third of the ack wait;
-4. run the attempt through ``Worker._process`` (drift, request schema, the handler with the
-   contract's timeout, the response schema), the handler reporting progress through its
-   RequestContext;
-5. store the outcome by compare-and-set, then settle: ``succeeded`` and ack; ``queued`` with
-   the error and nak while attempts are left; ``failed`` and ack after the last one. Nothing
-   is written over a final record (cancelled): the message is only acked.
-
-A record that cannot be stored leaves the message unsettled, for JetStream to deliver again
-after the ack wait; so does a worker that dies, or stops before its job ends.
+The steps of a delivery are in the package's docstring (jobs/__init__.py).
 """
 
 from __future__ import annotations
@@ -32,11 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
-import threading
-from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
 
 import nats.errors
 import nats.js.errors
@@ -45,7 +18,12 @@ from nats.aio.msg import Msg
 from nats.js import api
 
 from notebridge_worker import exactjson
+from notebridge_worker._pipeline import ErrorReply, Pipeline
+from notebridge_worker._routes import Route
 from notebridge_worker.contracts import JOB
+from notebridge_worker.errors import StartError
+from notebridge_worker.jobs.control import JobControl
+from notebridge_worker.jobs.store import NATS_TROUBLE, JobNotFound, JobStore, SkipUpdate
 from notebridge_worker.protocol import (
     HEADER_JOB_ID,
     HEADER_REQUEST_ID,
@@ -53,7 +31,6 @@ from notebridge_worker.protocol import (
     JOB_BUCKET,
     JOB_FAILED,
     JOB_FINAL,
-    JOB_KEY_PREFIX,
     JOB_QUEUED,
     JOB_RUNNING,
     JOB_STREAM,
@@ -63,11 +40,6 @@ from notebridge_worker.protocol import (
     job_subject,
 )
 
-if TYPE_CHECKING:
-    from nats.js.kv import KeyValue
-
-    from notebridge_worker.worker import Worker, _Route, _Runtime
-
 logger = logging.getLogger("notebridge_worker")
 
 FETCH_SECONDS = 1.0
@@ -76,194 +48,31 @@ SLOT_WAIT_SECONDS = 0.2
 """How often a worker at its in-flight limit looks again for a free slot."""
 RETRY_SECONDS = 1.0
 """How long a worker waits before it pulls again after NATS failed a pull."""
-MAX_UPDATE_TRIES = 64
-"""Compare-and-set rounds before a record update gives up (as the gateway's Store.Update)."""
 MAX_ERROR_MESSAGE = 1000
-_ID_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
-_NATS_TROUBLE = (nats.errors.Error, asyncio.TimeoutError, OSError)
-
-
-class _Skip(Exception):
-    """The record says the delivery is not to run, or the outcome is not to be stored."""
-
-
-class _NotFound(Exception):
-    """The job has no record: it expired, or its id is no job id."""
-
-
-def valid_job_id(job_id: str) -> bool:
-    """Whether ``job_id`` can be a job id, ``^[A-Za-z0-9_-]{1,64}$`` (docs/protocol.md)."""
-    return 0 < len(job_id) <= 64 and set(job_id) <= _ID_CHARACTERS
-
-
-def _now() -> str:
-    """RFC 3339 in UTC, as the gateway writes ``updated_at``."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-class JobStore:
-    """The job records of the bucket ``nb_jobs``, read whole and written by compare-and-set.
-
-    Records are kept as parsed JSON with exact numbers, so members this SDK does not know,
-    and every digit of a result, are written back as they were read.
-    """
-
-    def __init__(self, kv: KeyValue) -> None:
-        self.kv = kv
-
-    async def get(self, job_id: str) -> dict[str, Any]:
-        """The record of ``job_id``; raises _NotFound, ValueError, or NATS errors."""
-        if not valid_job_id(job_id):
-            raise _NotFound(job_id)
-        try:
-            entry = await self.kv.get(JOB_KEY_PREFIX + job_id)
-        except nats.js.errors.KeyNotFoundError:
-            raise _NotFound(job_id) from None
-        record = exactjson.parse_exact(entry.value or b"null")
-        if not isinstance(record, dict):
-            raise ValueError(f"job {job_id}: the record is not a JSON object")
-        return record
-
-    async def update(self, job_id: str, change: Callable[[dict[str, Any]], bool]) -> None:
-        """Read the record, let ``change`` modify it, write it if nobody wrote in between.
-
-        ``change`` returns False to write nothing, or raises _Skip to stop (re-raised).
-        On a conflict the record is read again and ``change`` called again. Raises _NotFound
-        for a job without a record, and NATS errors when the bucket cannot be reached.
-        """
-        if not valid_job_id(job_id):
-            raise _NotFound(job_id)
-        key = JOB_KEY_PREFIX + job_id
-        for _ in range(MAX_UPDATE_TRIES):
-            try:
-                entry = await self.kv.get(key)
-            except nats.js.errors.KeyNotFoundError:
-                raise _NotFound(job_id) from None
-            record = exactjson.parse_exact(entry.value or b"null")
-            if not isinstance(record, dict):
-                raise ValueError(f"job {job_id}: the record is not a JSON object")
-            if not change(record):
-                return
-            record["updated_at"] = _now()
-            try:
-                await self.kv.update(key, exactjson.dumps(record), last=entry.revision)
-            except nats.js.errors.KeyWrongLastSequenceError:
-                continue  # someone wrote in between: read again, decide again
-            return
-        raise RuntimeError(f"job {job_id}: too many concurrent writers of its record")
-
-
-class JobControl:
-    """One attempt of a job as its handler's RequestContext sees it: progress, cancellation.
-
-    Progress may be reported from any thread; reports are written by one task on the event
-    loop, in order, the latest one winning when they come faster than the record is written.
-    """
-
-    def __init__(
-        self, store: JobStore, job_id: str, attempt: int, loop: asyncio.AbstractEventLoop
-    ) -> None:
-        self.store = store
-        self.job_id = job_id
-        self.attempt = attempt
-        self.cancel_requested = asyncio.Event()
-        self._cancelled = threading.Event()
-        self._loop = loop
-        self._lock = threading.Lock()
-        self._latest: dict[str, Any] | None = None
-        self._writer: asyncio.Task[None] | None = None
-        self._closed = False
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled.is_set()
-
-    def cancel(self) -> None:
-        """The gateway cancelled the job (on the event loop's thread)."""
-        self._cancelled.set()
-        self.cancel_requested.set()
-
-    def close(self) -> None:
-        """The attempt is over: later reports are dropped."""
-        self._closed = True
-
-    def report(self, fraction: float, message: str | None = None) -> None:
-        """Hand a progress report to the event loop; from any thread, never blocks."""
-        progress = _progress(fraction, message)
-        if self._closed:
-            return
-        with self._lock:
-            self._latest = progress
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is self._loop:
-            self._start_writer()
-        else:
-            # A closed loop: the worker has stopped, nobody will write it.
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self._start_writer)
-
-    async def progress(self, fraction: float, message: str | None = None) -> None:
-        """Report progress and wait until it (or a later report) is stored."""
-        self.report(fraction, message)
-        await self.flush()
-
-    async def flush(self) -> None:
-        """Wait until the reports handed over so far are stored (or failed to be)."""
-        writer = self._writer
-        if writer is not None:
-            await asyncio.shield(writer)
-
-    def _start_writer(self) -> None:
-        if self._writer is None or self._writer.done():
-            self._writer = self._loop.create_task(self._write_reports())
-
-    async def _write_reports(self) -> None:
-        while not self._closed:
-            with self._lock:
-                progress, self._latest = self._latest, None
-            if progress is None:
-                return
-            try:
-                await self.store.update(self.job_id, self._set(progress))
-            except (_NotFound, *_NATS_TROUBLE, RuntimeError, ValueError) as error:
-                logger.warning("job %s: could not store its progress: %s", self.job_id, error)
-
-    def _set(self, progress: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
-        def change(record: dict[str, Any]) -> bool:
-            # Written only while this attempt runs: nothing once the job is cancelled or
-            # over, nor over a later attempt (this one's thread may outlive its deadline).
-            if record.get("status") != JOB_RUNNING or record.get("attempts") != self.attempt:
-                return False
-            record["progress"] = progress
-            return True
-
-        return change
-
-
-def _progress(fraction: float, message: str | None) -> dict[str, Any]:
-    if isinstance(fraction, bool) or not isinstance(fraction, int | float):
-        raise TypeError(f"progress must be a number from 0 to 1, not {fraction!r}")
-    if not (math.isfinite(fraction) and 0 <= fraction <= 1):
-        raise ValueError(f"progress must be from 0 to 1, not {fraction!r}")
-    if message is not None and not isinstance(message, str):
-        raise TypeError(f"a progress message must be a string, not {type(message).__name__}")
-    progress: dict[str, Any] = {"fraction": float(fraction)}
-    if message:
-        progress["message"] = message
-    return progress
 
 
 class JobPuller:
-    """Pulls the jobs of a serving worker's job contracts and runs each in its own task."""
+    """Pulls the jobs of a serving worker's job contracts and runs each in its own task.
 
-    def __init__(self, worker: Worker, runtime: _Runtime, nc: Client) -> None:
-        self.worker = worker
-        self.runtime = runtime
+    ``routes`` is the worker's live view of its handlers (Worker.routes): a handler registered
+    again while serving takes the next job. Jobs and requests share ``max_inflight``.
+    """
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        routes: Mapping[str, Route],
+        worker_name: str,
+        max_inflight: int,
+        nc: Client,
+    ) -> None:
+        self.pipeline = pipeline
+        self.runtime = pipeline.runtime
+        self.live_routes = routes
+        self.worker_name = worker_name
+        self.max_inflight = max_inflight
         self.nc = nc
-        self.routes = {ref: r for ref, r in worker._routes.items() if r.contract.mode == JOB}
+        self.routes = {ref: r for ref, r in routes.items() if r.contract.mode == JOB}
         self.store: JobStore | None = None
         self._subscriptions: dict[str, Any] = {}
         self._pullers: list[asyncio.Task[None]] = []
@@ -281,8 +90,6 @@ class JobPuller:
         """
         if not self.routes:
             return
-        from notebridge_worker.worker import StartError
-
         js = self.nc.jetstream()
         refs = ", ".join(sorted(self.routes))
         hint = f"start a gateway that serves {refs} first: it creates the job stream and bucket"
@@ -342,7 +149,7 @@ class JobPuller:
             )
         for ref in self.routes:
             self._pullers.append(asyncio.create_task(self._pull(ref)))
-        logger.info("worker %s pulling jobs of %s", self.worker.name, refs)
+        logger.info("worker %s pulling jobs of %s", self.worker_name, refs)
 
     async def stop_pulling(self) -> None:
         """Pull no more jobs; the running ones go on (the worker's grace period bounds them)."""
@@ -355,7 +162,7 @@ class JobPuller:
             for puller in self._pullers:
                 puller.cancel()
         for subscription in self._subscriptions.values():
-            with contextlib.suppress(*_NATS_TROUBLE):
+            with contextlib.suppress(*NATS_TROUBLE):
                 await subscription.unsubscribe()
         self._subscriptions.clear()
 
@@ -389,7 +196,7 @@ class JobPuller:
     async def _pull(self, ref: str) -> None:
         subscription = self._subscriptions[ref]
         while not self._stopping.is_set():
-            if self._suspects or self.runtime.inflight() >= self.worker.max_inflight:
+            if self._suspects or self.runtime.inflight() >= self.max_inflight:
                 self._slot_freed.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._slot_freed.wait(), SLOT_WAIT_SECONDS)
@@ -413,7 +220,7 @@ class JobPuller:
                 assert self.store is not None
                 # Looked up per job, so that registering the handler again (a re-run
                 # notebook cell) takes effect while serving.
-                route = self.worker._routes.get(ref, self.routes[ref])
+                route = self.live_routes.get(ref, self.routes[ref])
                 run = _JobRun(self, route, msg)
                 task = asyncio.create_task(run.run())
                 self.runtime.answer(ref, task)
@@ -431,7 +238,7 @@ class JobPuller:
 class _JobRun:
     """One delivery of a job message (docs/protocol.md, "What a worker does with each")."""
 
-    def __init__(self, puller: JobPuller, route: _Route, msg: Msg) -> None:
+    def __init__(self, puller: JobPuller, route: Route, msg: Msg) -> None:
         self.puller = puller
         self.route = route
         self.contract = route.contract
@@ -461,10 +268,10 @@ class _JobRun:
             return
         try:
             record = await self.store.get(job_id)
-        except _NotFound:
+        except JobNotFound:
             await _settle(msg.ack, job_id, "ack")
             return
-        except (*_NATS_TROUBLE, ValueError) as error:
+        except (*NATS_TROUBLE, ValueError) as error:
             logger.warning("job %s: could not read its record (%s); left for later", job_id, error)
             return
         if _spent(record, attempt):
@@ -497,7 +304,7 @@ class _JobRun:
 
         def start(record: dict[str, Any]) -> bool:
             if _spent(record, attempt):
-                raise _Skip
+                raise SkipUpdate
             record["status"], record["attempts"] = JOB_RUNNING, attempt
             return True
 
@@ -512,16 +319,16 @@ class _JobRun:
         try:
             cancels = await self.puller.nc.subscribe(job_cancel_subject(job_id), cb=on_cancel)
             await self.puller.nc.flush()
-        except _NATS_TROUBLE as error:
+        except NATS_TROUBLE as error:
             logger.warning("job %s: could not subscribe to its cancellation (%s)", job_id, error)
             return
         try:
             await self.store.update(job_id, start)
-        except (_Skip, _NotFound):
+        except (SkipUpdate, JobNotFound):
             await cancels.unsubscribe()
             await _settle(msg.ack, job_id, "ack")
             return
-        except (*_NATS_TROUBLE, RuntimeError, ValueError) as error:
+        except (*NATS_TROUBLE, RuntimeError, ValueError) as error:
             await cancels.unsubscribe()
             logger.warning("job %s: could not mark it running (%s); left for later", job_id, error)
             return
@@ -532,9 +339,7 @@ class _JobRun:
         heartbeat = asyncio.create_task(_heartbeat(msg, self.contract.ack_wait_seconds, job_id))
         request_id = headers.get(HEADER_REQUEST_ID) or job_id
         processing = asyncio.ensure_future(
-            self.puller.worker._process(
-                self.puller.runtime, self.route, msg.data, headers, request_id, job=control
-            )
+            self.puller.pipeline.process(self.route, msg.data, headers, request_id, job=control)
         )
         cancel_wait = asyncio.ensure_future(control.cancel_requested.wait())
         try:
@@ -559,7 +364,7 @@ class _JobRun:
             control.close()
             heartbeat.cancel()
             cancel_wait.cancel()
-            with contextlib.suppress(*_NATS_TROUBLE):
+            with contextlib.suppress(*NATS_TROUBLE):
                 await cancels.unsubscribe()
         await self._store_outcome(job_id, attempt, result, error)
 
@@ -583,7 +388,7 @@ class _JobRun:
 
         def finish(record: dict[str, Any]) -> bool:
             if record.get("status") in JOB_FINAL:
-                raise _Skip  # cancelled meanwhile: the result is not wanted
+                raise SkipUpdate  # cancelled meanwhile: the result is not wanted
             if error is None:
                 record["status"] = JOB_SUCCEEDED
                 record["result"] = exactjson.parse_exact(result or b"null")
@@ -595,10 +400,10 @@ class _JobRun:
 
         try:
             await self.store.update(job_id, finish)
-        except _Skip:
+        except SkipUpdate:
             await _settle(self.msg.ack, job_id, "ack")
             return
-        except (_NotFound, *_NATS_TROUBLE, RuntimeError, ValueError) as trouble:
+        except (JobNotFound, *NATS_TROUBLE, RuntimeError, ValueError) as trouble:
             # Not stored: JetStream delivers the message again after the ack wait.
             logger.warning("job %s: could not store its outcome (%s)", job_id, trouble)
             return
@@ -617,11 +422,9 @@ def _outcome(
     processing: asyncio.Future[Any], job_id: str
 ) -> tuple[bytes | None, dict[str, str] | None]:
     """The checked result, or the error of the attempt, as the record stores it."""
-    from notebridge_worker.worker import _ErrorReply
-
     try:
         return processing.result(), None
-    except _ErrorReply as error:
+    except ErrorReply as error:
         return None, {"code": error.code, "message": _one_line(error.message)}
     except Exception:
         logger.exception("job %s: the worker failed running it", job_id)
@@ -653,12 +456,12 @@ async def _heartbeat(msg: Msg, ack_wait_seconds: float, job_id: str) -> None:
         await asyncio.sleep(ack_wait_seconds / 3)
         try:
             await msg.in_progress()
-        except _NATS_TROUBLE as error:
+        except NATS_TROUBLE as error:
             logger.warning("job %s: heartbeat failed: %s", job_id, error)
 
 
 async def _settle(action: Callable[[], Any], job_id: str, what: str) -> None:
     try:
         await action()
-    except _NATS_TROUBLE as error:
+    except NATS_TROUBLE as error:
         logger.warning("job %s: could not %s its message: %s", job_id, what, error)

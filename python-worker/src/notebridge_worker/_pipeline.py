@@ -1,0 +1,556 @@
+"""The path of one request through a worker, in the order it happens.
+
+Every request takes this path, however it arrived: a NATS micro endpoint (worker.py), a job
+pulled from JetStream (jobs/puller.py) or a call of the offline TestClient (testing/).
+
+1. ``Pipeline.process`` checks what every request needs checked, as docs/protocol.md
+   prescribes: the contract digest the caller sent (``drift``), the deadline
+   (``deadline_exceeded`` when it passed before the handler starts), and the request schema
+   with the numbers of the protocol's domain (``invalid_request``). The request becomes the
+   handler's argument (a dict, or the pydantic model the handler asked for) and gets its
+   RequestContext.
+2. The contract's mode picks the run: ``_run_sync`` for sync and job contracts (one reply),
+   ``_run_stream`` for stream contracts (chunks, heartbeats, the end).
+3. ``_call`` runs the handler until the deadline: ``async def`` on the event loop, plain
+   ``def`` in the thread or the process pool, batch handlers in their next batch
+   (batching.py). What it raises maps to an error reply: ServiceError to its code, anything
+   else to ``internal`` (logged with its traceback, never sent).
+4. The reply (or each chunk) is encoded and checked against the response (chunk) schema
+   before it leaves (``invalid_reply``, with every violation).
+
+Every error is an ErrorReply; the caller turns it into the reply its transport sends.
+"""
+
+import asyncio
+import functools
+import logging
+import sys
+import time
+from collections.abc import Callable, Coroutine, Generator, Mapping
+from concurrent.futures import Executor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from notebridge_worker import exactjson, fastpath
+from notebridge_worker._routes import Route
+from notebridge_worker._runtime import Runtime
+from notebridge_worker._streams import END, AsyncChunks, StreamSink, ThreadChunks
+from notebridge_worker.batching import BatchFailed, batcher_for
+from notebridge_worker.config import WorkerConfig
+from notebridge_worker.context import JobHandle, RequestContext
+from notebridge_worker.contracts import Contract, Violation, explain
+from notebridge_worker.errors import ServiceError
+from notebridge_worker.protocol import (
+    DEADLINE_EXCEEDED,
+    DRIFT,
+    HEADER_CONTRACT_DIGEST,
+    HEADER_DEADLINE,
+    INTERNAL,
+    INVALID_REPLY,
+    INVALID_REQUEST,
+    STREAM_CHUNK,
+    STREAM_END,
+    STREAM_HEARTBEAT,
+    heartbeat_interval,
+)
+
+logger = logging.getLogger("notebridge_worker")
+
+
+class ErrorReply(Exception):
+    """Ends a request with an error reply: the micro error headers and an optional body."""
+
+    def __init__(
+        self, code: str, message: str, body: bytes = b"", *, raised_by_handler: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.body = body
+        self.raised_by_handler = raised_by_handler
+        """The handler raised it: a generator that raised is over, there is nothing to stop."""
+
+
+class Pipeline:
+    """Runs requests through the steps above, for one serving session.
+
+    ``runtime`` holds the session's pools and work in flight; ``config`` says which pool a
+    plain ``def`` runs in by default and how numbers reach handlers.
+    """
+
+    def __init__(self, runtime: Runtime, config: WorkerConfig) -> None:
+        self.runtime = runtime
+        self.config = config
+
+    async def process(
+        self,
+        route: Route,
+        data: bytes,
+        headers: Mapping[str, str],
+        request_id: str,
+        stream: StreamSink | None = None,
+        job: JobHandle | None = None,
+    ) -> bytes | None:
+        """Check a request as docs/protocol.md prescribes, run it, and return the reply body.
+
+        ``job`` is the attempt's jobs.JobControl when the request is a job (jobs.py).
+
+        A stream contract's request sends its messages to ``stream`` and returns None.
+        Raises ErrorReply for every answer that is an error (for a stream, its last
+        message). The offline TestClient calls this too, so that a test runs the path
+        production runs.
+        """
+        received_at = time.time()
+        contract = route.contract
+        sent_digest = headers.get(HEADER_CONTRACT_DIGEST)
+        if sent_digest and sent_digest != contract.digest:
+            raise ErrorReply(
+                DRIFT,
+                f"contract drift on {contract.ref}: the caller's schemas have digest "
+                f"{sent_digest}, this worker's have {contract.digest}",
+            )
+        deadline = _deadline(headers, received_at, contract.timeout_seconds)
+        if time.time() >= deadline:
+            logger.warning(
+                "skipped request %s to %s: its deadline passed before it started",
+                request_id,
+                contract.ref,
+            )
+            raise ErrorReply(
+                DEADLINE_EXCEEDED,
+                f"the deadline of request {request_id} passed before {contract.ref} started",
+            )
+        argument = checked_request(contract, data, self.config.exact_numbers)
+        context = RequestContext(
+            request_id=request_id,
+            deadline=deadline,
+            contract=contract.name,
+            version=contract.version,
+            headers=headers,
+            job=job,
+        )
+        if route.request_model is not None:
+            argument = as_model(route, argument, request_id)
+        # Each contract mode runs a request its own way: a sync request gets one reply, a
+        # stream request a sequence of messages.
+        if route.streams:
+            if stream is None:
+                raise RuntimeError(f"{contract.ref} is a stream contract: it needs a stream")
+            await self._run_stream(route, argument, context, stream)
+            return None
+        return await self._run_sync(route, argument, context)
+
+    async def _run_sync(self, route: Route, argument: Any, context: RequestContext) -> bytes:
+        reply = await self._call(route, argument, context)
+        return _checked_reply(route.contract, reply, context.request_id)
+
+    async def _run_stream(
+        self,
+        route: Route,
+        argument: Any,
+        context: RequestContext,
+        stream: StreamSink,
+    ) -> None:
+        """Send the generator's chunks, heartbeats while it is silent, then the end.
+
+        The generator is stopped (an async one cancelled, a plain one closed after its
+        current ``next()``) when the caller cancels, when the deadline passes, when a chunk
+        breaks the chunk schema, and when the worker gives up on the request; its ``finally``
+        blocks run then, and it holds its in-flight slot until they have. Raises ErrorReply
+        for a failure, which the caller sends as the stream's last message.
+        """
+        contract = route.contract
+        ref, request_id = contract.ref, context.request_id
+        label = f"handler {ref} (request {request_id})"
+        generator = route.call(argument, context)
+        chunks: AsyncChunks | ThreadChunks = (
+            AsyncChunks(generator, label)
+            if route.is_async
+            else ThreadChunks(generator, self.runtime.thread_pool, label)
+        )
+        loop = asyncio.get_running_loop()
+        silence = heartbeat_interval(contract.idle_timeout_seconds)
+        last_sent = loop.time()
+        cancelled = asyncio.ensure_future(stream.cancelled.wait())
+        step: asyncio.Future[Any] | None = None
+        exhausted = False
+        sent = 0
+        try:
+            while True:
+                step = None if cancelled.done() else chunks.next()
+                while step is not None:
+                    wait = min(last_sent + silence - loop.time(), context.time_left())
+                    if wait > 0 and not step.done():
+                        await asyncio.wait(
+                            {step, cancelled}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                        )
+                    if cancelled.done() or step.done():
+                        break
+                    if context.time_left() <= 0:
+                        raise ErrorReply(
+                            DEADLINE_EXCEEDED,
+                            f"{ref} did not finish before the deadline of request "
+                            f"{request_id} ({sent} chunks sent)",
+                        )
+                    if loop.time() >= last_sent + silence:
+                        await stream.send(STREAM_HEARTBEAT)
+                        last_sent = loop.time()
+                if cancelled.done():
+                    # The chunk under way, if any, is dropped: nobody reads it any more.
+                    logger.info(
+                        "%s: the caller cancelled request %s after %d chunks; stopping the handler",
+                        ref,
+                        request_id,
+                        sent,
+                    )
+                    return
+                assert step is not None
+                chunk = self._chunk_of(route, step, request_id)
+                if chunk is END:
+                    exhausted = True
+                    break
+                body = _checked_chunk(contract, chunk, request_id, sent + 1)
+                sent += 1
+                await stream.send(STREAM_CHUNK, body, seq=sent)
+                last_sent = loop.time()
+            await stream.send(STREAM_END, seq=sent)
+        except ErrorReply as error:
+            # A handler that raised is over; one that yielded a bad chunk is not.
+            exhausted = exhausted or error.raised_by_handler
+            raise
+        finally:
+            cancelled.cancel()
+            if not exhausted:
+                # A thread or a task may take a while to stop; the slot stays taken till then.
+                self.runtime.keep_until_done(asyncio.ensure_future(chunks.close(step)))
+
+    def _chunk_of(self, route: Route, step: "asyncio.Future[Any]", request_id: str) -> Any:
+        """A finished step's chunk, END, or the error reply for what the handler raised."""
+        ref = route.contract.ref
+        try:
+            if step.cancelled():
+                raise RuntimeError("the handler's step was cancelled")
+            return step.result()
+        except ServiceError as error:
+            raise ErrorReply(error.code, error.message, raised_by_handler=True) from None
+        except Exception:
+            logger.exception("handler %s failed on request %s", ref, request_id)
+            raise ErrorReply(
+                INTERNAL,
+                f"internal error in handler {ref} (request {request_id})",
+                raised_by_handler=True,
+            ) from None
+
+    async def _call(self, route: Route, argument: Any, context: RequestContext) -> Any:
+        """Run the handler until the deadline; map what it raises to an error reply.
+
+        A batch handler's request joins its next batch (batching.py): ``work`` is then this
+        request's item of the batch's result, and the deadline is this request's own.
+        """
+        pool: Executor | None = None
+        if route.batch is not None:
+            kind = route.pool or self.config.pool
+            pool = None if route.is_async else self.runtime.pool(kind)
+            batcher = batcher_for(
+                self.runtime.batchers,
+                route,
+                None if route.is_async else functools.partial(self.runtime.pool, kind),
+            )
+            work: asyncio.Future[Any] = batcher.submit(argument, context)
+        elif route.is_async:
+            work = _start_eagerly(route.call(argument, context))
+        else:
+            pool = self.runtime.pool(route.pool or self.config.pool)
+            args, kwargs = route.arguments(argument, context)
+            work = asyncio.get_running_loop().run_in_executor(
+                pool, functools.partial(route.function, *args, **kwargs)
+            )
+        try:
+            if not work.done():
+                await asyncio.wait({work}, timeout=context.time_left())
+        except asyncio.CancelledError:
+            # The request is cancelled (the worker stops): an async handler stops with it; a
+            # batch goes on without this request.
+            work.cancel()
+            raise
+        ref = route.contract.ref
+        if not work.done() or (route.batch is not None and work.cancelled()):
+            # A thread or a process cannot be stopped, and a cancelled task may take a while
+            # to unwind: each keeps its in-flight slot until it ends, so max_inflight stays a
+            # bound (cancelling a thread's future would end its count while it runs on). A
+            # request of a batch keeps it until its batch ends; one whose batch had not
+            # started is taken out of it (its work cancelled: the deadline passed).
+            if route.is_async and route.batch is None:
+                work.cancel()
+            self.runtime.keep_until_done(work)
+            raise ErrorReply(
+                DEADLINE_EXCEEDED,
+                f"{ref} did not finish before the deadline of request {context.request_id}",
+            )
+        try:
+            return work.result()
+        except BatchFailed as error:
+            # Logged once for the whole batch; each caller gets its own message.
+            raise ErrorReply(INTERNAL, str(error)) from None
+        except ServiceError as error:
+            raise ErrorReply(error.code, error.message) from None
+        except BrokenProcessPool:
+            assert pool is not None
+            self.runtime.replace_process_pool(pool)
+            raise ErrorReply(
+                INTERNAL,
+                f"the process running {ref} for request {context.request_id} died "
+                f"(worker {self.config.name} started a new process pool)",
+            ) from None
+        except Exception:
+            logger.exception("handler %s failed on request %s", ref, context.request_id)
+            raise ErrorReply(
+                INTERNAL, f"internal error in handler {ref} (request {context.request_id})"
+            ) from None
+
+
+def _start_eagerly(coroutine: Coroutine[Any, Any, Any]) -> "asyncio.Future[Any]":
+    """Run a coroutine's first step now, and the rest, if any, in a task of its own.
+
+    Most async handlers of a notebook need no I/O: they end in their first step, and their
+    outcome is then a finished future, with no task to create and nothing to wait for (what
+    Python 3.12's eager tasks do). One that awaits something goes on in a task from there.
+    """
+    try:
+        step = coroutine.send(None)
+    except StopIteration as finished:
+        outcome = asyncio.get_running_loop().create_future()
+        outcome.set_result(finished.value)
+        return outcome
+    except (Exception, asyncio.CancelledError) as error:
+        outcome = asyncio.get_running_loop().create_future()
+        outcome.set_exception(error)
+        return outcome
+    return asyncio.ensure_future(_resume(coroutine, step))
+
+
+async def _resume(coroutine: Coroutine[Any, Any, Any], step: Any) -> Any:
+    return await _Resumed(coroutine, step)
+
+
+class _Resumed:
+    """The rest of a coroutine whose first step ran already and yielded ``step``.
+
+    Awaited in a task, it hands the task what the coroutine yields (the futures it waits
+    for) and the coroutine what the task sends or throws (a cancellation), as ``await``
+    would have from the start.
+    """
+
+    def __init__(self, coroutine: Coroutine[Any, Any, Any], step: Any) -> None:
+        self.coroutine, self.step = coroutine, step
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coroutine, step = self.coroutine, self.step
+        while True:
+            try:
+                sent = yield step
+            except GeneratorExit:
+                coroutine.close()
+                raise
+            except BaseException as error:
+                try:
+                    step = coroutine.throw(error)
+                except StopIteration as finished:
+                    return finished.value
+            else:
+                try:
+                    step = coroutine.send(sent)
+                except StopIteration as finished:
+                    return finished.value
+
+
+def _deadline(headers: Mapping[str, str], received_at: float, timeout_seconds: float) -> float:
+    """The absolute deadline in Unix seconds; without the header, the contract's timeout."""
+    raw = headers.get(HEADER_DEADLINE)
+    if raw is None:
+        return received_at + timeout_seconds
+    if not (raw.isascii() and raw.isdigit()):
+        raise ErrorReply(
+            INVALID_REQUEST, f"{HEADER_DEADLINE} must be Unix time in milliseconds, not {raw!r}"
+        )
+    return int(raw) / 1000
+
+
+def checked_request(contract: Contract, data: bytes, exact_numbers: bool) -> Any:
+    """The handler's argument for a request body, or ``invalid_request`` if it breaks the schema.
+
+    The common request takes the fast path: orjson, and a check that proves it valid. Anything
+    else is parsed with exact numbers, held to the protocol's numeric domain and to Unicode
+    (docs/protocol.md, "Numbers"), and judged, and explained, by the full validator. Where the
+    schema says integer, the handler gets an int (notebridge_worker.integers); the fast path
+    never proves a float valid there, so only the exact path needs the conversion.
+    """
+    if not exact_numbers:
+        value = fastpath.loads(data)
+        if value is not fastpath.NOT_PARSED and fastpath.proves(contract.request_check, value):
+            return value
+    outside = exactjson.number_problems(data)
+    if outside:
+        found = [_violation(problem) for problem in outside]
+        raise ErrorReply(
+            INVALID_REQUEST,
+            f"the request breaks the protocol's numeric domain: {describe(found, 'request')}",
+            violations_body(found),
+        )
+    try:
+        instance = exactjson.parse_exact(data)
+    except UnicodeDecodeError as error:
+        raise ErrorReply(
+            INVALID_REQUEST,
+            f"the request body is not valid Unicode text: invalid UTF-8 at byte {error.start}",
+        ) from None
+    except (ValueError, RecursionError) as error:
+        raise ErrorReply(INVALID_REQUEST, f"the request body is not JSON: {error}") from None
+    surrogates = exactjson.lone_surrogates(data, instance)
+    if surrogates:
+        raise ErrorReply(
+            INVALID_REQUEST,
+            "the request body is not valid Unicode text: a lone surrogate (\\ud800-\\udfff "
+            f"without its pair) at {surrogates[0] or '/'}",
+        )
+    if not fastpath.proves(contract.request_check, instance):
+        found = contract.request_violations(instance)
+        if found:
+            raise ErrorReply(
+                INVALID_REQUEST,
+                f"the request breaks {contract.ref}: {describe(found, 'request')}",
+                violations_body(found),
+            )
+    # Validation needed exact numbers; handlers get floats unless they asked otherwise.
+    argument = instance if exact_numbers else exactjson.parse(data)
+    if contract.request_integers is not None:
+        argument = contract.request_integers(argument, instance)
+    return argument
+
+
+def _violation(problem: exactjson.Problem) -> Violation:
+    return Violation(instancePath=problem.pointer, keyword=problem.keyword, message=problem.message)
+
+
+def _checked_reply(contract: Contract, reply: Any, request_id: str) -> bytes:
+    """Encode the handler's reply and check the bytes that will be sent against the schema."""
+    return _checked(
+        contract.response_check,
+        contract.response_violations,
+        reply,
+        "reply",
+        contract.ref,
+        "",
+        request_id,
+    )
+
+
+def _checked_chunk(contract: Contract, chunk: Any, request_id: str, number: int) -> bytes:
+    """Encode a chunk and check the bytes that will be sent against the chunk schema."""
+    return _checked(
+        contract.chunk_check,
+        contract.chunk_violations,
+        chunk,
+        "chunk",
+        contract.ref,
+        f" {number}",
+        request_id,
+        log_suffix="; the stream ends with an error",
+    )
+
+
+def _checked(
+    check: fastpath.Check,
+    violations_of: Callable[[Any], list[Violation]],
+    value: Any,
+    document: str,
+    ref: str,
+    number: str,
+    request_id: str,
+    *,
+    log_suffix: str = "",
+) -> bytes:
+    """Encode ``value`` and check the exact bytes to be sent; raise ``invalid_reply`` if not.
+
+    ``document`` ("reply" or "chunk") and ``number`` (" 3" for a chunk, "" for a reply) name
+    what broke the contract in the log line and in the error sent. A value of JSON's own
+    types that the fast path proves valid is encoded by orjson; anything else is encoded
+    with exact numbers and its bytes parsed back and judged by the full validator.
+    """
+    value = as_json_value(value)
+    if fastpath.proves(check, value):
+        body = fastpath.dumps(value)
+        if body is not None:
+            return body
+    try:
+        body = exactjson.dumps(value)
+    except (TypeError, ValueError) as error:
+        # NaN, an int of more than 4300 digits, a lone surrogate: say where; else what.
+        found = [_violation(problem) for problem in exactjson.value_problems(value)] or [
+            Violation(instancePath="", keyword="type", message=f"not JSON: {error}")
+        ]
+    else:
+        outside = exactjson.number_problems(body)
+        found = (
+            [_violation(problem) for problem in outside]
+            if outside
+            else violations_of(exactjson.parse_exact(body))
+        )
+    if not found:
+        return body
+    logger.error(
+        "%s %s%s broke the contract (request %s): %s%s",
+        ref,
+        document,
+        number,
+        request_id,
+        describe(found, document),
+        log_suffix,
+    )
+    raise ErrorReply(
+        INVALID_REPLY,
+        f"{ref} {document}{number} broke the contract: {describe(found, document)}",
+        violations_body(found),
+    )
+
+
+def describe(violations: list[Violation], document: str) -> str:
+    """``summary: expected string, got null at /summary; ...``: every violation, for a person
+    to act on (an error header keeps MAX_ERROR_MESSAGE characters; the body keeps them all).
+    """
+    return "; ".join(explain(violation, document) for violation in violations)
+
+
+def violations_body(violations: list[Violation]) -> bytes:
+    return exactjson.dumps({"violations": violations})
+
+
+def as_model(route: Route, argument: Any, request_id: str) -> Any:
+    """The request as the handler's model; it passed the contract's schema already."""
+    model = route.request_model
+    try:
+        return model.model_validate(argument)
+    except ValueError as error:  # pydantic.ValidationError
+        # The contract says the request is fine: the model is stricter than the contract.
+        logger.error(
+            "%s: request %s passed the contract's schema but model %s rejected it; make the "
+            "model accept what %s accepts:\n%s",
+            route.contract.ref,
+            request_id,
+            model.__name__,
+            route.contract.request_schema_path,
+            error,
+        )
+        raise ErrorReply(
+            INTERNAL,
+            f"handler {route.contract.ref}'s model {model.__name__} rejected a request "
+            f"the contract accepts (request {request_id})",
+        ) from None
+
+
+def as_json_value(reply: Any) -> Any:
+    """A pydantic model as its JSON value (field aliases as names); anything else as is."""
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is not None and isinstance(reply, pydantic.BaseModel):
+        return reply.model_dump(mode="json", by_alias=True)
+    return reply

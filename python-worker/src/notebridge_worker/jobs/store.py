@@ -1,0 +1,92 @@
+"""The job records of the bucket ``nb_jobs`` (docs/protocol.md, "Job mode")."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import nats.errors
+
+from notebridge_worker import exactjson
+from notebridge_worker.protocol import JOB_KEY_PREFIX
+
+if TYPE_CHECKING:
+    from nats.js.kv import KeyValue
+
+MAX_UPDATE_TRIES = 64
+"""Compare-and-set rounds before a record update gives up (as the gateway's Store.Update)."""
+NATS_TROUBLE = (nats.errors.Error, asyncio.TimeoutError, OSError)
+"""What NATS raises when it is away or slow: a job step then waits for a later delivery."""
+_ID_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+class SkipUpdate(Exception):
+    """The record says the delivery is not to run, or the outcome is not to be stored."""
+
+
+class JobNotFound(Exception):
+    """The job has no record: it expired, or its id is no job id."""
+
+
+def valid_job_id(job_id: str) -> bool:
+    """Whether ``job_id`` can be a job id, ``^[A-Za-z0-9_-]{1,64}$`` (docs/protocol.md)."""
+    return 0 < len(job_id) <= 64 and set(job_id) <= _ID_CHARACTERS
+
+
+def now() -> str:
+    """RFC 3339 in UTC, as the gateway writes ``updated_at``."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class JobStore:
+    """The job records of the bucket ``nb_jobs``, read whole and written by compare-and-set.
+
+    Records are kept as parsed JSON with exact numbers, so members this SDK does not know,
+    and every digit of a result, are written back as they were read.
+    """
+
+    def __init__(self, kv: KeyValue) -> None:
+        self.kv = kv
+
+    async def get(self, job_id: str) -> dict[str, Any]:
+        """The record of ``job_id``; raises JobNotFound, ValueError, or NATS errors."""
+        if not valid_job_id(job_id):
+            raise JobNotFound(job_id)
+        try:
+            entry = await self.kv.get(JOB_KEY_PREFIX + job_id)
+        except nats.js.errors.KeyNotFoundError:
+            raise JobNotFound(job_id) from None
+        record = exactjson.parse_exact(entry.value or b"null")
+        if not isinstance(record, dict):
+            raise ValueError(f"job {job_id}: the record is not a JSON object")
+        return record
+
+    async def update(self, job_id: str, change: Callable[[dict[str, Any]], bool]) -> None:
+        """Read the record, let ``change`` modify it, write it if nobody wrote in between.
+
+        ``change`` returns False to write nothing, or raises SkipUpdate to stop (re-raised).
+        On a conflict the record is read again and ``change`` called again. Raises JobNotFound
+        for a job without a record, and NATS errors when the bucket cannot be reached.
+        """
+        if not valid_job_id(job_id):
+            raise JobNotFound(job_id)
+        key = JOB_KEY_PREFIX + job_id
+        for _ in range(MAX_UPDATE_TRIES):
+            try:
+                entry = await self.kv.get(key)
+            except nats.js.errors.KeyNotFoundError:
+                raise JobNotFound(job_id) from None
+            record = exactjson.parse_exact(entry.value or b"null")
+            if not isinstance(record, dict):
+                raise ValueError(f"job {job_id}: the record is not a JSON object")
+            if not change(record):
+                return
+            record["updated_at"] = now()
+            try:
+                await self.kv.update(key, exactjson.dumps(record), last=entry.revision)
+            except nats.js.errors.KeyWrongLastSequenceError:
+                continue  # someone wrote in between: read again, decide again
+            return
+        raise RuntimeError(f"job {job_id}: too many concurrent writers of its record")
