@@ -12,7 +12,8 @@ import timeit
 from collections.abc import Callable
 from pathlib import Path
 
-from notebridge_worker import exactjson, fastpath, load_contracts
+from notebridge_worker import exactjson, load_contracts
+from notebridge_worker.contracts import fastcheck
 from notebridge_worker.worker import _checked_reply, _checked_request
 
 REPEATS, NUMBER = 7, 2000
@@ -31,7 +32,7 @@ def main() -> None:
         return contract.request_violations(exactjson.parse_exact(data))
 
     def request_fast() -> object:
-        return contract.request_check(fastpath.loads(data))
+        return contract.request_check(fastcheck.loads(data))
 
     def request_worker() -> object:
         return _checked_request(contract, data, exact_numbers=False)
@@ -40,7 +41,7 @@ def main() -> None:
         return contract.response_violations(exactjson.parse_exact(exactjson.dumps(reply)))
 
     def reply_fast() -> object:
-        return contract.response_check(reply) and fastpath.dumps(reply)
+        return contract.response_check(reply) and fastcheck.dumps(reply)
 
     def reply_worker() -> object:
         return _checked_reply(contract, reply, "bench")

@@ -10,8 +10,8 @@ import pytest
 from conftest import REPO, REPO_CONTRACTS, TEST_CONTRACTS
 from test_contracts import CONFORMANCE, write_contract
 
-from notebridge_worker import Worker, fastpath, load_contracts
-from notebridge_worker.contracts import Contract, _SchemaFiles, load_contract
+from notebridge_worker import Worker, load_contracts
+from notebridge_worker.contracts import Contract, SchemaFiles, fastcheck, load_contract
 from notebridge_worker.exactjson import dumps, parse, parse_exact
 from notebridge_worker.testing import CallError, TestClient
 
@@ -47,8 +47,8 @@ def test_fast_path_proves_every_shipped_example_valid() -> None:
         for contract in shipped_contracts()
         for role, value, check in documents(contract)
         # As received (exact numbers) and as orjson reads the same text (floats).
-        for form in (value, fastpath.loads(dumps(value)))
-        if form is not fastpath.NOT_PARSED and not check(form)
+        for form in (value, fastcheck.loads(dumps(value)))
+        if form is not fastcheck.NOT_PARSED and not check(form)
     ]
     assert unproven == []
 
@@ -61,16 +61,16 @@ def test_fast_path_never_proves_what_jsonschema_rejects() -> None:
             for _ in range(300):
                 text = dumps(mutate(rng, example, 3))
                 exact = parse_exact(text)
-                forms = [(exact, text), (fastpath.loads(text), None)]
+                forms = [(exact, text), (fastcheck.loads(text), None)]
                 for value, _ in forms:
-                    if value is fastpath.NOT_PARSED:
+                    if value is fastcheck.NOT_PARSED:
                         continue
-                    if not fastpath.proves(check, value):
+                    if not fastcheck.proves(check, value):
                         unproven += 1
                         continue
                     proven += 1
                     # What the worker would send: the fast encoder's bytes, read exactly.
-                    sent = fastpath.dumps(value) or dumps(value)
+                    sent = fastcheck.dumps(value) or dumps(value)
                     found = full_violations(contract, role, parse_exact(sent))
                     assert found == [], f"{contract.ref} {role}: proved {sent!r}, but {found}"
     assert proven >= 100, f"got {proven} proven documents; want at least 100"
@@ -88,8 +88,8 @@ def test_fast_path_proves_no_invalid_instance_of_the_conformance_table(
     proven_invalid = [
         instance
         for instance in case["invalid"]
-        for form in (instance, fastpath.loads(dumps(instance)))
-        if form is not fastpath.NOT_PARSED and contract.request_check(form)
+        for form in (instance, fastcheck.loads(dumps(instance)))
+        if form is not fastcheck.NOT_PARSED and contract.request_check(form)
     ]
     assert proven_invalid == []
 
@@ -141,15 +141,15 @@ def test_fast_path_proves_no_invalid_instance_of_the_conformance_table(
 def test_fast_path_verdicts(
     tmp_path: Path, schema: dict[str, Any], text: bytes, proven: bool
 ) -> None:
-    value = fastpath.loads(text)
-    assert value is not fastpath.NOT_PARSED
+    value = fastcheck.loads(text)
+    assert value is not fastcheck.NOT_PARSED
     assert check_of(tmp_path, schema)(value) is proven
 
 
-def check_of(tmp_path: Path, schema: dict[str, Any]) -> fastpath.Check:
+def check_of(tmp_path: Path, schema: dict[str, Any]) -> fastcheck.Check:
     path = tmp_path / "schema.json"
     path.write_bytes(dumps(schema))
-    return _SchemaFiles.read([path]).fast_check(path)
+    return SchemaFiles.read([path]).fast_check(path)
 
 
 def test_a_recursive_schema_compiles_and_deep_values_are_left_to_jsonschema(
@@ -163,15 +163,15 @@ def test_a_recursive_schema_compiles_and_deep_values_are_left_to_jsonschema(
     deep: list[Any] = []
     for _ in range(5000):
         deep = [deep]
-    assert fastpath.proves(check, deep) is False
+    assert fastcheck.proves(check, deep) is False
 
 
 def test_loads_leaves_long_integers_and_non_json_to_the_exact_parser() -> None:
-    assert fastpath.loads(b'{"n": 123456789012345678901234}') is fastpath.NOT_PARSED
-    assert fastpath.loads(b"1e400") is fastpath.NOT_PARSED
-    assert fastpath.loads(b"NaN") is fastpath.NOT_PARSED
-    assert fastpath.loads(b"\xef\xbb\xbf{}") is fastpath.NOT_PARSED
-    assert fastpath.loads(b'{"n": 12, "s": "x"}') == parse(b'{"n": 12, "s": "x"}')
+    assert fastcheck.loads(b'{"n": 123456789012345678901234}') is fastcheck.NOT_PARSED
+    assert fastcheck.loads(b"1e400") is fastcheck.NOT_PARSED
+    assert fastcheck.loads(b"NaN") is fastcheck.NOT_PARSED
+    assert fastcheck.loads(b"\xef\xbb\xbf{}") is fastcheck.NOT_PARSED
+    assert fastcheck.loads(b'{"n": 12, "s": "x"}') == parse(b'{"n": 12, "s": "x"}')
 
 
 @pytest.mark.parametrize(
@@ -180,12 +180,12 @@ def test_loads_leaves_long_integers_and_non_json_to_the_exact_parser() -> None:
     ids=repr,
 )
 def test_dumps_declines_what_is_not_plain_json(value: Any) -> None:
-    assert fastpath.dumps(value) is None
+    assert fastcheck.dumps(value) is None
 
 
 def test_dumps_writes_what_exactjson_writes() -> None:
     value = {"s": "é\u2028<", "n": [1, -0.0, 0.875, 1e22, True, None]}
-    assert parse(fastpath.dumps(value) or b"") == parse(dumps(value))
+    assert parse(fastcheck.dumps(value) or b"") == parse(dumps(value))
 
 
 def test_a_nan_in_an_unconstrained_field_of_a_reply_is_still_a_broken_reply() -> None:

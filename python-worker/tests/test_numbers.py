@@ -14,8 +14,8 @@ from nats.aio.client import Client
 from support import call, error_of
 from test_contracts import write_contract
 
-from notebridge_worker import Batch, Worker, fastpath
-from notebridge_worker.contracts import load_contract
+from notebridge_worker import Batch, Worker
+from notebridge_worker.contracts import fastcheck, load_contract
 from notebridge_worker.exactjson import dumps, parse
 from notebridge_worker.loader import load_worker
 from notebridge_worker.testing import CallError, TestClient, run_worker_process
@@ -376,17 +376,17 @@ def test_validators_judge_a_lone_surrogate_without_crashing(
     patterned: Any, instance: Any, violations: list[tuple[str, str]]
 ) -> None:
     """Before: re2 raised UnicodeEncodeError in the fast path and in the full validator."""
-    assert fastpath.proves(patterned.request_check, instance) is (violations == [])
+    assert fastcheck.proves(patterned.request_check, instance) is (violations == [])
     found = patterned.request_violations(instance)
     assert [(v["instancePath"], v["keyword"]) for v in found] == violations
 
 
 def test_fast_loads_leaves_texts_that_may_leave_the_domain_to_the_exact_path() -> None:
     for text in (b"[1e-400]", b"[0e99999]", b"[1.5e+100]", b"[1e-310]"):
-        assert fastpath.loads(text) is fastpath.NOT_PARSED, text
-    assert fastpath.loads(b'{"n": 1.5e99, "m": -12345678}') == {"n": 1.5e99, "m": -12345678}
-    assert fastpath.dumps([1e-310]) is None
-    assert fastpath.dumps([0.0, 1e-307, 9.9e307]) == dumps([0.0, 1e-307, 9.9e307])
+        assert fastcheck.loads(text) is fastcheck.NOT_PARSED, text
+    assert fastcheck.loads(b'{"n": 1.5e99, "m": -12345678}') == {"n": 1.5e99, "m": -12345678}
+    assert fastcheck.dumps([1e-310]) is None
+    assert fastcheck.dumps([0.0, 1e-307, 9.9e307]) == dumps([0.0, 1e-307, 9.9e307])
 
 
 # -- over NATS, as a direct caller (natscli, contracts test) would send ------------------------

@@ -17,8 +17,9 @@ from typing import Any
 from conftest import REPO, TEST_CONTRACTS
 
 from notebridge_worker import exactjson
-from notebridge_worker._pipeline import ErrorReply, checked_request
-from notebridge_worker.contracts import Contract, ContractError, _SchemaFiles, load_contract
+from notebridge_worker._checks import checked_request
+from notebridge_worker.contracts import Contract, ContractError, SchemaFiles, load_contract
+from notebridge_worker.errors import ErrorReply
 
 SUITE = REPO / "testdata" / "JSON-Schema-Test-Suite"
 TESTS = SUITE / "tests" / "draft2020-12"
@@ -28,7 +29,7 @@ VIOLATIONS = exactjson.parse((REPO / "testdata" / "schema-suite-violations.json"
 
 def load_schema(base: Contract, path: Path) -> Contract:
     """``base`` with the schema in ``path`` as its request schema, or ContractError."""
-    files = _SchemaFiles.read([path])
+    files = SchemaFiles.read([path])
     problems = files.problems()
     if problems:
         raise ContractError("\n".join(problems))

@@ -24,29 +24,32 @@ Every error is an ErrorReply; the caller turns it into the reply its transport s
 import asyncio
 import functools
 import logging
-import sys
 import time
-from collections.abc import Callable, Coroutine, Generator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import Executor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from notebridge_worker import exactjson, fastpath
+from notebridge_worker._checks import (
+    as_model,
+    checked_chunk,
+    checked_reply,
+    checked_request,
+)
+from notebridge_worker._eager import start_eagerly
 from notebridge_worker._routes import Route
 from notebridge_worker._runtime import Runtime
 from notebridge_worker._streams import END, AsyncChunks, StreamSink, ThreadChunks
 from notebridge_worker.batching import BatchFailed, batcher_for
 from notebridge_worker.config import WorkerConfig
 from notebridge_worker.context import JobHandle, RequestContext
-from notebridge_worker.contracts import Contract, Violation, explain
-from notebridge_worker.errors import ServiceError
+from notebridge_worker.errors import ErrorReply, ServiceError
 from notebridge_worker.protocol import (
     DEADLINE_EXCEEDED,
     DRIFT,
     HEADER_CONTRACT_DIGEST,
     HEADER_DEADLINE,
     INTERNAL,
-    INVALID_REPLY,
     INVALID_REQUEST,
     STREAM_CHUNK,
     STREAM_END,
@@ -55,20 +58,6 @@ from notebridge_worker.protocol import (
 )
 
 logger = logging.getLogger("notebridge_worker")
-
-
-class ErrorReply(Exception):
-    """Ends a request with an error reply: the micro error headers and an optional body."""
-
-    def __init__(
-        self, code: str, message: str, body: bytes = b"", *, raised_by_handler: bool = False
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.body = body
-        self.raised_by_handler = raised_by_handler
-        """The handler raised it: a generator that raised is over, there is nothing to stop."""
 
 
 class Pipeline:
@@ -142,7 +131,7 @@ class Pipeline:
 
     async def _run_sync(self, route: Route, argument: Any, context: RequestContext) -> bytes:
         reply = await self._call(route, argument, context)
-        return _checked_reply(route.contract, reply, context.request_id)
+        return checked_reply(route.contract, reply, context.request_id)
 
     async def _run_stream(
         self,
@@ -209,7 +198,7 @@ class Pipeline:
                 if chunk is END:
                     exhausted = True
                     break
-                body = _checked_chunk(contract, chunk, request_id, sent + 1)
+                body = checked_chunk(contract, chunk, request_id, sent + 1)
                 sent += 1
                 await stream.send(STREAM_CHUNK, body, seq=sent)
                 last_sent = loop.time()
@@ -258,7 +247,7 @@ class Pipeline:
             )
             work: asyncio.Future[Any] = batcher.submit(argument, context)
         elif route.is_async:
-            work = _start_eagerly(route.call(argument, context))
+            work = start_eagerly(route.call(argument, context))
         else:
             pool = self.runtime.pool(route.pool or self.config.pool)
             args, kwargs = route.arguments(argument, context)
@@ -309,61 +298,6 @@ class Pipeline:
             ) from None
 
 
-def _start_eagerly(coroutine: Coroutine[Any, Any, Any]) -> "asyncio.Future[Any]":
-    """Run a coroutine's first step now, and the rest, if any, in a task of its own.
-
-    Most async handlers of a notebook need no I/O: they end in their first step, and their
-    outcome is then a finished future, with no task to create and nothing to wait for (what
-    Python 3.12's eager tasks do). One that awaits something goes on in a task from there.
-    """
-    try:
-        step = coroutine.send(None)
-    except StopIteration as finished:
-        outcome = asyncio.get_running_loop().create_future()
-        outcome.set_result(finished.value)
-        return outcome
-    except (Exception, asyncio.CancelledError) as error:
-        outcome = asyncio.get_running_loop().create_future()
-        outcome.set_exception(error)
-        return outcome
-    return asyncio.ensure_future(_resume(coroutine, step))
-
-
-async def _resume(coroutine: Coroutine[Any, Any, Any], step: Any) -> Any:
-    return await _Resumed(coroutine, step)
-
-
-class _Resumed:
-    """The rest of a coroutine whose first step ran already and yielded ``step``.
-
-    Awaited in a task, it hands the task what the coroutine yields (the futures it waits
-    for) and the coroutine what the task sends or throws (a cancellation), as ``await``
-    would have from the start.
-    """
-
-    def __init__(self, coroutine: Coroutine[Any, Any, Any], step: Any) -> None:
-        self.coroutine, self.step = coroutine, step
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coroutine, step = self.coroutine, self.step
-        while True:
-            try:
-                sent = yield step
-            except GeneratorExit:
-                coroutine.close()
-                raise
-            except BaseException as error:
-                try:
-                    step = coroutine.throw(error)
-                except StopIteration as finished:
-                    return finished.value
-            else:
-                try:
-                    step = coroutine.send(sent)
-                except StopIteration as finished:
-                    return finished.value
-
-
 def _deadline(headers: Mapping[str, str], received_at: float, timeout_seconds: float) -> float:
     """The absolute deadline in Unix seconds; without the header, the contract's timeout."""
     raw = headers.get(HEADER_DEADLINE)
@@ -374,183 +308,3 @@ def _deadline(headers: Mapping[str, str], received_at: float, timeout_seconds: f
             INVALID_REQUEST, f"{HEADER_DEADLINE} must be Unix time in milliseconds, not {raw!r}"
         )
     return int(raw) / 1000
-
-
-def checked_request(contract: Contract, data: bytes, exact_numbers: bool) -> Any:
-    """The handler's argument for a request body, or ``invalid_request`` if it breaks the schema.
-
-    The common request takes the fast path: orjson, and a check that proves it valid. Anything
-    else is parsed with exact numbers, held to the protocol's numeric domain and to Unicode
-    (docs/protocol.md, "Numbers"), and judged, and explained, by the full validator. Where the
-    schema says integer, the handler gets an int (notebridge_worker.integers); the fast path
-    never proves a float valid there, so only the exact path needs the conversion.
-    """
-    if not exact_numbers:
-        value = fastpath.loads(data)
-        if value is not fastpath.NOT_PARSED and fastpath.proves(contract.request_check, value):
-            return value
-    outside = exactjson.number_problems(data)
-    if outside:
-        found = [_violation(problem) for problem in outside]
-        raise ErrorReply(
-            INVALID_REQUEST,
-            f"the request breaks the protocol's numeric domain: {describe(found, 'request')}",
-            violations_body(found),
-        )
-    try:
-        instance = exactjson.parse_exact(data)
-    except UnicodeDecodeError as error:
-        raise ErrorReply(
-            INVALID_REQUEST,
-            f"the request body is not valid Unicode text: invalid UTF-8 at byte {error.start}",
-        ) from None
-    except (ValueError, RecursionError) as error:
-        raise ErrorReply(INVALID_REQUEST, f"the request body is not JSON: {error}") from None
-    surrogates = exactjson.lone_surrogates(data, instance)
-    if surrogates:
-        raise ErrorReply(
-            INVALID_REQUEST,
-            "the request body is not valid Unicode text: a lone surrogate (\\ud800-\\udfff "
-            f"without its pair) at {surrogates[0] or '/'}",
-        )
-    if not fastpath.proves(contract.request_check, instance):
-        found = contract.request_violations(instance)
-        if found:
-            raise ErrorReply(
-                INVALID_REQUEST,
-                f"the request breaks {contract.ref}: {describe(found, 'request')}",
-                violations_body(found),
-            )
-    # Validation needed exact numbers; handlers get floats unless they asked otherwise.
-    argument = instance if exact_numbers else exactjson.parse(data)
-    if contract.request_integers is not None:
-        argument = contract.request_integers(argument, instance)
-    return argument
-
-
-def _violation(problem: exactjson.Problem) -> Violation:
-    return Violation(instancePath=problem.pointer, keyword=problem.keyword, message=problem.message)
-
-
-def _checked_reply(contract: Contract, reply: Any, request_id: str) -> bytes:
-    """Encode the handler's reply and check the bytes that will be sent against the schema."""
-    return _checked(
-        contract.response_check,
-        contract.response_violations,
-        reply,
-        "reply",
-        contract.ref,
-        "",
-        request_id,
-    )
-
-
-def _checked_chunk(contract: Contract, chunk: Any, request_id: str, number: int) -> bytes:
-    """Encode a chunk and check the bytes that will be sent against the chunk schema."""
-    return _checked(
-        contract.chunk_check,
-        contract.chunk_violations,
-        chunk,
-        "chunk",
-        contract.ref,
-        f" {number}",
-        request_id,
-        log_suffix="; the stream ends with an error",
-    )
-
-
-def _checked(
-    check: fastpath.Check,
-    violations_of: Callable[[Any], list[Violation]],
-    value: Any,
-    document: str,
-    ref: str,
-    number: str,
-    request_id: str,
-    *,
-    log_suffix: str = "",
-) -> bytes:
-    """Encode ``value`` and check the exact bytes to be sent; raise ``invalid_reply`` if not.
-
-    ``document`` ("reply" or "chunk") and ``number`` (" 3" for a chunk, "" for a reply) name
-    what broke the contract in the log line and in the error sent. A value of JSON's own
-    types that the fast path proves valid is encoded by orjson; anything else is encoded
-    with exact numbers and its bytes parsed back and judged by the full validator.
-    """
-    value = as_json_value(value)
-    if fastpath.proves(check, value):
-        body = fastpath.dumps(value)
-        if body is not None:
-            return body
-    try:
-        body = exactjson.dumps(value)
-    except (TypeError, ValueError) as error:
-        # NaN, an int of more than 4300 digits, a lone surrogate: say where; else what.
-        found = [_violation(problem) for problem in exactjson.value_problems(value)] or [
-            Violation(instancePath="", keyword="type", message=f"not JSON: {error}")
-        ]
-    else:
-        outside = exactjson.number_problems(body)
-        found = (
-            [_violation(problem) for problem in outside]
-            if outside
-            else violations_of(exactjson.parse_exact(body))
-        )
-    if not found:
-        return body
-    logger.error(
-        "%s %s%s broke the contract (request %s): %s%s",
-        ref,
-        document,
-        number,
-        request_id,
-        describe(found, document),
-        log_suffix,
-    )
-    raise ErrorReply(
-        INVALID_REPLY,
-        f"{ref} {document}{number} broke the contract: {describe(found, document)}",
-        violations_body(found),
-    )
-
-
-def describe(violations: list[Violation], document: str) -> str:
-    """``summary: expected string, got null at /summary; ...``: every violation, for a person
-    to act on (an error header keeps MAX_ERROR_MESSAGE characters; the body keeps them all).
-    """
-    return "; ".join(explain(violation, document) for violation in violations)
-
-
-def violations_body(violations: list[Violation]) -> bytes:
-    return exactjson.dumps({"violations": violations})
-
-
-def as_model(route: Route, argument: Any, request_id: str) -> Any:
-    """The request as the handler's model; it passed the contract's schema already."""
-    model = route.request_model
-    try:
-        return model.model_validate(argument)
-    except ValueError as error:  # pydantic.ValidationError
-        # The contract says the request is fine: the model is stricter than the contract.
-        logger.error(
-            "%s: request %s passed the contract's schema but model %s rejected it; make the "
-            "model accept what %s accepts:\n%s",
-            route.contract.ref,
-            request_id,
-            model.__name__,
-            route.contract.request_schema_path,
-            error,
-        )
-        raise ErrorReply(
-            INTERNAL,
-            f"handler {route.contract.ref}'s model {model.__name__} rejected a request "
-            f"the contract accepts (request {request_id})",
-        ) from None
-
-
-def as_json_value(reply: Any) -> Any:
-    """A pydantic model as its JSON value (field aliases as names); anything else as is."""
-    pydantic = sys.modules.get("pydantic")
-    if pydantic is not None and isinstance(reply, pydantic.BaseModel):
-        return reply.model_dump(mode="json", by_alias=True)
-    return reply

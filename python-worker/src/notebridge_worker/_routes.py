@@ -2,6 +2,7 @@
 
 import inspect
 import sys
+import types
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -182,6 +183,9 @@ def _is_context(annotation: Any, batched: bool) -> bool:
         return annotation.strip().rsplit(".", 1)[-1] == "RequestContext"
     if batched:
         annotation = _item_annotation(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        # RequestContext | None: a default lets the handler be called without one.
+        return any(_is_context(member, False) for member in typing.get_args(annotation))
     return isinstance(annotation, type) and issubclass(annotation, RequestContext)
 
 

@@ -1,5 +1,6 @@
-"""The one exception a handler raises on purpose (ServiceError), and the one a worker raises
-when it cannot start serving (StartError)."""
+"""The SDK's exceptions: the one a handler raises on purpose (ServiceError), the one a worker
+raises when it cannot start serving (StartError), and, inside the SDK, how the request
+pipeline ends a request with an error reply (ErrorReply)."""
 
 from notebridge_worker.protocol import ERROR_CODE_PATTERN
 
@@ -34,3 +35,17 @@ class ServiceError(Exception):
 class StartError(Exception):
     """The worker cannot start serving: what it needs is missing (a JetStream stream, a
     handler a process pool can run); the message says what to do."""
+
+
+class ErrorReply(Exception):
+    """Ends a request with an error reply: the micro error headers and an optional body."""
+
+    def __init__(
+        self, code: str, message: str, body: bytes = b"", *, raised_by_handler: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.body = body
+        self.raised_by_handler = raised_by_handler
+        """The handler raised it: a generator that raised is over, there is nothing to stop."""

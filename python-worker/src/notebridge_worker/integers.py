@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 from referencing.jsonschema import DRAFT202012
 
+from notebridge_worker.re2patterns import compile_re2
+
 if TYPE_CHECKING:
     from referencing._core import Resolver
 
@@ -224,12 +226,10 @@ class _Graph:
         return cell[0]
 
     def _convert(self, node: _Node) -> Convert:
-        from notebridge_worker.contracts import _compile_re2  # contracts imports this module
-
         live = [(name, self.emit(child)) for name, child in node.properties.items() if child.live]
         declared = frozenset(node.properties)
         searches = [
-            (_compile_re2(pattern).search, self.emit(child) if child.live else None)
+            (compile_re2(pattern).search, self.emit(child) if child.live else None)
             for pattern, child in node.patterns
         ]
         additional = (

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from notebridge_worker import exactjson
-from notebridge_worker.contracts import Contract, ContractError, _join, _SchemaFiles, load_contracts
+from notebridge_worker.contracts import Contract, ContractError, SchemaFiles, load_contracts
+from notebridge_worker.contracts.schemafiles import join
 from notebridge_worker.protocol import contract_ref
+from notebridge_worker.remote import local_contracts_dir
 
 ROLES = (("Request", "request_schema_path"), ("Response", "response_schema_path"))
 ROLES += (("Chunk", "chunk_schema_path"),)
@@ -100,7 +102,7 @@ def bundle(contract: Contract) -> dict[str, Any]:
     """
     roots = {role: getattr(contract, attribute) for role, attribute in ROLES}
     roots = {role: path for role, path in roots.items() if path is not None}
-    files = _SchemaFiles.read(list(roots.values()))
+    files = SchemaFiles.read(list(roots.values()))
     if files.read_problems:
         raise ContractError("\n".join(files.read_problems))
     keys = {path: role for role, path in roots.items()}
@@ -118,7 +120,7 @@ def bundle(contract: Contract) -> dict[str, Any]:
             ref = node.get("$ref")
             if isinstance(ref, str) and ":" not in ref.split("#", 1)[0]:
                 file_part, _, pointer = ref.partition("#")
-                target = _join(path.parent, file_part) if file_part else path
+                target = join(path.parent, file_part) if file_part else path
                 out["$ref"] = f"#/$defs/{keys[target]}{pointer}"
             return out
         if isinstance(node, list):
@@ -157,8 +159,6 @@ def add_command(commands: Any, contracts_option: Any) -> None:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from notebridge_worker.remote import local_contracts_dir
-
     location = getattr(args, "contracts_url", None) or args.contracts_dir or "contracts"
     contract = find_contract(load_contracts(local_contracts_dir(location)), args.contract)
     source = generate_models(contract)

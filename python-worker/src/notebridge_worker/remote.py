@@ -22,7 +22,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from notebridge_worker import exactjson
-from notebridge_worker.contracts import MANIFEST_FIELDS, Contract, ContractError, load_contracts
+from notebridge_worker.contracts import Contract, ContractError, load_contracts
+from notebridge_worker.contracts.manifest import MANIFEST_FIELDS
 
 ENV_CONTRACTS_URL = "NOTEBRIDGE_CONTRACTS_URL"
 ENV_CONTRACTS_DIR = "NOTEBRIDGE_CONTRACTS_DIR"

@@ -43,7 +43,7 @@ from notebridge_worker._natsio import (
     sync_with_server,
     within_leave_timeout,
 )
-from notebridge_worker._pipeline import ErrorReply, Pipeline
+from notebridge_worker._pipeline import Pipeline
 from notebridge_worker._routes import Route, build_route, pool_kind
 from notebridge_worker._runtime import (
     Runtime,
@@ -55,7 +55,7 @@ from notebridge_worker._streams import NatsStream
 from notebridge_worker.config import BATCHES_IN_FLIGHT, DEFAULT_MAX_INFLIGHT, Batch, WorkerConfig
 from notebridge_worker.connection import NatsOptions, connect
 from notebridge_worker.contracts import JOB, Contract, ContractError, load_contracts
-from notebridge_worker.errors import StartError
+from notebridge_worker.errors import ErrorReply, StartError
 from notebridge_worker.jobs import JobPuller
 from notebridge_worker.protocol import (
     BUSY,

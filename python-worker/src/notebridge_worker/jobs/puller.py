@@ -18,10 +18,10 @@ from nats.aio.msg import Msg
 from nats.js import api
 
 from notebridge_worker import exactjson
-from notebridge_worker._pipeline import ErrorReply, Pipeline
+from notebridge_worker._pipeline import Pipeline
 from notebridge_worker._routes import Route
 from notebridge_worker.contracts import JOB
-from notebridge_worker.errors import StartError
+from notebridge_worker.errors import ErrorReply, StartError
 from notebridge_worker.jobs.control import JobControl
 from notebridge_worker.jobs.store import NATS_TROUBLE, JobNotFound, JobStore, SkipUpdate
 from notebridge_worker.protocol import (

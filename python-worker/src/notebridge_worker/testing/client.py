@@ -10,10 +10,12 @@ from typing import Any
 
 from notebridge_worker import exactjson
 from notebridge_worker._blocking import run_blocking
-from notebridge_worker._pipeline import ErrorReply, Pipeline, describe, violations_body
+from notebridge_worker._checks import describe, violations_body
+from notebridge_worker._pipeline import Pipeline
 from notebridge_worker._routes import Route
 from notebridge_worker._streams import StreamSink
 from notebridge_worker.contracts import Contract, Example, Violation
+from notebridge_worker.errors import ErrorReply
 from notebridge_worker.protocol import (
     HEADER_DEADLINE,
     HEADER_REQUEST_ID,

@@ -5,7 +5,7 @@ validator object per subschema: most of a small request's cost in the worker. A 
 schemas never change while it is served, so each is compiled once, here, into nested
 closures that answer one question: is this value certainly valid? ``True`` is a proof;
 ``False`` only means "not proven", and the full validator then decides and explains. The Go
-gateway splits the work the same way (gateway/contracts/fastpath.go).
+gateway splits the work the same way (gateway/internal/fastcheck).
 
 A check must never say ``True`` where the full validator finds a violation. So it proves
 only what it knows exactly: a keyword it does not implement (``oneOf``, ``not``, ``if``,
@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from notebridge_worker.contracts.dialect import is_multiple
 from notebridge_worker.exactjson import ExactNumber, may_leave_domain
+from notebridge_worker.re2patterns import compile_re2
 
 if TYPE_CHECKING:
     from referencing._core import Resolver
@@ -305,7 +307,6 @@ def _bound(keyword: str) -> Callable[[_Compiler, dict[str, Any], Resolver], Keyw
 
 
 def _multiple_of(compiler: _Compiler, schema: dict[str, Any], resolver: Resolver) -> KeywordChecks:
-    from notebridge_worker.contracts import _is_multiple  # contracts imports this module
 
     divisor = schema["multipleOf"]
     if type(divisor) is bool or not isinstance(divisor, int | Decimal):
@@ -313,11 +314,11 @@ def _multiple_of(compiler: _Compiler, schema: dict[str, Any], resolver: Resolver
     if type(divisor) is int:
         return [
             ((int,), lambda value: value % divisor == 0),
-            (_EXACT, lambda value: _is_multiple(value, divisor)),
+            (_EXACT, lambda value: is_multiple(value, divisor)),
             ((float,), never),
         ]
     return [
-        ((int, *_EXACT), lambda value: _is_multiple(value, divisor)),
+        ((int, *_EXACT), lambda value: is_multiple(value, divisor)),
         ((float,), never),
     ]
 
@@ -338,16 +339,10 @@ def _size(
     return compile_size
 
 
-def _compile_re2(pattern: str) -> Any:
-    from notebridge_worker.contracts import _compile_re2  # contracts imports this module
-
-    return _compile_re2(pattern)
-
-
 def _searcher(pattern: str) -> Callable[[str], bool]:
     """Whether RE2 finds ``pattern`` in a string. A string that is not valid Unicode text (a
     lone surrogate, which RE2 cannot take) matches no pattern, as in the full validator."""
-    search = _compile_re2(pattern).search
+    search = compile_re2(pattern).search
 
     def found(value: str) -> bool:
         try:

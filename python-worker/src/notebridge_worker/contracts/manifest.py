@@ -1,0 +1,160 @@
+"""The rules of a contract manifest's fields (docs/contracts.md), checked at load."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+from notebridge_worker.contracts.model import (
+    JOB,
+    MAX_ACK_WAIT_SECONDS,
+    MAX_ATTEMPTS_BOUND,
+    MAX_JOB_TIMEOUT_SECONDS,
+    MAX_TIMEOUT_SECONDS,
+    STREAM,
+    SUPPORTED_MODES,
+    SYNC,
+)
+
+MANIFEST_FIELDS = frozenset(
+    {
+        "name",
+        "version",
+        "description",
+        "mode",
+        "timeout_seconds",
+        "deprecated",
+        "request_schema",
+        "response_schema",
+        "examples",
+        # Stream mode only.
+        "chunk_schema",
+        "merge",
+        "idle_timeout_seconds",
+        # Job mode only.
+        "max_attempts",
+        "ack_wait_seconds",
+    }
+)
+
+
+EXAMPLE_FIELDS = frozenset({"name", "request", "response"})
+
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+"""A contract name is one NATS subject token and one URL path segment."""
+
+
+def manifest_problems(manifest: Any) -> list[str]:
+    """Check a manifest's fields the way the Go gateway does, so both load the same set."""
+    if not isinstance(manifest, dict):
+        return ["a contract manifest is a JSON object"]
+    problems = [f"/{key}: unknown field" for key in sorted(set(manifest) - MANIFEST_FIELDS)]
+    name = manifest.get("name")
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        problems.append(f"/name: {name!r} must match {NAME_PATTERN.pattern}")
+    version = manifest.get("version")
+    if not _is_int(version) or version < 1:
+        problems.append(f"/version: {version!r} must be an integer >= 1")
+    if not isinstance(manifest.get("description", ""), str):
+        problems.append("/description: must be a string")
+    mode = manifest.get("mode")
+    timeout = manifest.get("timeout_seconds")
+    problems.extend(_mode_problems(manifest, mode, timeout if _is_number(timeout) else 0))
+    limit = MAX_JOB_TIMEOUT_SECONDS if mode == JOB else MAX_TIMEOUT_SECONDS
+    if not _is_number(timeout) or not 0 < timeout <= limit:
+        problems.append(f"/timeout_seconds: {timeout!r} must be > 0 and <= {limit}")
+    if not isinstance(manifest.get("deprecated", False), bool):
+        problems.append("/deprecated: must be true or false")
+    # A stream without merge has no single reply to describe.
+    needs_response = mode != STREAM or manifest.get("merge") is not None
+    for key in ("request_schema", "response_schema"):
+        value = manifest.get(key)
+        given = isinstance(value, str) and value
+        if (value is not None and not isinstance(value, str)) or (
+            not given and (key == "request_schema" or needs_response)
+        ):
+            problems.append(f"/{key}: must be a path relative to the manifest")
+    examples = manifest.get("examples")
+    if not isinstance(examples, list) or not examples:
+        problems.append("/examples: a contract needs at least one example")
+        return problems
+    for index, example in enumerate(examples):
+        if not isinstance(example, dict):
+            problems.append(f"/examples/{index}: must be an object")
+            continue
+        problems.extend(
+            f"/examples/{index}/{key}: unknown field"
+            for key in sorted(set(example) - EXAMPLE_FIELDS)
+        )
+        if not isinstance(example.get("name"), str):
+            problems.append(f"/examples/{index}/name: must be a string")
+        if "request" not in example:
+            problems.append(f"/examples/{index}: missing request")
+    return problems
+
+
+def _mode_problems(manifest: dict[str, Any], mode: Any, timeout: Any) -> list[str]:
+    """The rules of each mode and of its own fields, as the Go gateway's manifest.problems.
+
+    Like Go, an absent field, ``null``, ``""`` and ``0`` are all "not given".
+    """
+    problems = []
+    chunk_schema, merge = manifest.get("chunk_schema"), manifest.get("merge")
+    idle_timeout = manifest.get("idle_timeout_seconds")
+    max_attempts, ack_wait = manifest.get("max_attempts"), manifest.get("ack_wait_seconds")
+    if chunk_schema is not None and not isinstance(chunk_schema, str):
+        problems.append("/chunk_schema: must be a path relative to the manifest")
+    if idle_timeout is not None and not _is_number(idle_timeout):
+        problems.append("/idle_timeout_seconds: must be a number")
+        idle_timeout = None
+    if merge is not None and not (
+        isinstance(merge, dict)
+        and all(isinstance(merge.get(key), str | None) for key in ("concat", "collect"))
+    ):
+        problems.append('/merge: must be an object: {"concat": field} or {"collect": field}')
+        merge = None
+    if max_attempts is not None and not _is_int(max_attempts):
+        problems.append("/max_attempts: must be an integer")
+        max_attempts = None
+    if ack_wait is not None and not _is_number(ack_wait):
+        problems.append("/ack_wait_seconds: must be a number")
+        ack_wait = None
+
+    stream_only = bool(chunk_schema) or merge is not None or bool(idle_timeout)
+    job_only = max_attempts is not None or ack_wait is not None
+    if stream_only and mode in (SYNC, JOB):
+        problems.append(
+            f"/mode: chunk_schema, merge and idle_timeout_seconds are for mode {STREAM!r} only"
+        )
+    if job_only and mode in (SYNC, STREAM):
+        problems.append(f"/mode: max_attempts and ack_wait_seconds are for mode {JOB!r} only")
+    if mode == JOB:
+        if max_attempts is not None and not 1 <= max_attempts <= MAX_ATTEMPTS_BOUND:
+            problems.append(f"/max_attempts: {max_attempts} must be >= 1 and <= 100")
+        if ack_wait is not None and not 0 < ack_wait <= MAX_ACK_WAIT_SECONDS:
+            problems.append(
+                f"/ack_wait_seconds: {ack_wait} must be > 0 and <= {MAX_ACK_WAIT_SECONDS}"
+            )
+    elif mode == STREAM:
+        if not chunk_schema:
+            problems.append("/chunk_schema: missing: a stream contract needs a chunk schema")
+        if idle_timeout is not None and (idle_timeout < 0 or idle_timeout > timeout):
+            problems.append(
+                f"/idle_timeout_seconds: {idle_timeout} must be > 0 and <= timeout_seconds"
+            )
+        if merge is not None and bool(merge.get("concat")) == bool(merge.get("collect")):
+            problems.append("/merge: set exactly one of concat and collect")
+    elif mode != SYNC:
+        supported = ", ".join(sorted(SUPPORTED_MODES))
+        problems.append(f"/mode: {mode!r} is not supported; use {supported}")
+    return problems
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
