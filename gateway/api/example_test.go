@@ -11,7 +11,7 @@ import (
 	"github.com/notebridge/notebridge/gateway/api"
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/embedded"
-	"github.com/notebridge/notebridge/gateway/refworker"
+	"github.com/notebridge/notebridge/gateway/internal/refworker"
 )
 
 // ExampleNew wires a gateway to an in-process NATS server and a Go worker,

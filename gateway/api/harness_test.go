@@ -17,7 +17,7 @@ import (
 	"github.com/notebridge/notebridge/gateway/api"
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/embedded"
-	"github.com/notebridge/notebridge/gateway/refworker"
+	"github.com/notebridge/notebridge/gateway/internal/refworker"
 )
 
 // testBodyLimit is small so the 413 test sends little.

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/notebridge/notebridge/gateway/internal/contracttest"
-	"github.com/notebridge/notebridge/gateway/refworker"
+	"github.com/notebridge/notebridge/gateway/internal/refworker"
 )
 
 const jsonCT = "application/json"

@@ -17,8 +17,8 @@ import (
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/embedded"
 	"github.com/notebridge/notebridge/gateway/internal/contracttest"
+	"github.com/notebridge/notebridge/gateway/internal/refworker"
 	"github.com/notebridge/notebridge/gateway/jobs"
-	"github.com/notebridge/notebridge/gateway/refworker"
 )
 
 // jobContracts writes the job test contract steps/v1: its worker

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/notebridge/notebridge/gateway/internal/refworker"
 	"github.com/notebridge/notebridge/gateway/jobs"
-	"github.com/notebridge/notebridge/gateway/refworker"
 	"github.com/notebridge/notebridge/gateway/wire"
 )
 

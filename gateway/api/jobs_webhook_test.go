@@ -13,8 +13,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/notebridge/notebridge/gateway/internal/refworker"
 	"github.com/notebridge/notebridge/gateway/jobs"
-	"github.com/notebridge/notebridge/gateway/refworker"
 	"github.com/notebridge/notebridge/gateway/webhook"
 	"github.com/notebridge/notebridge/gateway/wire"
 )

@@ -11,7 +11,8 @@ import (
 
 	"github.com/notebridge/notebridge/gateway/embedded"
 	"github.com/notebridge/notebridge/gateway/internal/contracttest"
-	"github.com/notebridge/notebridge/gateway/refworker"
+	"github.com/notebridge/notebridge/gateway/internal/natstest"
+	"github.com/notebridge/notebridge/gateway/internal/refworker"
 )
 
 // promptly bounds how long an answer about a NATS outage may take: far
@@ -201,11 +202,7 @@ func TestNATSDropAnswersCallsInFlight(t *testing.T) {
 func TestReadyzNeverShowsCredentials(t *testing.T) {
 	t.Parallel()
 	const token = "s3cr3t-t0ken"
-	ns, err := embedded.Start(embedded.Config{Port: -1, Token: token})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	ns := natstest.Server(t, embedded.Config{Token: token})
 	g := newGatewayOn(t, ns, strings.Replace(ns.ClientURL(), "nats://", "nats://"+token+"@", 1), "../../testdata/contracts")
 	r := g.do(t, "GET", "/readyz", "")
 	if r.status != 200 {

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/notebridge/notebridge/gateway/internal/contracttest"
-	"github.com/notebridge/notebridge/gateway/refworker"
+	"github.com/notebridge/notebridge/gateway/internal/refworker"
 	"github.com/notebridge/notebridge/gateway/wire"
 )
 

@@ -7,15 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/contracttools"
-	"github.com/notebridge/notebridge/gateway/embedded"
 	"github.com/notebridge/notebridge/gateway/internal/contracttest"
+	"github.com/notebridge/notebridge/gateway/internal/natstest"
+	"github.com/notebridge/notebridge/gateway/internal/refworker"
 	"github.com/notebridge/notebridge/gateway/jobs"
-	"github.com/notebridge/notebridge/gateway/refworker"
 )
 
 // stepsTree is a job contract, steps (refworker.StartJobs serves v1), with
@@ -42,21 +39,8 @@ func stepsTree(t *testing.T) string {
 }
 
 func TestRunTestsRunsJobs(t *testing.T) {
-	ns, err := embedded.Start(embedded.Config{Port: -1, DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	ns, nc, js := natstest.JetStream(t)
 	reg, err := contracts.Load(stepsTree(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,11 +52,7 @@ func TestRunTestsRunsJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	workerConn, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(workerConn.Close)
+	workerConn := natstest.Conn(t, ns)
 	w, err := refworker.StartJobs(workerConn, v1)
 	if err != nil {
 		t.Fatal(err)

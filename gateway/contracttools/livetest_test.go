@@ -17,7 +17,8 @@ import (
 	"github.com/notebridge/notebridge/gateway/contracttools"
 	"github.com/notebridge/notebridge/gateway/embedded"
 	"github.com/notebridge/notebridge/gateway/internal/contracttest"
-	"github.com/notebridge/notebridge/gateway/refworker"
+	"github.com/notebridge/notebridge/gateway/internal/natstest"
+	"github.com/notebridge/notebridge/gateway/internal/refworker"
 )
 
 // echoTree is the echo test contract with examples that pass and fail in
@@ -56,20 +57,12 @@ func echoTree(t *testing.T) string {
 // reference worker, on a connection of its own as a worker process would.
 func bus(t *testing.T, dir string, opts ...refworker.Option) (*nats.Conn, *contracts.Registry) {
 	t.Helper()
-	ns, err := embedded.Start(embedded.Config{Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	ns := natstest.Server(t, embedded.Config{})
 	reg, err := contracts.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	workerConn, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(workerConn.Close)
+	workerConn := natstest.Conn(t, ns)
 	v1, err := reg.Lookup("echo", 1)
 	if err != nil {
 		t.Fatal(err)
@@ -82,12 +75,7 @@ func bus(t *testing.T, dir string, opts ...refworker.Option) (*nats.Conn, *contr
 	if err := workerConn.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return nc, reg
+	return natstest.Conn(t, ns), reg
 }
 
 func TestRunTests(t *testing.T) {
@@ -231,16 +219,7 @@ func TestWriteJUnit(t *testing.T) {
 }
 
 func TestRunTestsStreams(t *testing.T) {
-	ns, err := embedded.Start(embedded.Config{Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := natstest.Conn(t, natstest.Server(t, embedded.Config{}))
 	reg, err := contracts.Load("../../testdata/contracts")
 	if err != nil {
 		t.Fatal(err)

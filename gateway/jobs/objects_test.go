@@ -7,10 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/notebridge/notebridge/gateway/embedded"
+	"github.com/notebridge/notebridge/gateway/internal/natstest"
 	"github.com/notebridge/notebridge/gateway/jobs"
 	"github.com/notebridge/notebridge/gateway/webhook"
 	"github.com/notebridge/notebridge/gateway/wire"
@@ -19,20 +18,7 @@ import (
 // jetStream starts a NATS server with JetStream in a temporary directory.
 func jetStream(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	ns, err := embedded.Start(embedded.Config{Port: -1, DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, js := natstest.JetStream(t)
 	return js
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/notebridge/notebridge/gateway/embedded"
 	"github.com/notebridge/notebridge/gateway/internal/contracttest"
+	"github.com/notebridge/notebridge/gateway/internal/natstest"
 )
 
 // binDir holds the binary buildBinary built; TestMain removes it.
@@ -183,11 +184,7 @@ func TestServeWaitsForNATS(t *testing.T) {
 		t.Errorf("a call before NATS: got %d after %s; want 503 at once (body %s)", r.status, took, r.body)
 	}
 
-	ns, err := embedded.Start(embedded.Config{Port: port, Token: token, DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	natstest.Server(t, embedded.Config{Port: port, Token: token, DataDir: t.TempDir()})
 	deadline := time.Now().Add(30 * time.Second)
 	for r = call(t, "GET", base+"/readyz", ""); r.status != 200; r = call(t, "GET", base+"/readyz", "") {
 		if time.Now().After(deadline) {
