@@ -35,6 +35,26 @@ lock: ## re-pin python-worker/constraints.txt from a fresh resolve of pyproject.
 	{ sed -n '1,2p' python-worker/constraints.txt; $(VENV).lock/bin/pip freeze --exclude-editable; } > python-worker/constraints.new
 	mv python-worker/constraints.new python-worker/constraints.txt && rm -rf $(VENV).lock
 
+# The lowest version of each runtime dependency that pyproject.toml allows, with test tools
+# that accept them: proof that the ranges researchers install with hold.
+.PHONY: test-lowest
+test-lowest: build ## the Python tests with the lowest allowed version of each SDK dependency
+	rm -rf $(VENV).lowest && $(PYTHON) -m venv $(VENV).lowest
+	$(VENV).lowest/bin/pip install --quiet --upgrade pip
+	$(VENV).lowest/bin/python python-worker/scripts/lowest_constraints.py python-worker/pyproject.toml > $(VENV).lowest/constraints.txt
+	$(VENV).lowest/bin/python python-worker/scripts/lowest_constraints.py python-worker/pyproject.toml test > $(VENV).lowest/tools.txt
+	$(VENV).lowest/bin/pip install --quiet -c $(VENV).lowest/constraints.txt -e 'python-worker[examples]' -r $(VENV).lowest/tools.txt
+	$(VENV).lowest/bin/pip freeze | grep -iE '^(nats-py|jsonschema|referencing|google-re2|nbformat|nkeys|orjson|uvloop)=='
+	cd python-worker && NOTEBRIDGE_BIN=$(CURDIR)/$(BIN) .venv.lowest/bin/pytest -q -p no:cacheprovider
+
+# The SDK as researchers install it: a wheel and an sdist, built offline with the pinned
+# backend, their metadata and contents checked.
+.PHONY: dist
+dist: venv ## build the SDK's wheel and sdist into dist/ and check them
+	rm -rf dist && $(VENV)/bin/python -m build --no-isolation --outdir dist python-worker
+	$(VENV)/bin/twine check --strict dist/*
+	$(VENV)/bin/check-wheel-contents dist/*.whl
+
 .PHONY: run
 run: build venv ## start the gateway (embedded NATS) and the example workers on 127.0.0.1:8080
 	@scripts/run.sh

@@ -16,7 +16,7 @@ MAX_LINES = 450
 LONGER = {
     # The public class: its docstrings are the API reference researchers read.
     "worker.py": 700,
-    # One compiler, a keyword at a time, that mirrors gateway/internal/fastcheck.
+    # One compiler, a keyword at a time, that mirrors gateway/contracts/fastpath.go.
     "contracts/fastcheck.py": 600,
     # One delivery of a job, its steps in order (jobs/__init__.py lists them).
     "jobs/puller.py": 500,

@@ -82,7 +82,7 @@ class Pipeline:
     ) -> bytes | None:
         """Check a request as docs/protocol.md prescribes, run it, and return the reply body.
 
-        ``job`` is the attempt's jobs.JobControl when the request is a job (jobs.py).
+        ``job`` is the attempt's jobs.JobControl when the request is a job (jobs/).
 
         A stream contract's request sends its messages to ``stream`` and returns None.
         Raises ErrorReply for every answer that is an error (for a stream, its last

@@ -300,7 +300,7 @@ class Worker:
         self._interrupted = asyncio.Event()
         async with self.pipeline() as pipeline:
             self._pipeline, runtime = pipeline, pipeline.runtime
-            # Job contracts have no endpoint: their jobs are pulled from JetStream (jobs.py).
+            # Job contracts have no endpoint: their jobs are pulled from JetStream (jobs/).
             self._endpoints = {
                 endpoint_name(route.contract.name, route.contract.version): ref
                 for ref, route in self._routes.items()

@@ -5,7 +5,7 @@ validator object per subschema: most of a small request's cost in the worker. A 
 schemas never change while it is served, so each is compiled once, here, into nested
 closures that answer one question: is this value certainly valid? ``True`` is a proof;
 ``False`` only means "not proven", and the full validator then decides and explains. The Go
-gateway splits the work the same way (gateway/internal/fastcheck).
+gateway splits the work the same way (gateway/contracts/fastpath.go).
 
 A check must never say ``True`` where the full validator finds a violation. So it proves
 only what it knows exactly: a keyword it does not implement (``oneOf``, ``not``, ``if``,
