@@ -75,7 +75,8 @@ def heartbeat_interval(idle_timeout_seconds: float) -> float:
 # Job mode (docs/protocol.md, "Job mode"); the gateway's gateway/wire/jobs.go has the same.
 JOB_METADATA_PREFIX = "job:"
 """Starts the service metadata keys announcing the job contracts a worker pulls:
-``job:<name>/v<N>``, the value the contract digest (job contracts have no endpoint)."""
+``job:<name>/v<N>``, the value the contract digest: the gateway counts job workers by these
+(a job contract's endpoint only reports status)."""
 JOB_STREAM = "NB_JOBS"
 """The JetStream work-queue stream of job messages; gateways create it."""
 JOB_BUCKET = "nb_jobs"
@@ -95,6 +96,18 @@ JOB_FINAL = frozenset({JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED})
 def job_subject(name: str, version: int) -> str:
     """Return the subject jobs of a contract version are published on, ``nb.jobs.<name>.v<N>``."""
     return f"nb.jobs.{name}.v{version}"
+
+
+JOB_ENDPOINT_SUFFIX = "-jobs"
+"""Ends the micro endpoint name of a job contract's status endpoint, ``<name>-v<N>-jobs``."""
+
+
+def job_status_subject(name: str, version: int) -> str:
+    """Return where a worker answers how a job contract's jobs fare, ``nb.pulls.<name>.v<N>``.
+
+    Not ``nb.jobs.>``, which the job stream captures.
+    """
+    return f"nb.pulls.{name}.v{version}"
 
 
 def job_consumer(name: str, version: int) -> str:

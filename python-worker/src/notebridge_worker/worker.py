@@ -36,6 +36,7 @@ from nats.micro import add_service
 from nats.micro.request import Request
 from nats.micro.service import EndpointStats
 
+from notebridge_worker import exactjson
 from notebridge_worker._natsio import (
     respond_error,
     server_url,
@@ -61,10 +62,13 @@ from notebridge_worker.protocol import (
     BUSY,
     HEADER_REQUEST_ID,
     INTERNAL,
+    JOB_ENDPOINT_SUFFIX,
     JOB_METADATA_PREFIX,
     QUEUE_GROUP,
     contract_ref,
     endpoint_name,
+    job_consumer,
+    job_status_subject,
     subject,
 )
 from notebridge_worker.remote import contracts_location, local_contracts_dir
@@ -127,6 +131,8 @@ class Worker:
         logger.info("worker %s: contracts from %s (%s)", name, source, self.contracts_dir)
         self._routes: dict[str, Route] = {}
         self._endpoints: dict[str, str] = {}
+        self._job_endpoints: dict[str, str] = {}
+        """Contract ref of each job contract's status endpoint, while serving."""
         """Contract ref of each micro endpoint name, while serving."""
         self._pipeline: Pipeline | None = None
         self._stop_requested: asyncio.Event | None = None
@@ -300,12 +306,16 @@ class Worker:
         self._interrupted = asyncio.Event()
         async with self.pipeline() as pipeline:
             self._pipeline, runtime = pipeline, pipeline.runtime
-            # Job contracts have no endpoint: their jobs are pulled from JetStream (jobs/).
-            self._endpoints = {
-                endpoint_name(route.contract.name, route.contract.version): ref
-                for ref, route in self._routes.items()
-                if route.contract.mode != JOB
-            }
+            # A job contract's jobs are pulled from JetStream (jobs/); its endpoint, on a
+            # subject of its own, only says how its jobs fare, so that `nats micro info` and
+            # `nats micro stats` show it beside the sync and stream endpoints.
+            self._endpoints, self._job_endpoints = {}, {}
+            for ref, route in self._routes.items():
+                named = endpoint_name(route.contract.name, route.contract.version)
+                if route.contract.mode == JOB:
+                    self._job_endpoints[named + JOB_ENDPOINT_SUFFIX] = ref
+                else:
+                    self._endpoints[named] = ref
             cancels = None
             jobs = JobPuller(pipeline, self.routes, self.name, self.max_inflight, nc)
             try:
@@ -323,8 +333,8 @@ class Worker:
                         "sdk": "notebridge-worker-python",
                         "max_inflight": str(self.max_inflight),
                         "pool": self.pool,
-                        # Job contracts have no endpoint to discover: the service names
-                        # those this process pulls, for the gateway's catalog.
+                        # The gateway's catalog counts job workers by these keys: a job
+                        # contract's endpoint reports status, it takes no work.
                         **{
                             JOB_METADATA_PREFIX + ref: route.contract.digest
                             for ref, route in self._routes.items()
@@ -347,6 +357,18 @@ class Worker:
                                 "contract": contract.name,
                                 "version": str(contract.version),
                                 "digest": contract.digest,
+                            },
+                        )
+                    for endpoint, ref in self._job_endpoints.items():
+                        contract = self._routes[ref].contract
+                        await service.add_endpoint(
+                            name=endpoint,
+                            subject=job_status_subject(contract.name, contract.version),
+                            handler=functools.partial(self._on_job_status, pipeline, ref),
+                            metadata={
+                                "jobs_of": ref,
+                                "digest": contract.digest,
+                                "consumer": job_consumer(contract.name, contract.version),
                             },
                         )
                     await sync_with_server(nc)
@@ -503,18 +525,34 @@ class Worker:
         micro counts the requests right (its callback sees each one), but the time it counts
         is the callback's, here only the admission of a request, and it never sees an error,
         since the SDK answers every error itself: those counters are replaced by the ones the
-        SDK keeps as it answers. ``data`` has the requests in flight.
+        SDK keeps as it answers. ``data`` has the requests in flight. A job contract's
+        endpoint counts the job attempts this process ran, not the status queries it answered.
         """
-        pipeline, ref = self._pipeline, self._endpoints.get(stats.name)
+        pipeline = self._pipeline
+        ref = self._endpoints.get(stats.name) or self._job_endpoints.get(stats.name)
         if pipeline is None or ref is None:
             return {}
         runtime = pipeline.runtime
         counters = runtime.counters[ref]
+        if stats.name in self._job_endpoints:
+            stats.num_requests = counters.answered
         stats.num_errors = counters.errors
         stats.last_error = counters.last_error
         stats.processing_time = counters.processing_ns
         stats.average_processing_time = counters.processing_ns // max(counters.answered, 1)
         return {"inflight": len(runtime.answering[ref])}
+
+    async def _on_job_status(self, pipeline: Pipeline, ref: str, request: Request) -> None:
+        """Say how this process fares with a job contract's jobs (its status endpoint)."""
+        counters = pipeline.runtime.counters[ref]
+        status = {
+            "jobs_of": ref,
+            "running": len(pipeline.runtime.answering[ref]),
+            "attempts": counters.answered,
+            "failed_attempts": counters.errors,
+            "max_inflight": self.max_inflight,
+        }
+        await request.respond(exactjson.dumps(status))
 
     async def _on_request(self, pipeline: Pipeline, ref: str, request: Request) -> None:
         """Admit a request into its own task, or answer ``busy``; never waits for the work."""

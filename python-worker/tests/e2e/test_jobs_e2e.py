@@ -386,7 +386,8 @@ def test_a_stopping_worker_finishes_jobs_within_its_grace_period_and_leaves_the_
 
 
 def test_the_catalog_counts_job_workers(job_gateway):
-    """A job worker has no endpoint; its service's metadata names the contracts it pulls."""
+    """The service metadata of a job worker names the contracts it pulls (the gateway reads
+    those, not its status endpoints)."""
     assert (job_gateway.workers("steps", 1), job_gateway.workers("ticks", 1)) == (1, 1)
 
 
@@ -418,3 +419,31 @@ async def _delete_stream(nats_url: str, name: str) -> None:
         await nc.jetstream().delete_stream(name)
     finally:
         await nc.close()
+
+
+def test_nats_micro_shows_a_job_contracts_endpoint_and_counts_its_attempts(job_gateway):
+    job_id = submit(job_gateway, "steps", {"text": "counted", "steps": 1, "step_ms": 1})
+    final, _ = wait_for_status(job_gateway, job_id, FINAL)
+    assert final["status"] == "succeeded", final
+
+    async def ask() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        nc = await nats.connect(job_gateway.nats_url)
+        try:
+            info = await nc.request("$SRV.INFO.jobs-test", b"", timeout=5)
+            stats = await nc.request("$SRV.STATS.jobs-test", b"", timeout=5)
+            status = await nc.request("nb.pulls.steps.v1", b"", timeout=5)
+        finally:
+            await nc.close()
+        return json.loads(info.data), json.loads(stats.data), json.loads(status.data)
+
+    info, stats, status = asyncio.run(ask())
+    endpoints = {endpoint["name"]: endpoint for endpoint in info["endpoints"]}
+    assert set(endpoints) == {"steps-v1-jobs", "ticks-v1-jobs"}, info
+    steps = endpoints["steps-v1-jobs"]
+    assert steps["subject"] == "nb.pulls.steps.v1"
+    assert steps["metadata"]["jobs_of"] == "steps/v1"
+    assert steps["metadata"]["consumer"] == "nb-jobs-steps-v1"
+    counted = {endpoint["name"]: endpoint for endpoint in stats["endpoints"]}
+    assert counted["steps-v1-jobs"]["num_requests"] >= 1, stats
+    assert status["jobs_of"] == "steps/v1"
+    assert status["attempts"] >= 1, status

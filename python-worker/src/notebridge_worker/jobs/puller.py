@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -308,6 +309,7 @@ class _JobRun:
             record["status"], record["attempts"] = JOB_RUNNING, attempt
             return True
 
+        started = time.perf_counter_ns()
         loop = asyncio.get_running_loop()
         control = JobControl(self.store, job_id, attempt, loop)
 
@@ -349,6 +351,8 @@ class _JobRun:
                 await self._cancelled(processing, job_id)
                 return
             result, error = _outcome(processing, job_id)
+            outcome_error = None if error is None else f"{error['code']}: {error['message']}"
+            self.puller.runtime.count(ref, started, outcome_error)
             # A thread's last reports reached the loop before its result did: store them
             # before the outcome, which ends progress.
             await control.flush()
