@@ -13,12 +13,18 @@ import (
 )
 
 // Bundle is the schema files of a set of contracts as component schemas:
-// one component per file, named after its path, with every $ref between
-// files rewritten to point at a component, so the document stands alone.
+// one component per file, named after its path, and one per entry of a
+// file's top-level $defs, named after the file and the entry, with every
+// $ref rewritten to point at a component, so the document stands alone.
+//
+// Code generators (openapi-python-client, openapi-typescript) name a type
+// after each component and follow $refs only to whole components: a $ref
+// into another component's $defs leaves them without a type.
 type Bundle struct {
 	// Schemas maps component names to schemas.
 	Schemas map[string]any
-	names   map[string]string // absolute file path -> component name
+	names   map[string]string            // absolute file path -> component name
+	defs    map[string]map[string]string // absolute file path -> $defs entry -> component name
 }
 
 // invalidName matches what a component name may not hold.
@@ -36,7 +42,13 @@ func NewBundle(cts []*contracts.Contract) (*Bundle, error) {
 			raw[filepath.Join(dir, filepath.FromSlash(rel))] = doc
 		}
 	}
-	b := &Bundle{Schemas: map[string]any{}, names: names(raw)}
+	b := &Bundle{Schemas: map[string]any{}, names: names(raw), defs: map[string]map[string]string{}}
+	used := map[string]bool{}
+	for _, name := range b.names {
+		used[name] = true
+	}
+	decoded := map[string]any{}
+	var files []string
 	for file, doc := range raw {
 		dec := json.NewDecoder(bytes.NewReader(doc))
 		dec.UseNumber() // keep every digit of enum values and bounds
@@ -44,15 +56,48 @@ func NewBundle(cts []*contracts.Contract) (*Bundle, error) {
 		if err := dec.Decode(&v); err != nil {
 			return nil, fmt.Errorf("openapi: %s: %w", file, err)
 		}
+		decoded[file] = v
+		files = append(files, file)
+	}
+	sort.Strings(files) // the same names for $defs entries on every start
+	for _, file := range files {
+		m, ok := decoded[file].(map[string]any)
+		if !ok {
+			continue
+		}
 		// The loader refuses $id (contracts/portable.go): a component's
 		// place in the document is its identity.
-		if m, ok := v.(map[string]any); ok {
-			if m["$schema"] == Dialect {
-				delete(m, "$schema") // the document's jsonSchemaDialect says it
-			}
+		if m["$schema"] == Dialect {
+			delete(m, "$schema") // the document's jsonSchemaDialect says it
 		}
+		defs, _ := m["$defs"].(map[string]any)
+		keys := make([]string, 0, len(defs))
+		for key := range defs {
+			keys = append(keys, key)
+		}
+		sort.Strings(keys)
+		b.defs[file] = map[string]string{}
+		for _, key := range keys {
+			name := b.names[file] + "." + invalidName.ReplaceAllString(key, "_")
+			for base, i := name, 2; used[name]; i++ {
+				name = fmt.Sprintf("%s_%d", base, i)
+			}
+			used[name] = true
+			b.defs[file][key] = name
+		}
+	}
+	for _, file := range files {
+		v := decoded[file]
 		if err := b.rewrite(file, v); err != nil {
 			return nil, err
+		}
+		if m, ok := v.(map[string]any); ok {
+			if defs, ok := m["$defs"].(map[string]any); ok {
+				for key, def := range defs {
+					b.Schemas[b.defs[file][key]] = def
+				}
+				delete(m, "$defs")
+			}
 		}
 		b.Schemas[b.names[file]] = v
 	}
@@ -125,7 +170,7 @@ func (b *Bundle) rewrite(file string, v any) error {
 				return fmt.Errorf("openapi: %s: $ref %q: %s is not bundled", file, ref, targetFile)
 			}
 			if frag == "" || strings.HasPrefix(frag, "/") {
-				v["$ref"] = SchemaRef(name) + frag
+				v["$ref"] = b.target(targetFile, name, frag)
 			} else {
 				v["$ref"] = "#" + frag // an $anchor: named once for the whole document
 			}
@@ -143,4 +188,21 @@ func (b *Bundle) rewrite(file string, v any) error {
 		}
 	}
 	return nil
+}
+
+// target is the $ref to fragment frag (a JSON pointer) of file, whose
+// component is name: into the component of a $defs entry when it points
+// at or into one.
+func (b *Bundle) target(file, name, frag string) string {
+	if rest, ok := strings.CutPrefix(frag, "/$defs/"); ok {
+		key, below, _ := strings.Cut(rest, "/")
+		key = strings.ReplaceAll(strings.ReplaceAll(key, "~1", "/"), "~0", "~")
+		if def, ok := b.defs[file][key]; ok {
+			if below != "" {
+				below = "/" + below
+			}
+			return SchemaRef(def) + below
+		}
+	}
+	return SchemaRef(name) + frag
 }

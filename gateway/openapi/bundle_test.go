@@ -54,7 +54,7 @@ func TestBundle(t *testing.T) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	want := []string{"a.schemas.request", "a.schemas.response", "b.schemas.request", "shared.common"}
+	want := []string{"a.schemas.request", "a.schemas.request.u", "a.schemas.response", "b.schemas.request", "shared.common", "shared.common.t"}
 	if strings.Join(names, " ") != strings.Join(want, " ") {
 		t.Fatalf("got components %v; want %v", names, want)
 	}
@@ -68,16 +68,16 @@ func TestBundle(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		`"$ref":"#/components/schemas/shared.common/$defs/t"`,     // across directories
-		`"$ref":"#/components/schemas/a.schemas.request/$defs/u"`, // inside the file
-		`"$ref":"#/components/schemas/a.schemas.request"`,         // a whole file
-		`12345678901234567890.125`,                                // digits kept
+		`"$ref":"#/components/schemas/shared.common.t"`,     // a $defs entry across directories
+		`"$ref":"#/components/schemas/a.schemas.request.u"`, // a $defs entry of the same file
+		`"$ref":"#/components/schemas/a.schemas.request"`,   // a whole file
+		`12345678901234567890.125`,                          // digits kept
 	} {
 		if !strings.Contains(string(raw), want) {
 			t.Errorf("bundle lacks %s:\n%s", want, raw)
 		}
 	}
-	for _, gone := range []string{`"$schema"`} {
+	for _, gone := range []string{`"$schema"`, `"$defs"`} {
 		if strings.Contains(string(raw), gone) {
 			t.Errorf("bundle keeps %s; want it dropped:\n%s", gone, raw)
 		}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +42,9 @@ def test_document_is_valid_openapi_31(gateway: Gateway) -> None:
 
 
 def test_document_with_schemas_shared_across_files(tmp_path: Path) -> None:
-    """The example contracts $ref ../common.json: the document bundles it as a component."""
+    """The example contracts $ref ../common.json#/$defs/text: each $defs entry is a component of
+    its own, which code generators turn into a type (a $ref into another component's $defs
+    leaves them without one)."""
     gw = start_gateway(tmp_path, "--contracts-dir", f"{REPO / 'contracts'},{TEST_CONTRACTS}")
     try:
         doc = fetch(gw)
@@ -49,8 +53,13 @@ def test_document_with_schemas_shared_across_files(tmp_path: Path) -> None:
     validate(doc, cls=OpenAPIV31SpecValidator)
     schemas = doc["components"]["schemas"]
     text = schemas["schemas.sentiment.request.v1"]["properties"]["text"]
-    assert text["$ref"] == "#/components/schemas/schemas.common/$defs/text"
-    assert "text" in schemas["schemas.common"]["$defs"]
+    assert text["$ref"] == "#/components/schemas/schemas.common.text"
+    assert schemas["schemas.common.text"]["type"] == "string"
+    refs = re.findall(r'"\$ref":\s*"([^"]+)"', json.dumps(doc))
+    assert refs, "the document has no $ref"
+    into = [ref for ref in refs if "/$defs/" in ref or ref.count("/") > 3]
+    assert into == [], f"$refs that point inside a component: {into}"
+    assert all("$defs" not in schema for schema in schemas.values() if isinstance(schema, dict))
     assert "/api/summarize/v1" in doc["paths"]
 
 
