@@ -104,13 +104,15 @@ func OpenAPI(reg *contracts.Registry) (*openapi.Document, error) {
 }
 
 // contractsVersion names the document's version after the contracts it
-// describes, so a client generator sees when they change.
+// describes, so a client generator sees when they change: 1.0.0 with the
+// contracts' hash as build metadata, a version both semver and PEP 440
+// (a local version) accept, as generators use it as the package's.
 func contractsVersion(reg *contracts.Registry) string {
 	h := sha256.New()
 	for _, ct := range reg.All() {
 		fmt.Fprintf(h, "%s %s\n", ct.ID(), ct.Digest)
 	}
-	return "contracts-" + hex.EncodeToString(h.Sum(nil))[:12]
+	return "1.0.0+contracts." + hex.EncodeToString(h.Sum(nil))[:12]
 }
 
 // contractPath documents one contract path: GET describes the version,
@@ -490,13 +492,19 @@ var catalogSchema = map[string]any{
 	},
 }
 
+// contractVersionSchema is what GET /api/{name}/v{N} answers (Describe),
+// member for member: it admits no other, so a member added there and not
+// here fails the test that validates live responses against the document.
 var contractVersionSchema = map[string]any{
-	"type": "object",
+	"type":                 "object",
+	"additionalProperties": false,
+	"required": []string{"name", "version", "description", "mode", "deprecated", "timeout_seconds", "subject",
+		"digest", "href", "request_schema", "response_schema", "schemas", "schema_sources", "examples"},
 	"properties": map[string]any{
 		"name":             map[string]any{"type": "string"},
 		"version":          map[string]any{"type": "integer"},
 		"description":      map[string]any{"type": "string"},
-		"mode":             map[string]any{"type": "string"},
+		"mode":             map[string]any{"type": "string", "enum": []contracts.Mode{contracts.ModeSync, contracts.ModeStream, contracts.ModeJob}},
 		"deprecated":       map[string]any{"type": "boolean"},
 		"timeout_seconds":  map[string]any{"type": "number"},
 		"subject":          map[string]any{"type": "string"},
@@ -506,12 +514,29 @@ var contractVersionSchema = map[string]any{
 		"ack_wait_seconds": map[string]any{"type": "number", "description": "Job contracts: how long a worker may go without a heartbeat before the job is delivered again"},
 		"request_schema":   map[string]any{"type": "string", "description": "Key of the request schema in schemas"},
 		"response_schema":  map[string]any{"type": "string", "description": "Key of the response schema in schemas"},
-		"schemas":          map[string]any{"type": "object", "additionalProperties": true, "description": "Every schema file the version reaches, by path relative to its manifest"},
+		"chunk_schema":     map[string]any{"type": "string", "description": "Stream contracts: key of the chunk schema in schemas"},
+		"idle_timeout_seconds": map[string]any{"type": "number",
+			"description": "Stream contracts: the longest silence between two messages of a stream before it fails"},
+		"merge": map[string]any{
+			"type":                 "object",
+			"additionalProperties": false,
+			"description":          "Stream contracts: how chunks make one reply for Accept: application/json (concat: a string member joined; collect: every chunk in one array member)",
+			"properties": map[string]any{
+				"concat":  map[string]any{"type": "string"},
+				"collect": map[string]any{"type": "string"},
+			},
+		},
+		"schemas": map[string]any{"type": "object", "additionalProperties": map[string]any{},
+			"description": "Every schema file the version reaches, by path relative to its manifest"},
+		"schema_sources": map[string]any{"type": "object", "additionalProperties": map[string]any{"type": "string"},
+			"description": "The same files, each as its exact text: the contract digest is computed from these"},
 		"examples": map[string]any{"type": "array", "items": map[string]any{
 			"type":     "object",
 			"required": []string{"name", "request"},
 			"properties": map[string]any{
-				"name": map[string]any{"type": "string"}, "request": true, "response": true,
+				"name":     map[string]any{"type": "string"},
+				"request":  map[string]any{"description": "A request valid against request_schema"},
+				"response": map[string]any{"description": "The reply the request gets, if the example gives one"},
 			},
 		}},
 	},

@@ -204,3 +204,52 @@ func resolve(t *testing.T, doc any, ref string) any {
 	}
 	return cur
 }
+
+// What the gateway answers must be what its document says: a member the
+// describe route adds, and the document does not, fails here.
+func TestLiveResponsesMatchTheDocument(t *testing.T) {
+	g := newGateway(t)
+	_, raw := openAPIDoc(t, g)
+	compiler := contracts.NewCompiler()
+	if err := compiler.AddResource("https://notebridge.invalid/openapi.json", strings.NewReader(string(raw))); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		path, component string
+	}{
+		{"/api/echo/v1", "ContractVersion"},   // sync
+		{"/api/tokens/v1", "ContractVersion"}, // stream: chunk_schema, merge, idle_timeout_seconds
+		{"/api", "Catalog"},
+		{"/api/nope/v1", "Problem"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			s, err := compiler.Compile("https://notebridge.invalid/openapi.json#/components/schemas/" + tt.component)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := g.do(t, "GET", tt.path, "")
+			v, err := contracts.DecodeJSON(r.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Validate(v); err != nil {
+				t.Errorf("GET %s (%d) does not match %s: %v\n%s", tt.path, r.status, tt.component, err, r.body)
+			}
+		})
+	}
+	// The check is not vacuous: a member the document does not name fails it.
+	s, err := compiler.Compile("https://notebridge.invalid/openapi.json#/components/schemas/ContractVersion")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := g.do(t, "GET", "/api/echo/v1", "")
+	var described map[string]any
+	if err := json.Unmarshal(r.body, &described); err != nil {
+		t.Fatal(err)
+	}
+	described["undocumented"] = 1
+	if err := s.Validate(described); err == nil {
+		t.Error("a describe response with an undocumented member matches ContractVersion; want it refused")
+	}
+}
