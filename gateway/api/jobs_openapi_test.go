@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/notebridge/notebridge/gateway/jobs"
@@ -57,6 +58,28 @@ func TestOpenAPIDocumentsJobs(t *testing.T) {
 	accepted := resolve(t, doc, "#/paths/~1api~1steps~1v1~1jobs/post/responses/202/content/application~1json/schema/$ref")
 	if accepted != "#/components/schemas/JobAccepted" {
 		t.Errorf("202 schema = %v; want JobAccepted", accepted)
+	}
+	// The 202 leads to the job's routes: a generated client can follow it.
+	operations := map[string]bool{}
+	for _, item := range paths {
+		for _, op := range item.(map[string]any) {
+			if op, ok := op.(map[string]any); ok {
+				operations[fmt.Sprint(op["operationId"])] = true
+			}
+		}
+	}
+	links := resolve(t, doc, "#/paths/~1api~1steps~1v1~1jobs/post/responses/202/links").(map[string]any)
+	for name, want := range map[string]string{"GetJob": "get_job", "CancelJob": "cancel_job"} {
+		link, _ := links[name].(map[string]any)
+		if link["operationId"] != want || !operations[want] {
+			t.Errorf("202 link %s = %v; want operationId %s, an operation of the document", name, link, want)
+		}
+		if id := link["parameters"].(map[string]any)["id"]; id != "$response.body#/id" {
+			t.Errorf("202 link %s takes id from %v; want $response.body#/id", name, id)
+		}
+	}
+	if servers := doc["servers"].([]any); len(servers) != 1 || servers[0].(map[string]any)["url"] != "/" {
+		t.Errorf("servers = %v; want the gateway itself, /", servers)
 	}
 	rejected := resolve(t, doc, "#/components/responses/JobRejected/content/application~1problem+json/examples").(map[string]any)
 	for _, slug := range []string{"invalid-request", "idempotency-key-reused", "callback-not-allowed"} {

@@ -60,6 +60,8 @@ func OpenAPI(reg *contracts.Registry) (*openapi.Document, error) {
 				"sent to a worker over NATS, and the reply checked against the response schema. " +
 				"Errors are RFC 9457 application/problem+json. A human-friendly page is at /docs.",
 		},
+		// Relative: clients reach the gateway where they fetched the document.
+		Servers:    []openapi.Server{{URL: "/", Description: "this gateway"}},
 		Tags:       []openapi.Tag{{Name: "gateway", Description: "Health, catalog and documentation"}},
 		Paths:      map[string]*openapi.PathItem{},
 		Components: components(bundle),
@@ -287,6 +289,11 @@ func jobResponses() map[string]*openapi.Response {
 		"Location":            {Ref: "#/components/headers/Location"},
 		"Idempotent-Replayed": {Ref: "#/components/headers/IdempotentReplayed"},
 		"X-Request-Id":        {Ref: "#/components/headers/RequestId"},
+	}
+	job := map[string]string{"id": "$response.body#/id"}
+	accepted.Links = map[string]*openapi.Link{
+		"GetJob":    {OperationID: "get_job", Parameters: job, Description: "The job's status, progress, and result or error"},
+		"CancelJob": {OperationID: "cancel_job", Parameters: job, Description: "Cancel the job"},
 	}
 	return map[string]*openapi.Response{
 		"202": accepted,

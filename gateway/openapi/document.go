@@ -16,9 +16,25 @@ type Document struct {
 	OpenAPI           string               `json:"openapi"`
 	Info              Info                 `json:"info"`
 	JSONSchemaDialect string               `json:"jsonSchemaDialect,omitempty"`
+	Servers           []Server             `json:"servers,omitempty"`
 	Tags              []Tag                `json:"tags,omitempty"`
 	Paths             map[string]*PathItem `json:"paths"`
 	Components        Components           `json:"components"`
+}
+
+// Server is where the API is served; "/" is the host that served the
+// document.
+type Server struct {
+	URL         string `json:"url"`
+	Description string `json:"description,omitempty"`
+}
+
+// Link names an operation a response leads to, and where in the response
+// its parameters come from (runtime expressions such as $response.body#/id).
+type Link struct {
+	OperationID string            `json:"operationId"`
+	Parameters  map[string]string `json:"parameters,omitempty"`
+	Description string            `json:"description,omitempty"`
 }
 
 // Info describes the API.
@@ -89,6 +105,7 @@ type Response struct {
 	Description string               `json:"description,omitempty"`
 	Headers     map[string]*Header   `json:"headers,omitempty"`
 	Content     map[string]MediaType `json:"content,omitempty"`
+	Links       map[string]*Link     `json:"links,omitempty"`
 }
 
 // Header is a response header, or a $ref to one.

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import nats
 import pytest
+from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
 from .conftest import (
     REPO,
@@ -447,3 +448,14 @@ def test_nats_micro_shows_a_job_contracts_endpoint_and_counts_its_attempts(job_g
     assert counted["steps-v1-jobs"]["num_requests"] >= 1, stats
     assert status["jobs_of"] == "steps/v1"
     assert status["attempts"] >= 1, status
+
+
+def test_the_document_of_job_contracts_is_valid_openapi_with_links_to_the_job(job_gateway):
+    doc = httpx.get(f"{job_gateway.url}/openapi.json", timeout=5).json()
+    validate(doc, cls=OpenAPIV31SpecValidator)
+    accepted = doc["paths"]["/api/steps/v1/jobs"]["post"]["responses"]["202"]
+    assert accepted["links"]["GetJob"] == {
+        "operationId": "get_job",
+        "parameters": {"id": "$response.body#/id"},
+        "description": "The job's status, progress, and result or error",
+    }
