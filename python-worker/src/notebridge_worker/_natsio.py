@@ -20,6 +20,13 @@ LEAVE_TIMEOUT_SECONDS = 2.0
 """How long each step of leaving NATS (unsubscribing, draining) waits for the server."""
 
 
+def one_line(message: str) -> str:
+    """``message`` as one line of at most MAX_ERROR_MESSAGE characters: what an error header,
+    or a job record's error, holds (the body of an error reply keeps every violation)."""
+    line = " ".join(message.splitlines())
+    return line if len(line) <= MAX_ERROR_MESSAGE else line[: MAX_ERROR_MESSAGE - 1] + "…"
+
+
 async def respond_error(
     request: Request,
     code: str,
@@ -28,15 +35,11 @@ async def respond_error(
     stream: NatsStream | None = None,
 ) -> None:
     """Send an error reply; once a stream has sent a chunk, as its last message."""
-    # A header is one line, and a long one would crowd out the reply; the body has the rest.
-    one_line = " ".join(message.splitlines())
-    if len(one_line) > MAX_ERROR_MESSAGE:
-        one_line = one_line[: MAX_ERROR_MESSAGE - 1] + "…"
     # Before the first chunk, an ordinary error reply: the gateway answers the client a
     # problem+json with the right status rather than an event stream that fails.
     headers = stream.headers(STREAM_ERROR) if stream is not None and stream.started else None
     try:
-        await request.respond_error(code, one_line, data=body, headers=headers)
+        await request.respond_error(code, one_line(message), data=body, headers=headers)
     except Exception:
         logger.exception("could not send the %s error reply", code)
 

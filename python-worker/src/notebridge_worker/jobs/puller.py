@@ -19,6 +19,7 @@ from nats.aio.msg import Msg
 from nats.js import api
 
 from notebridge_worker import exactjson
+from notebridge_worker._natsio import one_line
 from notebridge_worker._pipeline import Pipeline
 from notebridge_worker._routes import Route
 from notebridge_worker.contracts import JOB
@@ -49,7 +50,6 @@ SLOT_WAIT_SECONDS = 0.2
 """How often a worker at its in-flight limit looks again for a free slot."""
 RETRY_SECONDS = 1.0
 """How long a worker waits before it pulls again after NATS failed a pull."""
-MAX_ERROR_MESSAGE = 1000
 
 
 class JobPuller:
@@ -429,15 +429,10 @@ def _outcome(
     try:
         return processing.result(), None
     except ErrorReply as error:
-        return None, {"code": error.code, "message": _one_line(error.message)}
+        return None, {"code": error.code, "message": one_line(error.message)}
     except Exception:
         logger.exception("job %s: the worker failed running it", job_id)
         return None, {"code": INTERNAL, "message": f"internal error in the worker (job {job_id})"}
-
-
-def _one_line(message: str) -> str:
-    line = " ".join(message.splitlines())
-    return line if len(line) <= MAX_ERROR_MESSAGE else line[: MAX_ERROR_MESSAGE - 1] + "…"
 
 
 def _spent(record: dict[str, Any], attempt: int) -> bool:
