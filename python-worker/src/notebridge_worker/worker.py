@@ -412,14 +412,13 @@ class Worker:
     ) -> None:
         assert self._stop_requested is not None
         async with self.serving(nc, grace_seconds=grace_seconds):
-            if ready_file is None:
-                await self._stop_requested.wait()
-                return
-            _mark_ready(ready_file)
+            if ready_file is not None:
+                _mark_ready(ready_file)
             try:
                 await self._stop_requested.wait()
             finally:
-                ready_file.unlink(missing_ok=True)  # noqa: ASYNC240 - one local unlink
+                if ready_file is not None:
+                    ready_file.unlink(missing_ok=True)  # noqa: ASYNC240 - one local unlink
 
     def stop(self) -> None:
         """Ask :meth:`serve` to stop gracefully; a second call ends the grace period at once.
