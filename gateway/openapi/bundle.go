@@ -78,12 +78,7 @@ func NewBundle(cts []*contracts.Contract) (*Bundle, error) {
 		sort.Strings(keys)
 		b.defs[file] = map[string]string{}
 		for _, key := range keys {
-			name := b.names[file] + "." + invalidName.ReplaceAllString(key, "_")
-			for base, i := name, 2; used[name]; i++ {
-				name = fmt.Sprintf("%s_%d", base, i)
-			}
-			used[name] = true
-			b.defs[file][key] = name
+			b.defs[file][key] = unique(b.names[file]+"."+invalidName.ReplaceAllString(key, "_"), used)
 		}
 	}
 	for _, file := range files {
@@ -128,14 +123,19 @@ func names(files map[string]json.RawMessage) map[string]string {
 		if err != nil {
 			rel = filepath.Base(p)
 		}
-		name := invalidName.ReplaceAllString(strings.ReplaceAll(strings.TrimSuffix(filepath.ToSlash(rel), ".json"), "/", "."), "_")
-		for base, i := name, 2; used[name]; i++ {
-			name = fmt.Sprintf("%s_%d", base, i)
-		}
-		used[name] = true
-		out[p] = name
+		out[p] = unique(invalidName.ReplaceAllString(strings.ReplaceAll(strings.TrimSuffix(filepath.ToSlash(rel), ".json"), "/", "."), "_"), used)
 	}
 	return out
+}
+
+// unique returns name, or name_2, name_3... if used has it, and marks the
+// one it returns used.
+func unique(name string, used map[string]bool) string {
+	for base, i := name, 2; used[name]; i++ {
+		name = fmt.Sprintf("%s_%d", base, i)
+	}
+	used[name] = true
+	return name
 }
 
 // Component returns the component name of a schema file a contract
