@@ -145,5 +145,5 @@ fmt: venv ## format Go and Python code
 	cd python-worker && .venv/bin/ruff format . ../bench/python && .venv/bin/ruff check --fix . ../bench/python
 
 .PHONY: clean
-clean: ## remove build outputs, the venv and local NATS data
-	rm -rf bin $(VENV) .notebridge
+clean: ## remove build outputs, the venvs, dist/ and local NATS data
+	rm -rf bin $(VENV) $(VENV).lowest dist .notebridge
