@@ -138,7 +138,7 @@ def _parameters(function: Callable[..., Any], name: str, batched: bool) -> _Shap
     ]
     if len(annotated) > 1:
         raise TypeError(
-            f"handler {name} has {len(annotated)} parameters annotated as the context; it gets one"
+            f"{kind} {name} has {len(annotated)} parameters annotated as the context; it gets one"
         )
     context = annotated[0] if annotated else None
     if context is not None and context.kind is inspect.Parameter.POSITIONAL_ONLY:
