@@ -109,8 +109,35 @@ browser: ## install Debian's chromium for the /docs browser test, unless /usr/bi
 	  $$sudo apt-get update && $$sudo apt-get install -y chromium; \
 	fi
 
+# Clients for product apps, generated from the OpenAPI document of the contracts (docs/clients.md):
+# TypeScript types for openapi-fetch (openapi-typescript, checked by tsc --strict) and a Python
+# package (openapi-python-client, checked by mypy --strict), each with an example program that
+# calls every example contract. OPENAPI_URL=http://host/openapi.json takes a running gateway's.
+CLIENTS    := clients
+CLIENTS_TS := $(CLIENTS)/typescript
+CLIENTS_PY := $(CLIENTS)/python
+OPENAPI_URL ?=
+
+.PHONY: clients
+clients: build venv $(CLIENTS_TS)/node_modules/.package-lock.json ## generate the TypeScript and Python clients and type-check them strictly
+	@if [ -n "$(OPENAPI_URL)" ]; then curl -fsS "$(OPENAPI_URL)" -o $(CLIENTS)/openapi.json; \
+	else $(BIN) openapi --contracts-dir contracts -o $(CLIENTS)/openapi.json; fi
+	rm -rf $(CLIENTS_TS)/generated $(CLIENTS_TS)/dist $(CLIENTS_PY)/generated
+	cd $(CLIENTS_TS) && npm run --silent generate && npm run --silent build
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" openapi-python-client generate --path $(CLIENTS)/openapi.json \
+	  --config $(CLIENTS_PY)/generator.yaml --output-path $(CLIENTS_PY)/generated
+	cd $(CLIENTS_PY) && MYPYPATH=generated $(CURDIR)/$(VENV)/bin/mypy --strict generated/notebridge_client example.py
+
+# Node.js and npm come with the machine; Debian's packages otherwise.
+$(CLIENTS_TS)/node_modules/.package-lock.json: $(CLIENTS_TS)/package-lock.json
+	@if ! command -v npm >/dev/null; then \
+	  sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update && $$sudo apt-get install -y nodejs npm; \
+	fi
+	cd $(CLIENTS_TS) && npm ci --no-audit --no-fund
+
 .PHONY: test-python
-test-python: build venv ## Python SDK and end-to-end tests (real NATS and gateway binaries)
+test-python: build venv clients ## Python SDK and end-to-end tests (real NATS and gateway binaries), the generated clients' included
 	cd python-worker && NOTEBRIDGE_BIN=$(CURDIR)/$(BIN) .venv/bin/pytest -q
 
 # Benchmarks drive real processes on loopback with wrk (Debian's package).
@@ -140,13 +167,16 @@ bench-smoke: bench-tools ## every benchmark row for a second, checking it serves
 lint: venv ## go vet, gofmt and ruff
 	$(GO) vet ./...
 	@out=$$(gofmt -l gateway bench); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	cd python-worker && .venv/bin/ruff check . ../bench/python && .venv/bin/ruff format --check . ../bench/python
+	cd python-worker && .venv/bin/ruff check . ../bench/python ../clients/python/example.py \
+	  && .venv/bin/ruff format --check . ../bench/python ../clients/python/example.py
 
 .PHONY: fmt
 fmt: venv ## format Go and Python code
 	gofmt -w gateway bench
-	cd python-worker && .venv/bin/ruff format . ../bench/python && .venv/bin/ruff check --fix . ../bench/python
+	cd python-worker && .venv/bin/ruff format . ../bench/python ../clients/python/example.py \
+	  && .venv/bin/ruff check --fix . ../bench/python ../clients/python/example.py
 
 .PHONY: clean
 clean: ## remove build outputs, the venvs, dist/ and local NATS data
-	rm -rf bin $(VENV) $(VENV).lowest dist .notebridge
+	rm -rf bin $(VENV) $(VENV).lowest dist .notebridge $(CLIENTS)/openapi.json $(CLIENTS_TS)/generated \
+	  $(CLIENTS_TS)/dist $(CLIENTS_TS)/node_modules $(CLIENTS_PY)/generated

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/notebridge/notebridge/gateway/jobs"
@@ -86,6 +87,12 @@ func TestOpenAPIDocumentsJobs(t *testing.T) {
 		if _, ok := rejected[slug]; !ok {
 			t.Errorf("the job 422 does not list %s", slug)
 		}
+	}
+	// A job's result has the type of its contract's result.
+	result, _ := resolve(t, doc, "#/components/schemas/Job/properties/result").(map[string]any)
+	anyOf, _ := result["anyOf"].([]any)
+	if len(anyOf) != 1 || !strings.HasSuffix(fmt.Sprint(anyOf[0].(map[string]any)["$ref"]), ".schemas.result") {
+		t.Errorf("Job.result = %v; want anyOf a $ref to the steps result schema", result)
 	}
 	walkRefs(doc, func(ref string) {
 		if resolve(t, doc, ref) == nil {

@@ -5,6 +5,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -69,6 +72,9 @@ func OpenAPI(reg *contracts.Registry) (*openapi.Document, error) {
 	gatewayPaths(doc)
 	if hasJobs(reg) {
 		jobPaths(doc)
+		if err := typeJobResult(doc, bundle, reg); err != nil {
+			return nil, err
+		}
 	}
 
 	var names []string
@@ -135,6 +141,7 @@ func contractPath(bundle *openapi.Bundle, ct *contracts.Contract, path string, l
 		if chunkName, err = bundle.Component(ct, ct.ChunkSchemaRef); err != nil {
 			return nil, err
 		}
+		bundle.Schemas[streamEventName(ct)] = streamEventSchema(ct, chunkName)
 	}
 	id := ct.Name + "_v" + strconv.Itoa(ct.Version)
 	summary := fmt.Sprintf("Call %s", ct.ID())
@@ -200,7 +207,7 @@ func invokeResponses(ct *contracts.Contract, respName, chunkName string, respExa
 		ok = &openapi.Response{
 			Description: fmt.Sprintf("Server-Sent Events: one `chunk` event per chunk (its data valid against the chunk schema %s, its id the chunk number), then an `end` event (`{\"chunks\": N}`) or an `error` event whose data is a Problem. With `Accept: application/json` the chunks merged into one reply instead, for contracts that declare a merge (406 otherwise).", chunkName),
 			Content: map[string]openapi.MediaType{
-				"text/event-stream": {Schema: map[string]any{"type": "string", "description": "SSE events; chunk data: see " + chunkName}},
+				"text/event-stream": {Schema: openapi.Ref(streamEventName(ct))},
 			},
 		}
 		if respName != "" {
@@ -226,6 +233,70 @@ func invokeResponses(ct *contracts.Contract, respName, chunkName string, respExa
 		responses["406"] = &openapi.Response{Ref: "#/components/responses/NotAcceptable"}
 	}
 	return responses
+}
+
+// streamEventName is the component of one event of a stream contract's
+// answer; the bundle's names are paths with dots, which never end in ".event".
+func streamEventName(ct *contracts.Contract) string {
+	return fmt.Sprintf("%s.v%d.event", ct.Name, ct.Version)
+}
+
+// streamEventSchema is one Server-Sent Event of a stream, as a client
+// parses it (event name, id, data decoded from JSON): the text/event-stream
+// body is a sequence of them. OpenAPI 3.1 has no keyword for the items of a
+// sequential media type (3.2's itemSchema), so the schema of the
+// text/event-stream content is the event's; generators then make a type of
+// each chunk, end and error event.
+func streamEventSchema(ct *contracts.Contract, chunkName string) map[string]any {
+	event := func(name, description string, data any, required ...string) map[string]any {
+		return map[string]any{
+			"type":        "object",
+			"title":       fmt.Sprintf("%s v%d %s event", ct.Name, ct.Version, name),
+			"description": description,
+			"required":    append([]string{"event", "data"}, required...),
+			"properties": map[string]any{
+				"event": map[string]any{"type": "string", "const": name},
+				"id":    map[string]any{"type": "string", "description": "The chunk's number, from 0"},
+				"data":  data,
+			},
+		}
+	}
+	return map[string]any{
+		"title":       fmt.Sprintf("%s v%d event", ct.Name, ct.Version),
+		"description": fmt.Sprintf("One Server-Sent Event of a %s stream: the body is chunk events, then one end or error event", ct.ID()),
+		"oneOf": []any{
+			event("chunk", "A chunk, valid against the chunk schema", openapi.Ref(chunkName), "id"),
+			event("end", "The stream ended after every chunk", openapi.Ref("StreamEnd")),
+			event("error", "The stream failed: a problem, as an error response would have it", openapi.Ref("Problem")),
+		},
+	}
+}
+
+// typeJobResult gives the Job record's result the types of the job
+// contracts' results, so a generated client decodes it.
+func typeJobResult(doc *openapi.Document, bundle *openapi.Bundle, reg *contracts.Registry) error {
+	var results []any
+	for _, ct := range reg.All() {
+		if ct.Mode != contracts.ModeJob {
+			continue
+		}
+		name, err := bundle.Component(ct, ct.ResponseSchemaRef)
+		if err != nil {
+			return err
+		}
+		if ref := openapi.Ref(name); !slices.ContainsFunc(results, func(r any) bool { return reflect.DeepEqual(r, ref) }) {
+			results = append(results, ref)
+		}
+	}
+	properties := maps.Clone(jobSchema["properties"].(map[string]any))
+	properties["result"] = map[string]any{
+		"description": "Once succeeded: the result, valid against the response schema of the job's contract",
+		"anyOf":       results,
+	}
+	job := maps.Clone(jobSchema)
+	job["properties"] = properties
+	doc.Components.Schemas["Job"] = job
+	return nil
 }
 
 // examples turns a contract's examples into OpenAPI examples of the
@@ -370,7 +441,7 @@ func components(bundle *openapi.Bundle) openapi.Components {
 				Schema: map[string]any{"type": "string", "format": "uri"}},
 		},
 	}
-	for _, name := range []string{"Problem", "Violation", "Catalog", "ContractVersion", "Job", "JobAccepted"} {
+	for _, name := range []string{"Problem", "Violation", "Catalog", "ContractVersion", "Job", "JobAccepted", "StreamEnd"} {
 		if _, taken := c.Schemas[name]; taken {
 			c.Schemas["contract."+name] = c.Schemas[name] // a schema file called Problem.json
 		}
@@ -381,6 +452,7 @@ func components(bundle *openapi.Bundle) openapi.Components {
 	c.Schemas["ContractVersion"] = contractVersionSchema
 	c.Schemas["Job"] = jobSchema
 	c.Schemas["JobAccepted"] = jobAcceptedSchema
+	c.Schemas["StreamEnd"] = streamEndSchema
 
 	for name, specs := range problemResponses {
 		var titles []string
@@ -459,6 +531,14 @@ var jobAcceptedSchema = map[string]any{
 		"id":     map[string]any{"type": "string"},
 		"status": jobStatusSchema,
 		"href":   map[string]any{"type": "string", "description": "/jobs/{id}, also in Location"},
+	},
+}
+
+var streamEndSchema = map[string]any{
+	"type":     "object",
+	"required": []string{"chunks"},
+	"properties": map[string]any{
+		"chunks": map[string]any{"type": "integer", "minimum": 0, "description": "How many chunks the stream sent"},
 	},
 }
 

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bufio"
 	"encoding/json"
 	"net/url"
 	"strings"
@@ -251,5 +252,72 @@ func TestLiveResponsesMatchTheDocument(t *testing.T) {
 	described["undocumented"] = 1
 	if err := s.Validate(described); err == nil {
 		t.Error("a describe response with an undocumented member matches ContractVersion; want it refused")
+	}
+}
+
+// Each Server-Sent Event of a stream, parsed, is what the document's
+// text/event-stream schema says: chunk events carry chunks, the last event
+// an end or a problem.
+func TestLiveStreamEventsMatchTheDocument(t *testing.T) {
+	g := newGatewayWith(t, streamContracts(t))
+	g.serve(t, "tokens", []int{1})
+	base := g.listen(t)
+	_, raw := openAPIDoc(t, g)
+	compiler := contracts.NewCompiler()
+	if err := compiler.AddResource("https://notebridge.invalid/openapi.json", strings.NewReader(string(raw))); err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	media := resolve(t, doc, "#/paths/~1api~1tokens~1v1/post/responses/200/content/text~1event-stream/schema")
+	ref, _ := media.(map[string]any)["$ref"].(string)
+	if ref != "#/components/schemas/tokens.v1.event" {
+		t.Fatalf("text/event-stream schema = %v; want a $ref to tokens.v1.event", media)
+	}
+	event, err := compiler.Compile("https://notebridge.invalid/openapi.json" + ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed := func(t *testing.T, ev sseEvent) map[string]any {
+		t.Helper()
+		data, err := contracts.DecodeJSON([]byte(ev.data))
+		if err != nil {
+			t.Fatalf("event data %q: %v", ev.data, err)
+		}
+		out := map[string]any{"event": ev.name, "data": data}
+		if ev.id != "" {
+			out["id"] = ev.id
+		}
+		return out
+	}
+	tests := []struct {
+		name, body string
+		events     []string
+	}{
+		{"ends", `{"text": "a b"}`, []string{"chunk", "chunk", "end"}},
+		{"fails", `{"text": "a b c", "behavior": "fail"}`, []string{"chunk", "error"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := openSSE(t, base+"/api/tokens/v1", tt.body)
+			defer resp.Body.Close()
+			r := bufio.NewReader(resp.Body)
+			for i, want := range tt.events {
+				ev := readEvent(t, r)
+				if ev.name != want {
+					t.Fatalf("event %d = %+v; want %s", i, ev, want)
+				}
+				if err := event.Validate(parsed(t, ev)); err != nil {
+					t.Errorf("event %d %+v does not match %s: %v", i, ev, ref, err)
+				}
+			}
+		})
+	}
+	// Not vacuous: a chunk event carrying a problem is refused.
+	wrong := parsed(t, sseEvent{name: "chunk", id: "0", data: `{"type": "urn:notebridge:problem:internal", "title": "x", "status": 500}`})
+	if err := event.Validate(wrong); err == nil {
+		t.Error("a chunk event with a problem for data matches the event schema; want it refused")
 	}
 }

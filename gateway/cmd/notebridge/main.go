@@ -41,7 +41,7 @@ const shutdownGrace = 15 * time.Second
 func main() {
 	args := os.Args[1:]
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "nats" || args[0] == "contracts") {
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "nats" || args[0] == "contracts" || args[0] == "openapi") {
 		cmd, args = args[0], args[1:]
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -53,6 +53,8 @@ func main() {
 		err = runNATS(ctx, args)
 	case "contracts":
 		err = runContracts(ctx, args, os.Stdout, os.Stderr)
+	case "openapi":
+		err = runOpenAPI(args, os.Stdout, os.Stderr)
 	default:
 		err = runServe(ctx, args)
 	}
@@ -74,6 +76,7 @@ commands:
   serve      run the gateway (the default when no command is named)
   nats       run only the embedded NATS server with JetStream and print its URL
   contracts  lint, test and diff contracts in CI (notebridge contracts -h)
+  openapi    write the OpenAPI document of the contracts, as /openapi.json serves it
 
 Each command takes -h. The flags of serve:
 `
