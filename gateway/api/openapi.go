@@ -17,33 +17,6 @@ import (
 	"github.com/notebridge/notebridge/gateway/openapi"
 )
 
-// problemSpec is one class of problem in the OpenAPI document.
-type problemSpec struct {
-	status int
-	slug   string
-	title  string
-}
-
-// problemResponses are the shared problem+json responses, by component
-// name; docs/http-api.md has the same table.
-var problemResponses = map[string][]problemSpec{
-	"BadRequest": {{400, "malformed-json", "Malformed JSON"}, {400, "too-deep", "JSON nested too deep"},
-		{400, "invalid-header", "Invalid header"}, {400, "malformed-request", "Malformed request"}},
-	"NotFound":             {{404, "not-found", "Not found"}},
-	"BodyTooLarge":         {{413, "body-too-large", "Body too large"}},
-	"UnsupportedMediaType": {{415, "unsupported-media-type", "Unsupported media type"}},
-	"InvalidRequest":       {{422, "invalid-request", "Request breaks the contract"}},
-	"BadGateway": {{502, "worker-error", "Worker error"}, {502, "invalid-reply", "Reply breaks the contract"},
-		{502, "contract-drift", "Contract drift"}, {502, "worker-lost", "Worker lost"}},
-	"NotAcceptable": {{406, "not-acceptable", "Not acceptable"}},
-	"JobRejected": {{422, "invalid-request", "Request breaks the contract"}, {422, "idempotency-key-reused", "Idempotency key reused"},
-		{422, "callback-not-allowed", "Callback not allowed"}},
-	"JobFinished": {{409, "job-finished", "Job already finished"}},
-	"Unavailable": {{503, "no-worker", "No worker available"}, {503, "worker-busy", "Workers busy"},
-		{503, "broker-unavailable", "Broker unavailable"}},
-	"DeadlineExceeded": {{504, "deadline-exceeded", "Deadline exceeded"}},
-}
-
 // OpenAPI builds the gateway's OpenAPI 3.1 document from the contracts:
 // every route of routes.go, POST /api/{name} and /api/{name}/v{N} per
 // contract with its request and response schemas (bundled as components)
@@ -459,7 +432,7 @@ func components(bundle *openapi.Bundle) openapi.Components {
 		examples := map[string]*openapi.Example{}
 		for _, p := range specs {
 			titles = append(titles, p.title)
-			value, _ := json.Marshal(Problem{Type: problemType(p.slug), Title: p.title, Status: p.status})
+			value, _ := json.Marshal(p.new(""))
 			examples[p.slug] = &openapi.Example{Summary: p.title, Value: value}
 		}
 		resp := &openapi.Response{

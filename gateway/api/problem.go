@@ -42,40 +42,28 @@ type Problem struct {
 
 func (p *Problem) Error() string { return fmt.Sprintf("%d %s: %s", p.Status, p.Title, p.Detail) }
 
-// problemType builds the stable type URI of a class of problem;
-// docs/errors.md lists them.
-func problemType(slug string) string { return "urn:notebridge:problem:" + slug }
-
-func newProblem(status int, slug, title, detail string) *Problem {
-	return &Problem{Type: problemType(slug), Title: title, Status: status, Detail: detail}
-}
-
 func malformedJSON(err *contracts.SyntaxError) *Problem {
-	p := newProblem(fiber.StatusBadRequest, "malformed-json", "Malformed JSON",
-		fmt.Sprintf("the body is not valid JSON: %s", err))
+	p := probMalformedJSON.new(fmt.Sprintf("the body is not valid JSON: %s", err))
 	p.Line, p.Column = err.Line, err.Column
 	return p
 }
 
 func tooDeep(err *contracts.SyntaxError, limit int) *Problem {
-	p := newProblem(fiber.StatusBadRequest, "too-deep", "JSON nested too deep",
-		fmt.Sprintf("the body's arrays and objects nest deeper than the limit of %d at line %d, column %d", limit, err.Line, err.Column))
+	p := probTooDeep.new(fmt.Sprintf("the body's arrays and objects nest deeper than the limit of %d at line %d, column %d", limit, err.Line, err.Column))
 	p.Line, p.Column = err.Line, err.Column
 	return p
 }
 
 func badHeader(name, detail string) *Problem {
-	return newProblem(fiber.StatusBadRequest, "invalid-header", "Invalid header",
-		fmt.Sprintf("%s: %s", name, detail))
+	return probInvalidHeader.new(fmt.Sprintf("%s: %s", name, detail))
 }
 
 func notFound(detail string) *Problem {
-	return newProblem(fiber.StatusNotFound, "not-found", "Not found", detail)
+	return probNotFound.new(detail)
 }
 
 func methodNotAllowed(method, allow string) *Problem {
-	p := newProblem(fiber.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed",
-		fmt.Sprintf("%s is not allowed here; allowed: %s", method, allow))
+	p := probMethodNotAllowed.new(fmt.Sprintf("%s is not allowed here; allowed: %s", method, allow))
 	p.allow = allow
 	return p
 }
@@ -83,63 +71,54 @@ func methodNotAllowed(method, allow string) *Problem {
 // malformedRequest is a request whose line or head is not valid HTTP/1.1,
 // or could be read two ways (err wraps ErrMalformedHead, or is fasthttp's).
 func malformedRequest(err error) *Problem {
-	return newProblem(fiber.StatusBadRequest, "malformed-request", "Malformed request", err.Error())
+	return probMalformedRequest.new(err.Error())
 }
 
 func headersTooLarge(limit int) *Problem {
-	return newProblem(fiber.StatusRequestHeaderFieldsTooLarge, "headers-too-large", "Headers too large",
-		fmt.Sprintf("the request line and headers are over the limit of %d bytes", limit))
+	return probHeadersTooLarge.new(fmt.Sprintf("the request line and headers are over the limit of %d bytes", limit))
 }
 
 func notImplemented(method string) *Problem {
-	return newProblem(fiber.StatusNotImplemented, "not-implemented", "Method not implemented",
-		fmt.Sprintf("%s is not a method the gateway implements", method))
+	return probNotImplemented.new(fmt.Sprintf("%s is not a method the gateway implements", method))
 }
 
 // internalError is a gateway bug; the log has the details, the client only
 // the request id to find them.
 func internalError() *Problem {
-	return newProblem(fiber.StatusInternalServerError, "internal", "Internal error",
-		"the gateway failed; the log has the details under this request id")
+	return probInternal.new("the gateway failed; the log has the details under this request id")
 }
 
 func bodyTooLarge(limit int) *Problem {
-	return newProblem(fiber.StatusRequestEntityTooLarge, "body-too-large", "Body too large",
-		fmt.Sprintf("the body is over the limit of %d bytes", limit))
+	return probBodyTooLarge.new(fmt.Sprintf("the body is over the limit of %d bytes", limit))
 }
 
 func unsupportedMediaType(got string) *Problem {
 	if got == "" {
 		got = "none"
 	}
-	return newProblem(fiber.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
-		fmt.Sprintf("Content-Type must be application/json, got %s", got))
+	return probUnsupportedMediaType.new(fmt.Sprintf("Content-Type must be application/json, got %s", got))
 }
 
 func invalidRequest(c *contracts.Contract, vs []contracts.Violation) *Problem {
-	p := newProblem(fiber.StatusUnprocessableEntity, "invalid-request", "Request breaks the contract",
-		fmt.Sprintf("%d violation(s) of the %s request schema", len(vs), c.ID()))
+	p := probInvalidRequest.new(fmt.Sprintf("%d violation(s) of the %s request schema", len(vs), c.ID()))
 	p.Contract, p.Errors = c.ID(), vs
 	return p
 }
 
 func noWorker(c *contracts.Contract) *Problem {
-	p := newProblem(fiber.StatusServiceUnavailable, "no-worker", "No worker available",
-		fmt.Sprintf("no worker is serving %s right now", c.ID()))
+	p := probNoWorker.new(fmt.Sprintf("no worker is serving %s right now", c.ID()))
 	p.Contract, p.retryAfter = c.ID(), time.Second
 	return p
 }
 
 func workerBusy(c *contracts.Contract, msg string) *Problem {
-	p := newProblem(fiber.StatusServiceUnavailable, "worker-busy", "Workers busy",
-		fmt.Sprintf("the worker serving %s is at its limit: %s", c.ID(), msg))
+	p := probWorkerBusy.new(fmt.Sprintf("the worker serving %s is at its limit: %s", c.ID(), msg))
 	p.Contract, p.retryAfter = c.ID(), time.Second
 	return p
 }
 
 func natsUnavailable(detail string) *Problem {
-	p := newProblem(fiber.StatusServiceUnavailable, "broker-unavailable", "Broker unavailable",
-		fmt.Sprintf("the gateway cannot reach NATS: %s", detail))
+	p := probBrokerUnavailable.new(fmt.Sprintf("the gateway cannot reach NATS: %s", detail))
 	p.retryAfter = time.Second
 	return p
 }
@@ -149,8 +128,7 @@ func natsUnavailable(detail string) *Problem {
 const statusClientClosed = 499
 
 func clientClosed(c *contracts.Contract) *Problem {
-	p := newProblem(statusClientClosed, "client-closed-request", "Client closed request",
-		fmt.Sprintf("the client left before the answer of %s started; the worker was told to stop", c.ID()))
+	p := probClientClosed.new(fmt.Sprintf("the client left before the answer of %s started; the worker was told to stop", c.ID()))
 	p.Contract = c.ID()
 	return p
 }
@@ -158,45 +136,37 @@ func clientClosed(c *contracts.Contract) *Problem {
 // jobModeNotReady is broker-unavailable too: JetStream's side of NATS is
 // not set up for jobs, yet or again.
 func jobModeNotReady(err error) *Problem {
-	p := newProblem(fiber.StatusServiceUnavailable, "broker-unavailable", "Broker unavailable", err.Error())
+	p := probBrokerUnavailable.new(err.Error())
 	p.retryAfter = time.Second
 	return p
 }
 
 func deadlineExceeded(c *contracts.Contract, timeout time.Duration) *Problem {
-	p := newProblem(fiber.StatusGatewayTimeout, "deadline-exceeded", "Deadline exceeded",
-		fmt.Sprintf("%s did not answer within %s", c.ID(), timeout))
+	p := probDeadlineExceeded.new(fmt.Sprintf("%s did not answer within %s", c.ID(), timeout))
 	p.Contract = c.ID()
 	return p
 }
 
 func workerError(c *contracts.Contract, code, msg string) *Problem {
-	p := newProblem(fiber.StatusBadGateway, "worker-error", "Worker error",
-		fmt.Sprintf("%s failed: %s", c.ID(), msg))
+	p := probWorkerError.new(fmt.Sprintf("%s failed: %s", c.ID(), msg))
 	p.Contract, p.Code = c.ID(), code
 	return p
 }
 
 func contractDrift(c *contracts.Contract, msg string) *Problem {
-	p := newProblem(fiber.StatusBadGateway, "contract-drift", "Contract drift",
-		fmt.Sprintf("the worker serving %s holds different schemas than the gateway (%s); redeploy one side so their contract digests match", c.ID(), msg))
+	p := probContractDrift.new(fmt.Sprintf("the worker serving %s holds different schemas than the gateway (%s); redeploy one side so their contract digests match", c.ID(), msg))
 	p.Contract, p.Code = c.ID(), "drift"
 	return p
 }
 
-// invalidReply is a reply that broke the response schema, caught by the
-// gateway or by the worker itself; the client gets a summary and the logs
-// get the violations.
 func workerLost(c *contracts.Contract, idle time.Duration) *Problem {
-	p := newProblem(fiber.StatusBadGateway, "worker-lost", "Worker lost",
-		fmt.Sprintf("the worker serving %s sent nothing for %s mid-stream and is presumed dead", c.ID(), idle))
+	p := probWorkerLost.new(fmt.Sprintf("the worker serving %s sent nothing for %s mid-stream and is presumed dead", c.ID(), idle))
 	p.Contract = c.ID()
 	return p
 }
 
 func notAcceptable(c *contracts.Contract) *Problem {
-	p := newProblem(fiber.StatusNotAcceptable, "not-acceptable", "Not acceptable",
-		fmt.Sprintf("%s streams text/event-stream and declares no merge, so it cannot answer application/json", c.ID()))
+	p := probNotAcceptable.new(fmt.Sprintf("%s streams text/event-stream and declares no merge, so it cannot answer application/json", c.ID()))
 	p.Contract = c.ID()
 	return p
 }
@@ -209,8 +179,7 @@ func invalidReply(c *contracts.Contract, detail string, vs ...contracts.Violatio
 	if len(vs) > 0 {
 		where = "; errors lists every violation"
 	}
-	p := newProblem(fiber.StatusBadGateway, "invalid-reply", "Reply breaks the contract",
-		fmt.Sprintf("the worker's reply broke the %s response schema: %s%s", c.ID(), detail, where))
+	p := probInvalidReply.new(fmt.Sprintf("the worker's reply broke the %s response schema: %s%s", c.ID(), detail, where))
 	p.Contract, p.Errors = c.ID(), vs
 	return p
 }
@@ -220,22 +189,19 @@ func jobNotFound(id string, ttl time.Duration) *Problem {
 }
 
 func jobFinished(rec *jobs.Record) *Problem {
-	p := newProblem(fiber.StatusConflict, "job-finished", "Job already finished",
-		fmt.Sprintf("job %s has %s; only a queued or running job can be cancelled", rec.ID, rec.Status))
+	p := probJobFinished.new(fmt.Sprintf("job %s has %s; only a queued or running job can be cancelled", rec.ID, rec.Status))
 	p.Job, p.Contract = rec.ID, rec.Contract
 	return p
 }
 
 func idempotencyKeyReused(c *contracts.Contract) *Problem {
-	p := newProblem(fiber.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency key reused",
-		"this Idempotency-Key was first sent with another contract or body; send a new key for a new request, or the same JSON to get the same job")
+	p := probIdempotencyKeyReused.new("this Idempotency-Key was first sent with another contract or body; send a new key for a new request, or the same JSON to get the same job")
 	p.Contract = c.ID()
 	return p
 }
 
 func callbackNotAllowed(host string) *Problem {
-	return newProblem(fiber.StatusUnprocessableEntity, "callback-not-allowed", "Callback not allowed",
-		fmt.Sprintf("Callback-Url: host %s is not in the gateway's webhook allow-list (-webhook-allow)", host))
+	return probCallbackNotAllowed.new(fmt.Sprintf("Callback-Url: host %s is not in the gateway's webhook allow-list (-webhook-allow)", host))
 }
 
 // ErrorHandler writes every error as problem+json. Errors that are not
@@ -293,6 +259,8 @@ func fromFiber(c *fiber.Ctx, fe *fiber.Error, bodyLimit, headerLimit int) *Probl
 	case fiber.StatusMethodNotAllowed:
 		return methodNotAllowed(c.Method(), "")
 	default:
-		return newProblem(fe.Code, "http-error", utils.StatusMessage(fe.Code), fe.Message)
+		p := probHTTPError.new(fe.Message)
+		p.Status, p.Title = fe.Code, utils.StatusMessage(fe.Code)
+		return p
 	}
 }
