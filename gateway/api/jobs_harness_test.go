@@ -6,12 +6,14 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/santhosh-tekuri/jsonschema/v5"
 
 	"github.com/notebridge/notebridge/gateway/api"
 	"github.com/notebridge/notebridge/gateway/contracts"
@@ -186,8 +188,24 @@ func (g *jobGateway) job(t *testing.T, id string) (jobView, []byte) {
 	if err := json.Unmarshal(r.body, &v); err != nil {
 		t.Fatal(err)
 	}
+	// Every record a test reads is one protocol/job-record.schema.json admits.
+	schema, err := jobRecordSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := contracts.DecodeJSON(r.body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := schema.Validate(doc); err != nil {
+		t.Errorf("GET /jobs/%s: the record breaks protocol/job-record.schema.json: %v\n%s", id, err, r.body)
+	}
 	return v, r.body
 }
+
+var jobRecordSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
+	return jsonschema.Compile("../../protocol/job-record.schema.json")
+})
 
 // waitJob polls a job until done says so, for at most 20 seconds: a bound
 // on a hang, not a timing assertion.

@@ -1,7 +1,11 @@
 package api_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -93,6 +97,26 @@ func TestOpenAPIDocumentsJobs(t *testing.T) {
 	anyOf, _ := result["anyOf"].([]any)
 	if len(anyOf) != 1 || !strings.HasSuffix(fmt.Sprint(anyOf[0].(map[string]any)["$ref"]), ".schemas.result") {
 		t.Errorf("Job.result = %v; want anyOf a $ref to the steps result schema", result)
+	}
+	// The document's Job is protocol/job-record.schema.json's record, as served.
+	var record struct {
+		Required   []string       `json:"required"`
+		Properties map[string]any `json:"properties"`
+	}
+	raw, err := os.ReadFile("../../protocol/job-record.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &record); err != nil {
+		t.Fatal(err)
+	}
+	delete(record.Properties, "callback_url") // stored only
+	job := resolve(t, doc, "#/components/schemas/Job").(map[string]any)
+	if got, want := slices.Sorted(maps.Keys(job["properties"].(map[string]any))), slices.Sorted(maps.Keys(record.Properties)); !slices.Equal(got, want) {
+		t.Errorf("Job's members are %v; the protocol's record has %v", got, want)
+	}
+	if got, want := fmt.Sprint(job["required"]), fmt.Sprint(record.Required); got != want {
+		t.Errorf("Job requires %s; the protocol's record %s", got, want)
 	}
 	walkRefs(doc, func(ref string) {
 		if resolve(t, doc, ref) == nil {

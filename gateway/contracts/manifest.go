@@ -33,6 +33,8 @@ const (
 
 // manifest is the file format of a contract; docs/contracts.md describes it.
 type manifest struct {
+	// Schema names protocol/manifest.schema.json for editors; unused.
+	Schema         string    `json:"$schema"`
 	Name           string    `json:"name"`
 	Version        int       `json:"version"`
 	Description    string    `json:"description"`

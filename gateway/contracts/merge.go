@@ -30,8 +30,10 @@ func (m *Merge) Apply(chunks []json.RawMessage) ([]byte, error) {
 			if err := json.Unmarshal(raw, &chunk); err != nil {
 				return nil, fmt.Errorf("%w: chunk %d is not an object", ErrMerge, i+1)
 			}
+			// null would decode to "" without an error: it is no string either.
 			var s string
-			if err := json.Unmarshal(chunk[m.Concat], &s); err != nil {
+			member := chunk[m.Concat]
+			if err := json.Unmarshal(member, &s); err != nil || string(member) == "null" {
 				return nil, fmt.Errorf("%w: chunk %d has no string %q", ErrMerge, i+1, m.Concat)
 			}
 			sb.WriteString(s)

@@ -105,6 +105,35 @@ def _exact_chunks(value: Any) -> Iterator[str]:
         yield json.dumps(value, ensure_ascii=False, allow_nan=False)
 
 
+def equal(value: Any, wanted: Any) -> bool:
+    """JSON equality of parsed values: 1 equals 1.0 and 1e0 (numbers compare as exact
+    decimals), true does not equal 1, member order does not matter. A float, whose decimal
+    text is gone, equals nothing: parse with parse_exact (protocol/vectors/json-equality.json).
+    """
+    kind, wanted_kind = type(value), type(wanted)
+    if kind is bool or wanted_kind is bool:
+        return kind is wanted_kind and value == wanted
+    if value is None or wanted is None:
+        return value is wanted
+    if kind is str:
+        return wanted_kind is str and value == wanted
+    if kind is int or (isinstance(value, Decimal) and value.is_finite()):
+        return (wanted_kind is int or isinstance(wanted, Decimal)) and value == wanted
+    if kind is dict:
+        return (
+            wanted_kind is dict
+            and value.keys() == wanted.keys()
+            and all(equal(item, wanted[key]) for key, item in value.items())
+        )
+    if kind is list:
+        return (
+            wanted_kind is list
+            and len(value) == len(wanted)
+            and all(equal(item, other) for item, other in zip(value, wanted, strict=True))
+        )
+    return False
+
+
 class Problem(NamedTuple):
     """A value that breaks a rule of the protocol, not of the schema: a violation's parts."""
 

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import nats
 import pytest
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
 from .conftest import (
@@ -36,6 +37,11 @@ JOB_CONTRACTS = REPO / "python-worker" / "tests" / "job_contracts"
 JOB_WORKER = "tests/job_worker.py:worker"
 JSON = {"Content-Type": "application/json"}
 FINAL = {"succeeded", "failed", "cancelled"}
+# Records are written by the gateway (queued, cancelled) and by the SDK (running, progress,
+# the result or the error): each one read is checked against the protocol's schema.
+JOB_RECORD = Draft202012Validator(
+    json.loads((REPO / "protocol" / "job-record.schema.json").read_text())
+)
 
 
 def run_job_worker(gw: Gateway, log: Path, *extra: str) -> subprocess.Popen:
@@ -69,6 +75,7 @@ def submit(gw: Gateway, contract: str, body: dict[str, Any], **headers: str) -> 
 def record(gw: Gateway, job_id: str) -> dict[str, Any]:
     resp = httpx.get(f"{gw.url}/jobs/{job_id}", timeout=5)
     assert resp.status_code == 200, resp.text
+    JOB_RECORD.validate(resp.json())
     return resp.json()
 
 

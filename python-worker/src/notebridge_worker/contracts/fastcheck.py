@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from notebridge_worker.contracts.dialect import is_multiple
-from notebridge_worker.exactjson import ExactNumber, may_leave_domain
+from notebridge_worker.exactjson import ExactNumber, equal, may_leave_domain
 from notebridge_worker.re2patterns import compile_re2
 
 if TYPE_CHECKING:
@@ -235,44 +235,18 @@ def _enum(compiler: _Compiler, schema: dict[str, Any], resolver: Resolver) -> Ke
     if not isinstance(allowed, list):
         return [(_KINDS, never)]
     return [
-        (_EXACT_KINDS, lambda value: any(_json_equal(value, item) for item in allowed)),
+        (_EXACT_KINDS, lambda value: any(equal(value, item) for item in allowed)),
         ((float,), never),
     ]
 
 
 def _const(compiler: _Compiler, schema: dict[str, Any], resolver: Resolver) -> KeywordChecks:
     wanted = schema["const"]
-    return [(_EXACT_KINDS, lambda value: _json_equal(value, wanted)), ((float,), never)]
+    return [(_EXACT_KINDS, lambda value: equal(value, wanted)), ((float,), never)]
 
 
 _EXACT_KINDS = tuple(kind for kind in _KINDS if kind is not float)
 """Every type but float, whose decimal text is gone: equality is proven on these only."""
-
-
-def _json_equal(value: Any, wanted: Any) -> bool:
-    """JSON equality (1 equals 1.0, true does not equal 1), proven only without floats."""
-    kind, wanted_kind = type(value), type(wanted)
-    if kind is bool or wanted_kind is bool:
-        return kind is wanted_kind and value == wanted
-    if value is None or wanted is None:
-        return value is wanted
-    if kind is str:
-        return wanted_kind is str and value == wanted
-    if kind is int or (isinstance(value, Decimal) and value.is_finite()):
-        return (wanted_kind is int or isinstance(wanted, Decimal)) and value == wanted
-    if kind is dict:
-        return (
-            wanted_kind is dict
-            and value.keys() == wanted.keys()
-            and all(_json_equal(item, wanted[key]) for key, item in value.items())
-        )
-    if kind is list:
-        return (
-            wanted_kind is list
-            and len(value) == len(wanted)
-            and all(_json_equal(item, other) for item, other in zip(value, wanted, strict=True))
-        )
-    return False
 
 
 def _bound(keyword: str) -> Callable[[_Compiler, dict[str, Any], Resolver], KeywordChecks]:

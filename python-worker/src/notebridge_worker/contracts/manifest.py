@@ -19,6 +19,7 @@ from notebridge_worker.contracts.model import (
 
 MANIFEST_FIELDS = frozenset(
     {
+        "$schema",  # protocol/manifest.schema.json, for editors; unused
         "name",
         "version",
         "description",
