@@ -10,6 +10,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/notebridge/notebridge/gateway/jobs"
 )
 
 // chromiumPath is Debian's chromium; `make browser` installs it.
@@ -58,14 +60,34 @@ func waitFor(cond string) chromedp.Action[chromedp.Void] {
 }
 
 // sendFromForm fills the try-it form, clicks "Send" and waits for the
-// answer to be shown.
+// whole answer to be shown (a stream ended, a job finished).
 func sendFromForm(body string) chromedp.Action[chromedp.Void] {
 	return chromedp.Steps(
 		chromedp.SetValue(chromedp.CSS("#try-body"), body),
-		void(chromedp.Evaluate[any](`document.querySelector("#try-status").textContent = ""`)),
+		void(chromedp.Evaluate[any](`document.querySelector("#try-status").dataset.state = ""`)),
 		chromedp.Click(chromedp.CSS("#try-send")),
-		waitFor(`/^\d{3} /.test(document.querySelector("#try-status").textContent)`),
+		waitFor(`document.querySelector("#try-status").dataset.state === "done"`),
 	)
+}
+
+// openVersion loads /docs#name/vN and waits for its form.
+func openVersion(base, name string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.Navigate(base+"/docs#"+name+"/v1"),
+		chromedp.WaitVisible(chromedp.CSS("#try-send")),
+	)
+}
+
+// verdict is the status line's text and its colour class ("ok" green,
+// "bad" red, "" neither).
+func verdict(ctx context.Context, t *testing.T) (text, class string) {
+	t.Helper()
+	text = texts(ctx, t, "#try-status")[0]
+	class, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#try-status").className`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return text, class
 }
 
 // texts reads the text of each CSS selector.
@@ -170,5 +192,126 @@ func TestDocsPageInBrowser(t *testing.T) {
 		if !strings.HasPrefix(u, base+"/") && !strings.HasPrefix(u, "data:") {
 			t.Errorf("the page requested %s; want nothing beyond the gateway", u)
 		}
+	}
+}
+
+func TestDocsPageShowsStreamsAsTheyCome(t *testing.T) {
+	g := newGatewayWith(t, streamContracts(t))
+	g.serve(t, "tokens", []int{1})
+	base := g.listen(t)
+	ctx := browser(t)
+	if err := chromedp.Do(ctx, openVersion(base, "tokens")); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("chunks shown live, then green at the end", func(t *testing.T) {
+		err := chromedp.Do(ctx,
+			chromedp.SetValue(chromedp.CSS("#try-body"), `{"text": "one two three", "delay_ms": 400}`),
+			chromedp.Click(chromedp.CSS("#try-send")),
+			// The first chunk is on the page while the stream still runs.
+			waitFor(`document.querySelectorAll("#try-output .chunk").length >= 1 && document.querySelector("#try-status").dataset.state === "pending"`),
+			waitFor(`document.querySelector("#try-status").dataset.state === "done"`),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, class := verdict(ctx, t)
+		if class != "ok" || !strings.Contains(text, "ended after 3 chunk(s)") {
+			t.Errorf("got status %q (class %q); want green, ended after 3 chunk(s)", text, class)
+		}
+		if out := texts(ctx, t, "#try-output")[0]; !strings.Contains(out, `chunk 3  {"text":"three `) {
+			t.Errorf("got output %q; want every chunk", out)
+		}
+	})
+	t.Run("a failing stream is red though it began with 200", func(t *testing.T) {
+		if err := chromedp.Do(ctx, sendFromForm(`{"text": "a b c", "behavior": "fail"}`)); err != nil {
+			t.Fatal(err)
+		}
+		text, class := verdict(ctx, t)
+		if class != "bad" || !strings.HasPrefix(text, "200 ") || !strings.Contains(text, "then the stream failed after 1 chunk(s) — 502 Worker error") {
+			t.Errorf("got status %q (class %q); want red: 200, then the stream failed after 1 chunk(s) — 502 Worker error", text, class)
+		}
+	})
+	t.Run("merged", func(t *testing.T) {
+		err := chromedp.Do(ctx,
+			chromedp.Click(chromedp.CSS("#try-merged")),
+			sendFromForm(`{"text": "a b"}`),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, class := verdict(ctx, t)
+		if out := texts(ctx, t, "#try-output")[0]; class != "ok" || !strings.HasPrefix(text, "200 ") || !strings.Contains(out, `"text": "a b "`) {
+			t.Errorf("got status %q (class %q), output %q; want 200 and the merged reply", text, class, out)
+		}
+	})
+}
+
+func TestDocsPageFollowsAJobToItsRecord(t *testing.T) {
+	g := newJobGateway(t, jobs.Config{})
+	g.worker(t)
+	base := g.listen(t)
+	ctx := browser(t)
+	err := chromedp.Do(ctx,
+		openVersion(base, "steps"),
+		chromedp.SetValue(chromedp.CSS("#try-body"), `{"text": "from the page", "steps": 4, "step_ms": 300}`),
+		chromedp.Click(chromedp.CSS("#try-send")),
+		// Followed from the 202: running, with its progress, before it ends.
+		waitFor(`document.querySelector("#try-status").textContent.includes(" running ") && document.querySelector("#try-progress").value > 0`),
+		waitFor(`document.querySelector("#try-status").dataset.state === "done"`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, class := verdict(ctx, t)
+	if class != "ok" || !strings.HasPrefix(text, "202 ") || !strings.Contains(text, "succeeded 100%, step 4 of 4") {
+		t.Errorf("got status %q (class %q); want green: 202, then succeeded 100%%, step 4 of 4", text, class)
+	}
+	if out := texts(ctx, t, "#try-output")[0]; !strings.Contains(out, `"result": {`) || !strings.Contains(out, `"from the page"`) {
+		t.Errorf("got output %q; want the record with its result", out)
+	}
+
+	// Cancelled from the page: red, and said so.
+	err = chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#try-body"), `{"text": "stop me", "steps": 50, "step_ms": 200}`),
+		chromedp.Click(chromedp.CSS("#try-send")),
+		waitFor(`document.querySelector("#try-status").textContent.includes(" running ")`),
+		chromedp.Click(chromedp.CSS("#try-cancel")),
+		waitFor(`document.querySelector("#try-status").dataset.state === "done"`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text, class := verdict(ctx, t); class != "bad" || !strings.Contains(text, " cancelled") {
+		t.Errorf("got status %q (class %q); want red, cancelled", text, class)
+	}
+}
+
+func TestDocsPageFitsAPhone(t *testing.T) {
+	g := newGateway(t)
+	g.serveEcho(t, []int{1})
+	base := g.listen(t)
+	ctx := browser(t)
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
+		openVersion(base, "echo"),
+		sendFromForm(`{"text": "`+strings.Repeat("a-long-word-", 5)+`"}`),
+	); err != nil {
+		t.Fatal(err)
+	}
+	layout, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]float64](`(() => {
+		const aside = document.querySelector("aside").getBoundingClientRect();
+		const detail = document.querySelector("#detail").getBoundingClientRect();
+		return {scroll: document.documentElement.scrollWidth, width: window.innerWidth,
+			asideBottom: aside.bottom, detailTop: detail.top, detailWidth: detail.width};
+	})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if layout["scroll"] > layout["width"] {
+		t.Errorf("the page is %v px wide on a %v px screen; want no sideways scrolling", layout["scroll"], layout["width"])
+	}
+	if layout["asideBottom"] > layout["detailTop"] || layout["detailWidth"] < layout["width"]*0.9 {
+		t.Errorf("layout %v; want the contracts above the detail, the detail the screen's width", layout)
 	}
 }

@@ -229,7 +229,7 @@ func streamEventSchema(ct *contracts.Contract, chunkName string) map[string]any 
 			"required":    append([]string{"event", "data"}, required...),
 			"properties": map[string]any{
 				"event": map[string]any{"type": "string", "const": name},
-				"id":    map[string]any{"type": "string", "description": "The chunk's number, from 0"},
+				"id":    map[string]any{"type": "string", "description": "The chunk's number, from 1"},
 				"data":  data,
 			},
 		}
