@@ -100,7 +100,7 @@ func Start(nc *nats.Conn, cts []*contracts.Contract, opts ...Option) (micro.Serv
 func (w *worker) admit(ct *contracts.Contract, req micro.Request) bool {
 	h := req.Headers()
 	if d := h.Get(wire.HeaderContractDigest); d != "" && d != w.digest {
-		_ = req.Error(wire.CodeDrift, fmt.Sprintf("%s: gateway has %s, worker has %s", ct.ID(), d, w.digest), nil)
+		w.respondError(req, wire.CodeDrift, fmt.Sprintf("%s: gateway has %s, worker has %s", ct.ID(), d, w.digest))
 		return false
 	}
 	deadline, err := wire.ParseDeadline(h.Get(wire.HeaderDeadline))
@@ -108,7 +108,7 @@ func (w *worker) admit(ct *contracts.Contract, req micro.Request) bool {
 		deadline = time.Now().Add(ct.Timeout)
 	}
 	if time.Now().After(deadline) {
-		_ = req.Error(wire.CodeDeadlineExceeded, "deadline passed before the handler ran", nil)
+		w.respondError(req, wire.CodeDeadlineExceeded, "deadline passed before the handler ran")
 		return false
 	}
 	w.received(h.Get(wire.HeaderRequestID))
@@ -121,19 +121,19 @@ func (w *worker) handle(ct *contracts.Contract, req micro.Request) {
 	}
 	var in echoRequest
 	if err := json.Unmarshal(req.Data(), &in); err != nil {
-		_ = req.Error(wire.CodeInvalidRequest, err.Error(), nil)
+		w.respondError(req, wire.CodeInvalidRequest, err.Error())
 		return
 	}
 	time.Sleep(time.Duration(in.SleepMS * float64(time.Millisecond)))
 	switch in.Behavior {
 	case "fail":
-		_ = req.Error("echo_failed", "echo was asked to fail", nil)
+		w.respondError(req, "echo_failed", "echo was asked to fail")
 	case "crash":
-		_ = req.Error(wire.CodeInternal, "internal error in handler "+ct.ID(), nil)
+		w.respondError(req, wire.CodeInternal, "internal error in handler "+ct.ID())
 	case "bad_reply":
-		_ = req.Respond([]byte(`{"text":42,"n":"seven","extra":true}`)) // three violations
+		w.respond(req, []byte(`{"text":42,"n":"seven","extra":true}`)) // three violations
 	default:
-		_ = req.RespondJSON(echoReply{Text: in.Text, N: in.N})
+		w.respondJSON(req, echoReply{Text: in.Text, N: in.N})
 	}
 }
 

@@ -30,11 +30,11 @@ func (w *worker) stream(ct *contracts.Contract, req micro.Request) {
 	}
 	var in tokensRequest
 	if err := json.Unmarshal(req.Data(), &in); err != nil {
-		_ = req.Error(wire.CodeInvalidRequest, err.Error(), nil)
+		w.respondError(req, wire.CodeInvalidRequest, err.Error())
 		return
 	}
 	if in.Behavior == "fail_first" && in.DelayMS == 0 {
-		_ = req.Error("tokens_failed", "failed before the first token", nil)
+		w.respondError(req, "tokens_failed", "failed before the first token")
 		return
 	}
 	requestID := req.Headers().Get(wire.HeaderRequestID)
@@ -45,7 +45,7 @@ func (w *worker) stream(ct *contracts.Contract, req micro.Request) {
 		close(cancelled)
 	})
 	if err != nil {
-		_ = req.Error(wire.CodeInternal, err.Error(), nil)
+		w.respondError(req, wire.CodeInternal, err.Error())
 		return
 	}
 	sub.AutoUnsubscribe(1)
