@@ -1,6 +1,8 @@
 package jobs
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"regexp"
 	"time"
@@ -131,8 +133,17 @@ func (r *Record) Public() ([]byte, error) {
 }
 
 // idPattern is what a job id may look like; ids the gateway makes are
-// nuids (22 characters of [0-9A-Za-z]).
+// newID's.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// newID makes a job id: 128 random bits as 22 characters of base64url, so
+// that no client can guess another's job (a nuid's counter would tell the
+// ids made after it).
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
 
 // ValidID reports whether id can be a job id (and a key in the bucket).
 func ValidID(id string) bool { return idPattern.MatchString(id) }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
 
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/wire"
@@ -52,7 +51,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (rec *Record, repl
 }
 
 func (s *Service) submit(ctx context.Context, sub Submission) (rec *Record, replayed bool, err error) {
-	id := nuid.Next()
+	id := newID()
 	if sub.IdempotencyKey != "" {
 		if id, replayed, err = s.claimKey(ctx, sub, id); err != nil {
 			return nil, false, err
