@@ -27,7 +27,9 @@ trap cleanup EXIT
 trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
 
-bin/notebridge serve --listen "$listen" --nats-port "$nats_port" \
+# No API keys on a laptop (the gateway warns about it): production runs
+# with -auth keys, the default (docs/operations.md).
+bin/notebridge serve --listen "$listen" --nats-port "$nats_port" --auth none \
   --contracts-dir contracts,testdata/contracts &
 pids+=($!)
 

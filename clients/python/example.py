@@ -1,18 +1,19 @@
 """A product app calling the notebridge gateway through the client generated from its
 /openapi.json by openapi-python-client: every call is checked by mypy --strict against the
 contracts' schemas, errors included. `make clients` generates and checks it;
-`python example.py http://127.0.0.1:8080` runs it (with generated/ on the path), printing one
-JSON line per call (the end-to-end tests read them)."""
+`NOTEBRIDGE_API_KEY=nb_... python example.py http://127.0.0.1:8080` runs it (with generated/ on
+the path), printing one JSON line per call (the end-to-end tests read them)."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
 from typing import Any, TypeVar
 
-from notebridge_client import Client
+from notebridge_client import AuthenticatedClient
 from notebridge_client.api.generate import call_generate_v1
 from notebridge_client.api.iris import call_iris_v1
 from notebridge_client.api.jobs import get_job
@@ -45,7 +46,7 @@ def report(call: str, status: int, body: Any) -> None:
     print(json.dumps({"call": call, "status": status, "body": body}), flush=True)
 
 
-def events(client: Client, request: GenerateV1Request) -> Iterator[GenerateEvent]:
+def events(client: AuthenticatedClient, request: GenerateV1Request) -> Iterator[GenerateEvent]:
     """The Server-Sent Events of a generate stream, as the document types them."""
     accept = {"Accept": "text/event-stream"}
     http = client.get_httpx_client()
@@ -78,8 +79,8 @@ def parsed(call: str, response: Response[T | Problem]) -> T:
     return response.parsed
 
 
-def main(base_url: str) -> None:
-    with Client(base_url=base_url) as client:
+def main(base_url: str, api_key: str) -> None:
+    with AuthenticatedClient(base_url=base_url, token=api_key) as client:
         text = "NATS moves messages. Workers join queue groups. The gateway checks every request."
         call = call_summarize_v1.sync_detailed(
             client=client, body=SummarizeV1Request(text=text, max_sentences=1)
@@ -97,7 +98,10 @@ def main(base_url: str) -> None:
 
         # A stream contract merged into one reply: a client that asks for JSON.
         request = GenerateV1Request(prompt="Once", max_tokens=12)
-        with Client(base_url=base_url, headers={"Accept": "application/json"}) as json_client:
+        json_only = {"Accept": "application/json"}
+        with AuthenticatedClient(
+            base_url=base_url, token=api_key, headers=json_only
+        ) as json_client:
             merged = call_generate_v1.sync_detailed(client=json_client, body=request)
         report("generate merged", merged.status_code, parsed("generate", merged).text)
 
@@ -139,4 +143,7 @@ def main(base_url: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8080")
+    main(
+        sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8080",
+        os.environ["NOTEBRIDGE_API_KEY"],
+    )

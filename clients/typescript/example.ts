@@ -1,8 +1,8 @@
 // A product app calling the notebridge gateway through the client generated
 // from its /openapi.json: every call below is type-checked by tsc --strict
 // against the contracts' schemas, errors included. `make clients` builds it;
-// `node dist/example.js http://127.0.0.1:8080` runs it, printing one JSON
-// line per call (the end-to-end tests read them).
+// `NOTEBRIDGE_API_KEY=nb_... node dist/example.js http://127.0.0.1:8080`
+// runs it, printing one JSON line per call (the end-to-end tests read them).
 import createClient from "openapi-fetch";
 import type { components, paths } from "./generated/notebridge.js";
 
@@ -14,7 +14,11 @@ const baseUrl = process.argv[2] ?? "http://127.0.0.1:8080";
 // Bodies are read as JSON (application/json, application/problem+json): a
 // stream contract answers a merged reply for
 // Accept: application/json, and its events through parseAs: "stream".
-const gateway = createClient<paths, `application/${string}json`>({ baseUrl });
+const apiKey = process.env.NOTEBRIDGE_API_KEY;
+const gateway = createClient<paths, `application/${string}json`>({
+  baseUrl,
+  headers: apiKey ? { Authorization: `Bearer ${apiKey}` } : {},
+});
 
 function report(call: string, status: number, body: unknown): void {
   console.log(JSON.stringify({ call, status, body }));

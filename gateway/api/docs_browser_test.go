@@ -315,3 +315,27 @@ func TestDocsPageFitsAPhone(t *testing.T) {
 		t.Errorf("layout %v; want the contracts above the detail, the detail the screen's width", layout)
 	}
 }
+
+// With keys, the page sends the key typed at the top; without one, the
+// call is refused in red.
+func TestDocsPageSendsTheAPIKey(t *testing.T) {
+	g := newKeyedGateway(t)
+	g.serveEcho(t, []int{1})
+	base := g.listen(t)
+	ctx := browser(t)
+	if err := chromedp.Do(ctx, openVersion(base, "echo"), sendFromForm(`{"text": "no key"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if text, class := verdict(ctx, t); class != "bad" || !strings.HasPrefix(text, "401 ") {
+		t.Errorf("without a key: got status %q (class %q); want red 401", text, class)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#api-key"), g.tokens["echo"]),
+		sendFromForm(`{"text": "with a key"}`),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if text, class := verdict(ctx, t); class != "ok" || !strings.HasPrefix(text, "200 ") {
+		t.Errorf("with a key: got status %q (class %q); want green 200", text, class)
+	}
+}

@@ -68,6 +68,9 @@ func admit(reg *contracts.Registry, c *fiber.Ctx, lim contracts.Limits) (*call, 
 	if err != nil {
 		return nil, err
 	}
+	if err := allow(c, ct); err != nil {
+		return nil, err
+	}
 	if !isJSON(c.Get(fiber.HeaderContentType)) {
 		return nil, unsupportedMediaType(c.Get(fiber.HeaderContentType))
 	}

@@ -62,7 +62,7 @@ func SubmitJob(reg *contracts.Registry, b *broker, svc *jobs.Service, lim contra
 func submitJob(c *fiber.Ctx, b *broker, svc *jobs.Service, k *call) error {
 	sub := jobs.Submission{
 		Contract: k.ct, Body: k.body, RequestID: k.requestID, Traceparent: k.traceparent,
-		IdempotencyKey: c.Get(HeaderIdempotencyKey), CallbackURL: c.Get(HeaderCallbackURL),
+		IdempotencyKey: c.Get(HeaderIdempotencyKey), CallbackURL: c.Get(HeaderCallbackURL), Owner: owner(c),
 	}
 	if sub.CallbackURL != "" {
 		u, err := svc.CheckCallback(sub.CallbackURL)
@@ -112,12 +112,26 @@ func JobStatus(b *broker, svc *jobs.Service) fiber.Handler {
 			return p
 		}
 		defer cancel()
-		rec, err := svc.Get(ctx, c.Params("id"))
+		rec, err := ownJob(ctx, c, svc)
 		if err != nil {
-			return jobProblem(ctx, svc, c.Params("id"), err)
+			return err
 		}
 		return sendRecord(c, rec)
 	}
+}
+
+// ownJob reads the job the path names, as not found unless the request's
+// key submitted it: another key cannot tell it exists.
+func ownJob(ctx context.Context, c *fiber.Ctx, svc *jobs.Service) (*jobs.Record, error) {
+	id := c.Params("id")
+	rec, err := svc.Get(ctx, id)
+	if err == nil && keyOf(c) != nil && rec.Owner != owner(c) {
+		err = jobs.ErrNotFound
+	}
+	if err != nil {
+		return nil, jobProblem(ctx, svc, id, err)
+	}
+	return rec, nil
 }
 
 // CancelJob is DELETE /jobs/{id}: cancel a queued or running job.
@@ -128,6 +142,9 @@ func CancelJob(b *broker, svc *jobs.Service) fiber.Handler {
 			return p
 		}
 		defer cancel()
+		if _, err := ownJob(ctx, c, svc); err != nil {
+			return err
+		}
 		rec, err := svc.Cancel(ctx, c.Params("id"))
 		if errors.Is(err, jobs.ErrFinished) {
 			return jobFinished(rec)

@@ -21,6 +21,7 @@ import (
 	"github.com/notebridge/notebridge/gateway/internal/contracttest"
 	"github.com/notebridge/notebridge/gateway/internal/refworker"
 	"github.com/notebridge/notebridge/gateway/jobs"
+	"github.com/notebridge/notebridge/gateway/keys"
 )
 
 // jobContracts writes the job test contract steps/v1: its worker
@@ -54,6 +55,10 @@ type jobGateway struct {
 	cfg     jobs.Config
 	dirs    []string
 	dataDir string
+	// keyed makes the gateway require API keys (api.Config.Keys), from
+	// the key bucket of its NATS server.
+	keyed bool
+	log   io.Writer
 }
 
 // newJobGateway starts a gateway serving steps/v1 and the echo test
@@ -88,7 +93,11 @@ func (g *jobGateway) start(t *testing.T) {
 // serve starts job mode with g's config and the gateway's app on nc.
 func (g *jobGateway) serve(t *testing.T, nc *nats.Conn, reg *contracts.Registry) (*fiber.App, *jobs.Service) {
 	t.Helper()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	out := g.log
+	if out == nil {
+		out = io.Discard
+	}
+	quiet := slog.New(slog.NewTextHandler(out, nil))
 	cfg := g.cfg
 	cfg.Logger = quiet
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -97,7 +106,17 @@ func (g *jobGateway) serve(t *testing.T, nc *nats.Conn, reg *contracts.Registry)
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := api.New(api.Config{Registry: reg, Conn: nc, Jobs: svc, BodyLimit: testBodyLimit, Logger: quiet})
+	var auth api.Authenticator
+	if g.keyed {
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		watching, stop := context.WithCancel(context.Background())
+		t.Cleanup(stop)
+		auth = keys.Watch(watching, js, quiet)
+	}
+	app, err := api.New(api.Config{Registry: reg, Conn: nc, Jobs: svc, BodyLimit: testBodyLimit, Logger: quiet, Keys: auth})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,11 +17,18 @@ import (
 	"github.com/notebridge/notebridge/gateway/openapi"
 )
 
+// DocOptions describe the gateway a document is for, beyond its contracts.
+type DocOptions struct {
+	// Keys says the gateway requires API keys (Config.Keys): calls and job
+	// routes then declare the bearer scheme and their 401 and 403.
+	Keys bool
+}
+
 // OpenAPI builds the gateway's OpenAPI 3.1 document from the contracts:
 // every route of routes.go, POST /api/{name} and /api/{name}/v{N} per
 // contract with its request and response schemas (bundled as components)
 // and examples, and the problem+json errors.
-func OpenAPI(reg *contracts.Registry) (*openapi.Document, error) {
+func OpenAPI(reg *contracts.Registry, opts DocOptions) (*openapi.Document, error) {
 	bundle, err := openapi.NewBundle(reg.All())
 	if err != nil {
 		return nil, err
@@ -81,7 +88,33 @@ func OpenAPI(reg *contracts.Registry) (*openapi.Document, error) {
 			doc.Paths[href(ct)+"/jobs"] = &openapi.PathItem{Summary: ct.Description, Post: &submit}
 		}
 	}
+	if opts.Keys {
+		requireKeys(doc)
+	}
 	return doc, nil
+}
+
+// requireKeys declares the API key scheme on every call and job route.
+func requireKeys(doc *openapi.Document) {
+	doc.Components.SecuritySchemes = map[string]*openapi.SecurityScheme{
+		"apiKey": {Type: "http", Scheme: "bearer", BearerFormat: "nb_<id>_<secret>",
+			Description: "An API key from `notebridge keys create`, sent as Authorization: Bearer <key>"},
+	}
+	for path, item := range doc.Paths {
+		if !strings.HasPrefix(path, "/api/") && !strings.HasPrefix(path, "/jobs/") {
+			continue
+		}
+		for _, op := range []*openapi.Operation{item.Post, item.Delete, item.Get} {
+			if op == nil || (op == item.Get && strings.HasPrefix(path, "/api/")) { // describing a contract needs no key
+				continue
+			}
+			op.Security = []openapi.SecurityRequirement{{"apiKey": {}}}
+			op.Responses["401"] = &openapi.Response{Ref: "#/components/responses/Unauthorized"}
+			if strings.HasPrefix(path, "/api/") {
+				op.Responses["403"] = &openapi.Response{Ref: "#/components/responses/Forbidden"}
+			}
+		}
+	}
 }
 
 // contractsVersion names the document's version after the contracts it
@@ -440,8 +473,11 @@ func components(bundle *openapi.Bundle) openapi.Components {
 			Headers:     map[string]*openapi.Header{"X-Request-Id": {Ref: "#/components/headers/RequestId"}},
 			Content:     map[string]openapi.MediaType{mimeProblem: {Schema: openapi.Ref("Problem"), Examples: examples}},
 		}
-		if specs[0].status == fiber.StatusServiceUnavailable {
+		switch specs[0].status {
+		case fiber.StatusServiceUnavailable:
 			resp.Headers["Retry-After"] = &openapi.Header{Ref: "#/components/headers/RetryAfter"}
+		case fiber.StatusUnauthorized:
+			resp.Headers["WWW-Authenticate"] = &openapi.Header{Description: `Bearer realm="notebridge"`, Schema: map[string]any{"type": "string"}}
 		}
 		c.Responses[name] = resp
 	}

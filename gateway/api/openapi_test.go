@@ -129,7 +129,7 @@ func TestOpenAPISchemasValidateLikeTheContracts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec, err := api.OpenAPI(reg)
+	spec, err := api.OpenAPI(reg, api.DocOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

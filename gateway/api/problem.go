@@ -12,6 +12,7 @@ import (
 
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/jobs"
+	"github.com/notebridge/notebridge/gateway/keys"
 )
 
 // Problem is an RFC 9457 problem detail. Every error the gateway answers
@@ -36,8 +37,9 @@ type Problem struct {
 	// Job is the job the problem is about.
 	Job string `json:"job,omitempty"`
 
-	retryAfter time.Duration
-	allow      string
+	retryAfter      time.Duration
+	allow           string
+	wwwAuthenticate string
 }
 
 func (p *Problem) Error() string { return fmt.Sprintf("%d %s: %s", p.Status, p.Title, p.Detail) }
@@ -56,6 +58,26 @@ func tooDeep(err *contracts.SyntaxError, limit int) *Problem {
 
 func badHeader(name, detail string) *Problem {
 	return probInvalidHeader.new(fmt.Sprintf("%s: %s", name, detail))
+}
+
+func unauthorized(detail string) *Problem {
+	p := probUnauthorized.new(detail)
+	p.wwwAuthenticate = `Bearer realm="notebridge"`
+	return p
+}
+
+func forbidden(ct *contracts.Contract, k *keys.Key) *Problem {
+	p := probForbidden.new(fmt.Sprintf("the API key %q may not call %s", k.Name, ct.ID()))
+	p.Contract = ct.ID()
+	return p
+}
+
+// keysNotReady is broker-unavailable: the keys live in JetStream, which
+// the gateway has not read yet.
+func keysNotReady() *Problem {
+	p := probBrokerUnavailable.new("the API keys are not loaded from NATS yet")
+	p.retryAfter = time.Second
+	return p
 }
 
 func notFound(detail string) *Problem {
@@ -224,6 +246,9 @@ func ErrorHandler(log *slog.Logger, bodyLimit, headerLimit int) fiber.ErrorHandl
 		}
 		if p.allow != "" {
 			c.Set(fiber.HeaderAllow, p.allow)
+		}
+		if p.wwwAuthenticate != "" {
+			c.Set(fiber.HeaderWWWAuthenticate, p.wwwAuthenticate)
 		}
 		c.Set(fiber.HeaderContentType, mimeProblem)
 		return c.Status(p.Status).Send(p.render(RequestIDOf(c), c.Path()))

@@ -29,6 +29,11 @@ var (
 		"`Request-Timeout` is not a decimal number of seconds of at least 0.001; `Idempotency-Key` or `Callback-Url` is malformed", ""}
 	probMalformedRequest = problemClass{"malformed-request", fiber.StatusBadRequest, "Malformed request",
 		"the request line or headers are not valid HTTP/1.1, or could be framed two ways (see Limits); the connection is closed after the answer", ""}
+	probUnauthorized = problemClass{"unauthorized", fiber.StatusUnauthorized, "Unauthorized",
+		"a call or job route without an API key, or with one the gateway does not know (malformed, never issued, revoked), when the gateway runs with `-auth keys`",
+		"`WWW-Authenticate` header"}
+	probForbidden = problemClass{"forbidden", fiber.StatusForbidden, "Forbidden",
+		"the API key is not allowed to call this contract version", "`contract`"}
 	probNotFound = problemClass{"not-found", fiber.StatusNotFound, "Not found",
 		"unknown route, contract or version; unknown or expired job; the jobs route of a contract that is not a job contract", ""}
 	probMethodNotAllowed = problemClass{"method-not-allowed", fiber.StatusMethodNotAllowed, "Method not allowed",
@@ -71,7 +76,7 @@ var (
 	probWorkerBusy = problemClass{"worker-busy", fiber.StatusServiceUnavailable, "Workers busy",
 		"the worker is at its in-flight limit", "`contract`, `Retry-After`"}
 	probBrokerUnavailable = problemClass{"broker-unavailable", fiber.StatusServiceUnavailable, "Broker unavailable",
-		"the gateway is not connected to NATS: answered at once, not at the deadline, also to a call in flight when the connection drops (a stream that has started ends with an `error` event of this type). For job routes also: job mode's JetStream objects are not in place, the `detail` says why (see Configuration)",
+		"the gateway is not connected to NATS: answered at once, not at the deadline, also to a call in flight when the connection drops (a stream that has started ends with an `error` event of this type). For job routes also: job mode's JetStream objects are not in place, the `detail` says why (see Configuration). With `-auth keys`: the API keys are not loaded yet",
 		"`Retry-After`"}
 	probDeadlineExceeded = problemClass{"deadline-exceeded", fiber.StatusGatewayTimeout, "Deadline exceeded",
 		"no reply before the deadline", "`contract`"}
@@ -84,7 +89,7 @@ var (
 // problemClasses is the catalog, in the order of docs/http-api.md.
 var problemClasses = []*problemClass{
 	&probMalformedJSON, &probTooDeep, &probInvalidHeader, &probMalformedRequest,
-	&probNotFound, &probMethodNotAllowed, &probNotAcceptable, &probJobFinished,
+	&probUnauthorized, &probForbidden, &probNotFound, &probMethodNotAllowed, &probNotAcceptable, &probJobFinished,
 	&probBodyTooLarge, &probUnsupportedMediaType,
 	&probInvalidRequest, &probIdempotencyKeyReused, &probCallbackNotAllowed,
 	&probHeadersTooLarge, &probClientClosed, &probInternal, &probNotImplemented,
@@ -97,6 +102,8 @@ var problemClasses = []*problemClass{
 // responses, by component name.
 var problemResponses = map[string][]*problemClass{
 	"BadRequest":           {&probMalformedJSON, &probTooDeep, &probInvalidHeader, &probMalformedRequest},
+	"Unauthorized":         {&probUnauthorized},
+	"Forbidden":            {&probForbidden},
 	"NotFound":             {&probNotFound},
 	"NotAcceptable":        {&probNotAcceptable},
 	"JobFinished":          {&probJobFinished},

@@ -85,7 +85,7 @@ func TestProblemCatalogAndDocumentAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, err := OpenAPI(reg)
+	doc, err := OpenAPI(reg, DocOptions{Keys: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,13 @@ import (
 func routes(app *fiber.App, cfg Config, spec []byte) []allowRule {
 	reg, svc, log := cfg.Registry, cfg.Jobs, cfg.Logger
 	b := newBroker(cfg.Conn)
+	// keyed puts RequireKey before the routes that call workers or read
+	// jobs; the catalog, the documents and the probes stay open.
+	keyed := func(h fiber.Handler) []fiber.Handler { return []fiber.Handler{h} }
+	if cfg.Keys != nil {
+		guard := RequireKey(cfg.Keys)
+		keyed = func(h fiber.Handler) []fiber.Handler { return []fiber.Handler{guard, h} }
+	}
 	var allows []allowRule
 	only := func(path string, methods ...string) { allows = append(allows, serveOnly(app, path, methods...)) }
 
@@ -28,16 +35,16 @@ func routes(app *fiber.App, cfg Config, spec []byte) []allowRule {
 	app.Get("/api", Catalog(reg, b.nc, log))
 	only("/api", fiber.MethodGet)
 	app.Get("/api/:name", Describe(reg))
-	app.Post("/api/:name", Invoke(reg, b, svc, log, cfg.Limits))
+	app.Post("/api/:name", keyed(Invoke(reg, b, svc, log, cfg.Limits))...)
 	only("/api/:name", fiber.MethodGet, fiber.MethodPost)
 	app.Get("/api/:name/:version", Describe(reg))
-	app.Post("/api/:name/:version", Invoke(reg, b, svc, log, cfg.Limits))
+	app.Post("/api/:name/:version", keyed(Invoke(reg, b, svc, log, cfg.Limits))...)
 	only("/api/:name/:version", fiber.MethodGet, fiber.MethodPost)
 	if hasJobs(reg) {
-		app.Post("/api/:name/:version/jobs", SubmitJob(reg, b, svc, cfg.Limits))
+		app.Post("/api/:name/:version/jobs", keyed(SubmitJob(reg, b, svc, cfg.Limits))...)
 		only("/api/:name/:version/jobs", fiber.MethodPost)
-		app.Get("/jobs/:id", JobStatus(b, svc))
-		app.Delete("/jobs/:id", CancelJob(b, svc))
+		app.Get("/jobs/:id", keyed(JobStatus(b, svc))...)
+		app.Delete("/jobs/:id", keyed(CancelJob(b, svc))...)
 		only("/jobs/:id", fiber.MethodGet, fiber.MethodDelete)
 	}
 

@@ -65,6 +65,10 @@ type Config struct {
 	// Jobs runs job mode; it is required when Registry holds a job
 	// contract, and the job routes exist only then.
 	Jobs *jobs.Service
+	// Keys checks API keys: with it, calls and job routes need a key
+	// (RequireKey), a key calls only what it is allowed to, and a job is
+	// seen only by the key that submitted it. nil serves everyone.
+	Keys Authenticator
 }
 
 // Validate reports the first missing or impossible setting.
@@ -111,7 +115,7 @@ func New(cfg Config) (*fiber.App, error) {
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
-	doc, err := OpenAPI(cfg.Registry)
+	doc, err := OpenAPI(cfg.Registry, DocOptions{Keys: cfg.Keys != nil})
 	if err != nil {
 		return nil, err
 	}
@@ -197,6 +201,9 @@ func logRequest(h slog.Handler, c *fiber.Ctx, status int, start time.Time) {
 	r := slog.NewRecord(now, slog.LevelInfo, "request", 0)
 	r.AddAttrs(slog.String("request_id", RequestIDOf(c)), slog.String("method", c.Method()), slog.String("path", c.Path()),
 		slog.Int("status", status), slog.Float64("duration_ms", float64(now.Sub(start).Microseconds())/1000))
+	if name := keyName(c); name != "" {
+		r.AddAttrs(slog.String("key", name))
+	}
 	_ = h.Handle(ctx, r)
 }
 

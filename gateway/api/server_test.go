@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -229,18 +231,10 @@ func TestDescribe(t *testing.T) {
 	}
 	for _, file := range []string{d.RequestSchema, "../schemas/defs.json"} {
 		if _, ok := d.Schemas[file]; !ok {
-			t.Errorf("schemas lack %s (have %v)", file, keys(d.Schemas))
+			t.Errorf("schemas lack %s (have %v)", file, slices.Sorted(maps.Keys(d.Schemas)))
 		}
 	}
 	if r := g.do(t, "GET", "/api/echo/v7", ""); r.status != 404 {
 		t.Errorf("GET /api/echo/v7: got %d; want 404", r.status)
 	}
-}
-
-func keys(m map[string]json.RawMessage) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }

@@ -24,10 +24,15 @@ type idempotencyEntry struct {
 }
 
 // idempotencyKey is where a client's Idempotency-Key is stored: hashed,
-// as bucket keys allow few characters.
-func idempotencyKey(key string) string {
-	h := sha256.Sum256([]byte(key))
-	return wire.IdempotencyKeyPrefix + hex.EncodeToString(h[:])
+// as bucket keys allow few characters, with its owner's key id, so that
+// two API keys' clients never share (or see) each other's jobs through it.
+func idempotencyKey(owner, key string) string {
+	h := sha256.New()
+	if owner != "" {
+		h.Write([]byte(owner + "\n"))
+	}
+	h.Write([]byte(key))
+	return wire.IdempotencyKeyPrefix + hex.EncodeToString(h.Sum(nil))
 }
 
 func fingerprint(sub Submission) string {
@@ -41,7 +46,7 @@ func fingerprint(sub Submission) string {
 // create. When the key is bound already it returns the job it names,
 // replayed true, or ErrIdempotencyKeyReused for another request.
 func (s *Service) claimKey(ctx context.Context, sub Submission, id string) (string, bool, error) {
-	key := idempotencyKey(sub.IdempotencyKey)
+	key := idempotencyKey(sub.Owner, sub.IdempotencyKey)
 	mine := idempotencyEntry{JobID: id, Fingerprint: fingerprint(sub)}
 	b, err := json.Marshal(mine)
 	if err != nil {

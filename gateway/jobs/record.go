@@ -76,6 +76,9 @@ type Record struct {
 	// CallbackURL receives the record when the job ends; never shown over
 	// HTTP.
 	CallbackURL string `json:"callback_url,omitempty"`
+	// Owner is the id of the API key that submitted the job; never shown
+	// over HTTP.
+	Owner string `json:"owner,omitempty"`
 
 	rest map[string]json.RawMessage // members this version does not know
 }
@@ -125,10 +128,10 @@ var knownMembers = []string{"id", "contract", "status", "progress", "result", "e
 	"created_at", "updated_at", "request_id", "callback_url"}
 
 // Public is the record as clients see it: the documented members, without
-// the callback URL.
+// the callback URL and the owner.
 func (r *Record) Public() ([]byte, error) {
 	pub := *r
-	pub.CallbackURL, pub.rest = "", nil
+	pub.CallbackURL, pub.Owner, pub.rest = "", "", nil
 	return json.Marshal(recordFields(pub))
 }
 

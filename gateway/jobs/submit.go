@@ -26,6 +26,10 @@ type Submission struct {
 	// CallbackURL, when not empty, receives the record when the job ends;
 	// the caller has checked it with CheckCallback.
 	CallbackURL string
+	// Owner is the id of the API key that submits the job ("" without
+	// keys): only it may read or cancel the job, and its idempotency keys
+	// are its own.
+	Owner string
 }
 
 // Submit creates a job: its record, queued, then its message on the job
@@ -60,7 +64,7 @@ func (s *Service) submit(ctx context.Context, sub Submission) (rec *Record, repl
 	now := time.Now().UTC()
 	rec = &Record{
 		ID: id, Contract: sub.Contract.ID(), Status: Queued, CreatedAt: now, UpdatedAt: now,
-		RequestID: sub.RequestID, CallbackURL: sub.CallbackURL,
+		RequestID: sub.RequestID, CallbackURL: sub.CallbackURL, Owner: sub.Owner,
 	}
 	err = s.store.Create(ctx, rec)
 	switch {

@@ -68,6 +68,20 @@ type Operation struct {
 	Parameters  []*Parameter         `json:"parameters,omitempty"`
 	RequestBody *RequestBody         `json:"requestBody,omitempty"`
 	Responses   map[string]*Response `json:"responses"`
+	// Security lists the ways to authenticate, any one of which will do.
+	Security []SecurityRequirement `json:"security,omitempty"`
+}
+
+// SecurityRequirement names a security scheme of the components (and, for
+// OAuth, its scopes).
+type SecurityRequirement map[string][]string
+
+// SecurityScheme is a way clients authenticate.
+type SecurityScheme struct {
+	Type         string `json:"type"`
+	Scheme       string `json:"scheme,omitempty"`
+	BearerFormat string `json:"bearerFormat,omitempty"`
+	Description  string `json:"description,omitempty"`
 }
 
 // Parameter is a header, path or query parameter, or a $ref to one.
@@ -121,6 +135,8 @@ type Components struct {
 	Responses  map[string]*Response  `json:"responses,omitempty"`
 	Parameters map[string]*Parameter `json:"parameters,omitempty"`
 	Headers    map[string]*Header    `json:"headers,omitempty"`
+	// SecuritySchemes are the ways clients may authenticate, by name.
+	SecuritySchemes map[string]*SecurityScheme `json:"securitySchemes,omitempty"`
 }
 
 // Ref returns a JSON Schema {"$ref": ...} to a component schema.

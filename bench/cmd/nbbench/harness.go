@@ -139,7 +139,7 @@ func (h *harness) startNATS() (string, error) {
 func (h *harness) startGateway(url string) (string, *exec.Cmd, error) {
 	addr := freeAddr()
 	cmd, err := h.start("gateway", h.path("bin/notebridge"), "serve", "-listen", addr,
-		"-nats-url", url, "-contracts-dir", "bench/contracts")
+		"-nats-url", url, "-contracts-dir", "bench/contracts", "-auth", "none")
 	return "http://" + addr + "/api/mirror/v1", cmd, err
 }
 

@@ -36,6 +36,27 @@ type config struct {
 	JobTTL        time.Duration
 	WebhookSecret string
 	WebhookAllow  string
+	Auth          string
+}
+
+// The values of -auth.
+const (
+	authKeys = "keys" // calls and jobs need an API key (notebridge keys)
+	authNone = "none" // anyone may call anything: for a laptop only
+)
+
+// authFlag is shared by "serve" and "openapi": whether calls need API keys.
+func authFlag(fs *flag.FlagSet, p *string) {
+	fs.StringVar(p, "auth", envOr("NOTEBRIDGE_AUTH", authKeys),
+		"keys: calls and job routes need an API key from `notebridge keys create` (Authorization: Bearer); none: anyone may call anything, for development only (env NOTEBRIDGE_AUTH)")
+}
+
+// checkAuth refuses an -auth value that is neither keys nor none.
+func checkAuth(v string) error {
+	if v != authKeys && v != authNone {
+		return fmt.Errorf("-auth %q: want %s or %s", v, authKeys, authNone)
+	}
+	return nil
 }
 
 // envOr returns the variable's value, or def when it is unset.
@@ -105,5 +126,6 @@ func serveFlags(fs *flag.FlagSet, cfg *config) {
 	fs.DurationVar(&cfg.JobTTL, "job-ttl", envDurationOr("NOTEBRIDGE_JOB_TTL", jobs.DefaultTTL), "how long job records, results and idempotency keys live after their last change (env NOTEBRIDGE_JOB_TTL)")
 	secretVar(fs, &cfg.WebhookSecret, "webhook-secret", envOr("NOTEBRIDGE_WEBHOOK_SECRET", ""), "`secret` that signs job webhooks (Notebridge-Signature); required with -webhook-allow (env NOTEBRIDGE_WEBHOOK_SECRET)")
 	fs.StringVar(&cfg.WebhookAllow, "webhook-allow", envOr("NOTEBRIDGE_WEBHOOK_ALLOW", ""), "hosts job webhooks may go to, comma-separated host or host:port; empty refuses every Callback-Url (env NOTEBRIDGE_WEBHOOK_ALLOW)")
+	authFlag(fs, &cfg.Auth)
 	natsFlags(fs, cfg, "nats-")
 }

@@ -41,7 +41,7 @@ const shutdownGrace = 15 * time.Second
 func main() {
 	args := os.Args[1:]
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "nats" || args[0] == "contracts" || args[0] == "openapi") {
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "nats" || args[0] == "contracts" || args[0] == "openapi" || args[0] == "keys") {
 		cmd, args = args[0], args[1:]
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -55,6 +55,8 @@ func main() {
 		err = runContracts(ctx, args, os.Stdout, os.Stderr)
 	case "openapi":
 		err = runOpenAPI(args, os.Stdout, os.Stderr)
+	case "keys":
+		err = runKeys(ctx, args, os.Stdout, os.Stderr)
 	default:
 		err = runServe(ctx, args)
 	}
@@ -77,6 +79,7 @@ commands:
   nats       run only the embedded NATS server with JetStream and print its URL
   contracts  lint, test and diff contracts in CI (notebridge contracts -h)
   openapi    write the OpenAPI document of the contracts, as /openapi.json serves it
+  keys       create, list and revoke the API keys clients call with (notebridge keys -h)
 
 Each command takes -h. The flags of serve:
 `
@@ -105,6 +108,9 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	if err := cfg.Limits.Validate(); err != nil {
 		return fmt.Errorf("-max-depth or -max-number-digits: %w", err)
+	}
+	if err := checkAuth(cfg.Auth); err != nil {
+		return err
 	}
 	reg, err := contracts.Load(strings.Split(cfg.ContractsDir, ",")...)
 	if err != nil {
@@ -137,8 +143,12 @@ func runServe(ctx context.Context, args []string) error {
 	if svc != nil {
 		defer svc.Stop()
 	}
+	keyStore, err := watchKeys(ctx, nc, cfg.Auth, log)
+	if err != nil {
+		return err
+	}
 	app, err := api.New(api.Config{Registry: reg, Conn: nc, Logger: log, BodyLimit: cfg.BodyLimit, HeaderLimit: cfg.HeaderLimit, Limits: cfg.Limits,
-		ReadTimeout: cfg.ReadTimeout, IdleTimeout: cfg.IdleTimeout, Jobs: svc})
+		ReadTimeout: cfg.ReadTimeout, IdleTimeout: cfg.IdleTimeout, Jobs: svc, Keys: keyStore})
 	if err != nil {
 		return err
 	}

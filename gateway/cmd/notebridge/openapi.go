@@ -23,7 +23,12 @@ func runOpenAPI(args []string, stdout, stderr io.Writer) error {
 	}
 	dirs := contractsDirFlag(fs)
 	out := fs.String("o", "", "write the document to this file instead of standard output")
+	var auth string
+	authFlag(fs, &auth)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := checkAuth(auth); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -34,7 +39,7 @@ func runOpenAPI(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	doc, err := api.OpenAPI(reg)
+	doc, err := api.OpenAPI(reg, api.DocOptions{Keys: auth == authKeys})
 	if err != nil {
 		return err
 	}

@@ -64,7 +64,7 @@ func startGateway(t *testing.T, args ...string) *gatewayProcess {
 		t.Fatalf("go build: %v", err)
 	}
 	p := &gatewayProcess{base: make(chan string, 1), exited: make(chan struct{})}
-	p.cmd = exec.Command(bin, append([]string{"serve", "-listen", "127.0.0.1:0", "-log-format", "json"}, args...)...)
+	p.cmd = exec.Command(bin, append([]string{"serve", "-listen", "127.0.0.1:0", "-log-format", "json", "-auth", "none"}, args...)...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -270,7 +270,7 @@ func TestHelpListsEveryCommand(t *testing.T) {
 			if err != nil {
 				t.Fatalf("notebridge %s: %v\n%s", arg, err, out)
 			}
-			for _, want := range []string{"\n  serve ", "\n  nats ", "\n  contracts ", "-listen"} {
+			for _, want := range []string{"\n  serve ", "\n  nats ", "\n  contracts ", "\n  openapi ", "\n  keys ", "-listen", "-auth"} {
 				if !strings.Contains(string(out), want) {
 					t.Errorf("notebridge %s does not show %q:\n%s", arg, want, out)
 				}

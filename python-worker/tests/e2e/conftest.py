@@ -80,6 +80,8 @@ def start_gateway(
         f"127.0.0.1:{http_port}",
         "--contracts-dir",
         str(contracts_dir),
+        # Without API keys, unless a test asks for them (--auth keys).
+        *([] if "--auth" in extra else ["--auth", "none"]),
         *extra,
     ]
     if nats_url:

@@ -21,7 +21,7 @@ from referencing.jsonschema import DRAFT202012
 
 from notebridge_worker.testing import run_worker_process
 
-from .conftest import REPO, Gateway, start_gateway, stop
+from .conftest import GATEWAY_BIN, REPO, Gateway, start_gateway, stop, wait_until
 
 CLIENTS = REPO / "clients"
 CONTRACTS = REPO / "contracts"
@@ -58,8 +58,11 @@ EXPECTED = [
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    """The gateway with the shipped contracts and every example worker, as `make run` has them."""
-    gateway = start_gateway(tmp_path_factory.mktemp("clients"), contracts_dir=CONTRACTS)
+    """The gateway with the shipped contracts, API keys required (as in production), and every
+    example worker."""
+    gateway = start_gateway(
+        tmp_path_factory.mktemp("clients"), "--auth", "keys", contracts_dir=CONTRACTS
+    )
     try:
         with ExitStack() as workers:
             for target in WORKERS:
@@ -71,6 +74,31 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             yield gateway
     finally:
         stop(gateway.proc)
+
+
+def issue_key(gateway: Gateway, name: str, contracts: str) -> str:
+    """A new API key, from `notebridge keys create` as an operator runs it."""
+    create = ["keys", "create", "--nats-url", gateway.nats_url, "--name", name]
+    token = run([str(GATEWAY_BIN), *create, "--contracts", contracts]).strip()
+    assert token.startswith("nb_"), token
+    # Every gateway admits a new key within moments (it watches the key bucket).
+    wait_until(
+        lambda: (
+            httpx.post(
+                f"{gateway.url}/api/sentiment/v1",
+                json={"text": "?"},
+                headers={"Authorization": f"Bearer {token}"},
+            ).status_code
+            != 401
+        ),
+        f"key {name} admitted",
+    )
+    return token
+
+
+@pytest.fixture(scope="module")
+def api_key(stack: Gateway) -> str:
+    return issue_key(stack, "product-app", "*")
 
 
 def lines(output: str) -> list[dict[str, Any]]:
@@ -92,16 +120,17 @@ def test_the_clients_are_generated_from_the_gateways_document(stack: Gateway) ->
     assert json.loads(made_from.read_text()) == served
 
 
-def test_typescript_client_calls_every_contract(stack: Gateway) -> None:
+def test_typescript_client_calls_every_contract(stack: Gateway, api_key: str) -> None:
     program = CLIENTS / "typescript" / "dist" / "example.js"
     assert program.exists(), f"{program} is missing: {MADE_BY}"
-    assert lines(run(["node", str(program), stack.url])) == EXPECTED
+    env = {**os.environ, "NOTEBRIDGE_API_KEY": api_key}
+    assert lines(run(["node", str(program), stack.url], env=env)) == EXPECTED
 
 
-def test_python_client_calls_every_contract(stack: Gateway) -> None:
+def test_python_client_calls_every_contract(stack: Gateway, api_key: str) -> None:
     package = CLIENTS / "python" / "generated"
     assert (package / "notebridge_client").is_dir(), f"{package} is missing: {MADE_BY}"
-    env = {**os.environ, "PYTHONPATH": str(package)}
+    env = {**os.environ, "PYTHONPATH": str(package), "NOTEBRIDGE_API_KEY": api_key}
     output = run([sys.executable, str(CLIENTS / "python" / "example.py"), stack.url], env=env)
     assert lines(output) == EXPECTED
 
@@ -149,10 +178,11 @@ def sse(text: str) -> list[dict[str, Any]]:
     return events
 
 
-def test_every_live_response_matches_the_document(stack: Gateway) -> None:
+def test_every_live_response_matches_the_document(stack: Gateway, api_key: str) -> None:
     doc = Document(httpx.get(f"{stack.url}/openapi.json", timeout=5).json())
     checked: set[str] = set()
-    with httpx.Client(base_url=stack.url, timeout=30) as http:
+    auth = {"Authorization": f"Bearer {api_key}"}
+    with httpx.Client(base_url=stack.url, timeout=30, headers=auth) as http:
 
         def call(method: str, path: str, route: str | None = None, **kwargs: Any) -> httpx.Response:
             resp = http.request(method, path, **kwargs)
@@ -216,6 +246,15 @@ def test_every_live_response_matches_the_document(stack: Gateway) -> None:
         assert record["status"] == "succeeded", record
         assert call("DELETE", job["href"], "/jobs/{id}").status_code == 409
         assert call("GET", "/jobs/nope", "/jobs/{id}").status_code == 404
+
+        # Without a key, and with a key for another contract.
+        no_key = {"Authorization": ""}
+        assert call("POST", "/api/iris/v1", json={}, headers=no_key).status_code == 401
+        assert call("GET", job["href"], "/jobs/{id}", headers=no_key).status_code == 401
+        other = issue_key(stack, "sentiment-only", "sentiment")
+        only = {"Authorization": f"Bearer {other}"}
+        assert call("POST", "/api/iris/v1", json={}, headers=only).status_code == 403
+        assert call("GET", job["href"], "/jobs/{id}", headers=only).status_code == 404
 
     for want in [
         "GET /jobs/{id} 200",

@@ -1,0 +1,214 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/notebridge/notebridge/gateway/jobs"
+	"github.com/notebridge/notebridge/gateway/keys"
+)
+
+// keyedGateway is a gateway with job mode that requires API keys, and the
+// keys it issued: "all" may call everything, "echo" only echo/v1.
+type keyedGateway struct {
+	*jobGateway
+	tokens map[string]string
+	log    *lockedBuffer
+}
+
+func newKeyedGateway(t *testing.T) *keyedGateway {
+	t.Helper()
+	log := &lockedBuffer{}
+	g := &jobGateway{dirs: []string{jobContracts(t), "../../testdata/contracts"}, dataDir: t.TempDir(), keyed: true, log: log}
+	g.start(t)
+	t.Cleanup(g.stop)
+	js, err := jetstream.New(g.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	kv, err := keys.Bucket(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kg := &keyedGateway{jobGateway: g, tokens: map[string]string{}, log: log}
+	for name, grants := range map[string][]string{"all": {"*"}, "other": {"*"}, "echo": {"echo/v1"}} {
+		_, token, err := keys.Create(ctx, kv, name, grants)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kg.tokens[name] = token
+	}
+	// The gateway's watch sees the keys within moments.
+	deadline := time.Now().Add(10 * time.Second)
+	for g.do(t, "POST", "/api/echo/v1", `{"text": "x"}`, "Content-Type", jsonCT, "Authorization", "Bearer "+kg.tokens["echo"]).status == 401 {
+		if time.Now().After(deadline) {
+			t.Fatal("the gateway does not admit a new key after 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return kg
+}
+
+// as makes the request with the named key ("" for none).
+func (g *keyedGateway) as(t *testing.T, key, method, path, body string, headers ...string) response {
+	t.Helper()
+	if key != "" {
+		headers = append(headers, "Authorization", "Bearer "+g.tokens[key])
+	}
+	if body != "" {
+		headers = append(headers, "Content-Type", jsonCT)
+	}
+	return g.do(t, method, path, body, headers...)
+}
+
+func TestKeysGuardCallsAndJobs(t *testing.T) {
+	g := newKeyedGateway(t)
+	g.serveEcho(t, []int{1})
+	g.worker(t)
+	revokedKey := "nb_0123456789ab_" + strings.Repeat("x", 43)
+
+	tests := []struct {
+		name, key, auth, method, path, body string
+		status                              int
+		problem                             string
+	}{
+		{"call without a key", "", "", "POST", "/api/echo/v1", `{"text": "hi"}`, 401, "unauthorized"},
+		{"latest without a key", "", "", "POST", "/api/echo", `{"text": "hi"}`, 401, "unauthorized"},
+		{"job without a key", "", "", "POST", "/api/steps/v1/jobs", `{"text": "hi"}`, 401, "unauthorized"},
+		{"job record without a key", "", "", "GET", "/jobs/abc", "", 401, "unauthorized"},
+		{"cancel without a key", "", "", "DELETE", "/jobs/abc", "", 401, "unauthorized"},
+		{"unknown contract without a key", "", "", "POST", "/api/nope/v1", `{}`, 401, "unauthorized"},
+		{"a key of no one", "", "Bearer " + revokedKey, "POST", "/api/echo/v1", `{"text": "hi"}`, 401, "unauthorized"},
+		{"not a bearer", "", "Basic dXNlcjpwYXNz", "POST", "/api/echo/v1", `{"text": "hi"}`, 401, "unauthorized"},
+		{"allowed", "echo", "", "POST", "/api/echo/v1", `{"text": "hi"}`, 200, ""},
+		{"another version", "echo", "", "POST", "/api/echo/v2", `{"text": "hi"}`, 403, "forbidden"},
+		{"another contract", "echo", "", "POST", "/api/steps/v1/jobs", `{"text": "hi"}`, 403, "forbidden"},
+		{"unknown contract with a key", "echo", "", "POST", "/api/nope/v1", `{}`, 404, "not-found"},
+		{"the catalog is open", "", "", "GET", "/api", "", 200, ""},
+		{"describing is open", "", "", "GET", "/api/echo/v1", "", 200, ""},
+		{"the document is open", "", "", "GET", "/openapi.json", "", 200, ""},
+		{"the probes are open", "", "", "GET", "/readyz", "", 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var headers []string
+			if tt.auth != "" {
+				headers = []string{"Authorization", tt.auth}
+			}
+			r := g.as(t, tt.key, tt.method, tt.path, tt.body, headers...)
+			if r.status != tt.status {
+				t.Fatalf("got %d; want %d (body %s)", r.status, tt.status, r.body)
+			}
+			if tt.problem != "" {
+				if p := r.problem(t); p["type"] != "urn:notebridge:problem:"+tt.problem {
+					t.Errorf("got problem %v; want %s", p["type"], tt.problem)
+				}
+			}
+			if got := r.header.Get("WWW-Authenticate"); (tt.status == 401) != (got == `Bearer realm="notebridge"`) {
+				t.Errorf("WWW-Authenticate = %q on a %d", got, tt.status)
+			}
+		})
+	}
+
+	// The access log names the key, never its secret.
+	log := string(g.log.take())
+	if !strings.Contains(log, "key=echo") {
+		t.Errorf("the access log does not name the key:\n%s", log)
+	}
+	for name, token := range g.tokens {
+		if strings.Contains(log, token[len(token)-43:]) {
+			t.Errorf("the log holds key %s's secret", name)
+		}
+	}
+}
+
+func TestJobsBelongToTheirKey(t *testing.T) {
+	g := newKeyedGateway(t)
+	g.worker(t)
+
+	submit := func(key, body string, headers ...string) string {
+		t.Helper()
+		r := g.as(t, key, "POST", "/api/steps/v1/jobs", body, headers...)
+		if r.status != 202 {
+			t.Fatalf("submitting as %s: got %d (%s)", key, r.status, r.body)
+		}
+		var acc struct{ ID string }
+		if err := json.Unmarshal(r.body, &acc); err != nil {
+			t.Fatal(err)
+		}
+		return acc.ID
+	}
+	id := submit("all", `{"text": "mine", "steps": 40, "step_ms": 50}`)
+
+	for _, method := range []string{"GET", "DELETE"} {
+		if r := g.as(t, "other", method, "/jobs/"+id, ""); r.status != 404 {
+			t.Errorf("%s another key's job: got %d; want 404 (body %s)", method, r.status, r.body)
+		}
+	}
+	if r := g.as(t, "all", "GET", "/jobs/"+id, ""); r.status != 200 || strings.Contains(string(r.body), "owner") {
+		t.Errorf("GET its own job: got %d %s; want 200, without the owner", r.status, r.body)
+	}
+	// The other key's DELETE changed nothing: the job runs on, and its owner cancels it.
+	if r := g.as(t, "all", "DELETE", "/jobs/"+id, ""); r.status != 200 || !strings.Contains(string(r.body), `"cancelled"`) {
+		t.Errorf("DELETE its own job: got %d %s; want 200, cancelled", r.status, r.body)
+	}
+
+	// An Idempotency-Key is the key's own: the same one from another key makes another job.
+	first := submit("all", `{"text": "once"}`, "Idempotency-Key", "order-7")
+	second := submit("other", `{"text": "once"}`, "Idempotency-Key", "order-7")
+	again := submit("all", `{"text": "once"}`, "Idempotency-Key", "order-7")
+	if first == second || first != again {
+		t.Errorf("ids %s (all), %s (other), %s (all again); want other's its own, all's replayed", first, second, again)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r := g.as(t, "all", "GET", "/jobs/"+first, "")
+		var v jobView
+		if err := json.Unmarshal(r.body, &v); err != nil {
+			t.Fatal(err)
+		}
+		if v.Status == string(jobs.Succeeded) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s is %s after 20 s; want succeeded", first, v.Status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// With keys, the document declares the scheme and the 401 and 403 of the
+// routes that need one, and only those.
+func TestOpenAPIDeclaresKeys(t *testing.T) {
+	g := newKeyedGateway(t)
+	doc, _ := openAPIDoc(t, g.gateway)
+	scheme := resolve(t, doc, "#/components/securitySchemes/apiKey").(map[string]any)
+	if scheme["type"] != "http" || scheme["scheme"] != "bearer" {
+		t.Errorf("apiKey scheme = %v; want http bearer", scheme)
+	}
+	tests := []struct {
+		pointer string
+		keyed   bool
+	}{
+		{"#/paths/~1api~1echo~1v1/post", true},
+		{"#/paths/~1api~1steps~1v1~1jobs/post", true},
+		{"#/paths/~1jobs~1{id}/get", true},
+		{"#/paths/~1jobs~1{id}/delete", true},
+		{"#/paths/~1api~1echo~1v1/get", false},
+		{"#/paths/~1api/get", false},
+		{"#/paths/~1healthz/get", false},
+	}
+	for _, tt := range tests {
+		op := resolve(t, doc, tt.pointer).(map[string]any)
+		_, has401 := op["responses"].(map[string]any)["401"]
+		if _, secured := op["security"]; secured != tt.keyed || has401 != tt.keyed {
+			t.Errorf("%s: security %v, 401 %v; want both %v", tt.pointer, op["security"], has401, tt.keyed)
+		}
+	}
+}

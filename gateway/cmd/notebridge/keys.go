@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/notebridge/notebridge/gateway/api"
+	"github.com/notebridge/notebridge/gateway/internal/redact"
+	"github.com/notebridge/notebridge/gateway/keys"
+)
+
+const keysUsage = `usage: notebridge keys <command> [flags]
+
+commands:
+  create  issue a key: -name and -contracts; prints the key, once
+  list    every key: id, name, contracts, creation time (never a secret)
+  revoke  revoke a key by id or name; every gateway refuses it within a moment
+
+Keys live in the nb_keys bucket of NATS JetStream, which every gateway
+replica watches. Run "notebridge keys <command> -h" for its flags.`
+
+// keysTimeout bounds one keys command's work with NATS.
+const keysTimeout = 10 * time.Second
+
+// runKeys runs "notebridge keys create|list|revoke".
+func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintln(stderr, keysUsage)
+		if len(args) == 0 {
+			return errors.New("keys: missing command")
+		}
+		return flag.ErrHelp
+	}
+	fs := flag.NewFlagSet("notebridge keys "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	natsURL := fs.String("nats-url", envOr("NOTEBRIDGE_NATS_URL", "nats://127.0.0.1:4222"), "NATS server `url` of the gateways (env NOTEBRIDGE_NATS_URL)")
+	var name, grants string
+	switch args[0] {
+	case "create":
+		fs.StringVar(&name, "name", "", "who the key is for, unique: 1 to 64 of A-Z a-z 0-9 . _ -")
+		fs.StringVar(&grants, "contracts", "", "what it may call, comma-separated: name (every version), name/vN, or * (everything)")
+	case "list", "revoke":
+	default:
+		fmt.Fprintln(stderr, keysUsage)
+		return fmt.Errorf("keys: unknown command %q", args[0])
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, keysTimeout)
+	defer cancel()
+	nc, err := nats.Connect(*natsURL, nats.Name("notebridge keys"), nats.Timeout(keysTimeout))
+	if err != nil {
+		return fmt.Errorf("keys: connecting to %s: %w", redact.URLs(*natsURL), err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	kv, err := keys.Bucket(ctx, js)
+	if err != nil {
+		return fmt.Errorf("keys: the key bucket: %w", err)
+	}
+	switch args[0] {
+	case "create":
+		k, token, err := keys.Create(ctx, kv, name, splitDirs(grants))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "key %s (%s) may call %s. It is shown this once: keep it secret.\n", k.ID, k.Name, strings.Join(k.Contracts, ", "))
+		fmt.Fprintln(stdout, token)
+	case "list":
+		all, err := keys.List(ctx, kv)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tCONTRACTS\tCREATED")
+		for _, k := range all {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.Name, strings.Join(k.Contracts, ","), k.CreatedAt.Format(time.RFC3339))
+		}
+		return tw.Flush()
+	case "revoke":
+		if fs.NArg() != 1 {
+			return errors.New("keys revoke: name the key to revoke, by id or name")
+		}
+		k, err := keys.Revoke(ctx, kv, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "revoked key %s (%s)\n", k.ID, k.Name)
+	}
+	return nil
+}
+
+// watchKeys starts following the API keys when -auth is keys; with none,
+// it says loudly that the gateway admits anyone.
+func watchKeys(ctx context.Context, nc *nats.Conn, auth string, log *slog.Logger) (api.Authenticator, error) {
+	if auth == authNone {
+		log.Warn("AUTHENTICATION IS OFF (-auth none): any client may call any contract and read any job; " +
+			"never expose this gateway beyond your machine. Run with -auth keys (the default) and `notebridge keys create`.")
+		return nil, nil
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("API keys required on calls and job routes (-auth keys)", "bucket", "nb_keys")
+	return keys.Watch(ctx, js, log), nil
+}
