@@ -34,6 +34,10 @@ type call struct {
 	traceparent string
 	// lim is what the request was held to; replies are held to lim.ForReplies().
 	lim contracts.Limits
+	// start, dispatched and replied time the call for the metrics;
+	// streaming says its stream writer records its end.
+	start, dispatched, replied time.Time
+	streaming                  bool
 }
 
 // request builds the NATS message of the call: the client's bytes, never a
@@ -64,6 +68,7 @@ func Invoke(reg *contracts.Registry, b *broker, svc *jobs.Service, log *slog.Log
 
 // admit checks everything about a request that needs no worker.
 func admit(reg *contracts.Registry, c *fiber.Ctx, lim contracts.Limits) (*call, error) {
+	start := time.Now()
 	ct, err := contractOf(reg, c)
 	if err != nil {
 		return nil, err
@@ -91,10 +96,13 @@ func admit(reg *contracts.Registry, c *fiber.Ctx, lim contracts.Limits) (*call, 
 	if len(vs) > 0 {
 		return nil, invalidRequest(ct, vs)
 	}
-	return &call{
+	k := &call{
 		ct: ct, body: body, requestID: RequestIDOf(c), timeout: timeout,
-		deadline: time.Now().Add(timeout), traceparent: c.Get(wire.HeaderTraceparent), lim: lim,
-	}, nil
+		deadline: time.Now().Add(timeout), traceparent: c.Get(wire.HeaderTraceparent), lim: lim, start: start,
+	}
+	c.Locals(callLocal, k)
+	metricsOf(c).begin(k)
+	return k, nil
 }
 
 // callSync sends one request and checks its one reply. The wait ends at
@@ -107,7 +115,9 @@ func callSync(c *fiber.Ctx, b *broker, log *slog.Logger, k *call) error {
 	}
 	ctx, cancel := context.WithDeadline(l.ctx, k.deadline)
 	defer cancel()
+	k.dispatched = time.Now()
 	reply, err := b.nc.RequestMsgWithContext(ctx, k.request())
+	k.replied = time.Now()
 	switch {
 	case err == nil:
 	case errors.Is(err, nats.ErrNoResponders):

@@ -352,6 +352,9 @@ func gatewayPaths(doc *openapi.Document) {
 		map[string]*openapi.Response{"503": {Ref: "#/components/responses/Unavailable"}})
 	get("/api", "catalog", "Every contract and version, with how many workers serve each right now",
 		jsonResponse("The catalog", openapi.Ref("Catalog")), nil)
+	get("/metrics", "metrics", "Prometheus metrics: calls by contract, version and status class, latencies, in-flight calls, validation failures, job queues",
+		&openapi.Response{Description: "The Prometheus text format",
+			Content: map[string]openapi.MediaType{"text/plain": {Schema: map[string]any{"type": "string"}}}}, nil)
 	get("/openapi.json", "openapi", "This document",
 		jsonResponse("An OpenAPI 3.1 document", map[string]any{"type": "object"}), nil)
 	get("/docs", "docs", "A page for product engineers: contracts, schemas, examples, worker liveness and a form to try a call",

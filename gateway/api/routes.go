@@ -19,6 +19,10 @@ func routes(app *fiber.App, cfg Config, spec []byte) []allowRule {
 		guard := RequireKey(cfg.Keys)
 		keyed = func(h fiber.Handler) []fiber.Handler { return []fiber.Handler{guard, h} }
 	}
+	// call is a route that calls a contract: keyed, and its outcome
+	// recorded in the metrics.
+	observe := Observe(cfg.Metrics)
+	call := func(h fiber.Handler) []fiber.Handler { return append([]fiber.Handler{observe}, keyed(h)...) }
 	var allows []allowRule
 	only := func(path string, methods ...string) { allows = append(allows, serveOnly(app, path, methods...)) }
 
@@ -27,6 +31,8 @@ func routes(app *fiber.App, cfg Config, spec []byte) []allowRule {
 	app.Get("/readyz", Readyz(reg, b, svc))
 	only("/readyz", fiber.MethodGet)
 
+	app.Get("/metrics", cfg.Metrics.Handler())
+	only("/metrics", fiber.MethodGet)
 	app.Get("/openapi.json", ServeJSON(spec))
 	only("/openapi.json", fiber.MethodGet)
 	app.Get("/docs", Docs())
@@ -35,13 +41,13 @@ func routes(app *fiber.App, cfg Config, spec []byte) []allowRule {
 	app.Get("/api", Catalog(reg, b.nc, log))
 	only("/api", fiber.MethodGet)
 	app.Get("/api/:name", Describe(reg))
-	app.Post("/api/:name", keyed(Invoke(reg, b, svc, log, cfg.Limits))...)
+	app.Post("/api/:name", call(Invoke(reg, b, svc, log, cfg.Limits))...)
 	only("/api/:name", fiber.MethodGet, fiber.MethodPost)
 	app.Get("/api/:name/:version", Describe(reg))
-	app.Post("/api/:name/:version", keyed(Invoke(reg, b, svc, log, cfg.Limits))...)
+	app.Post("/api/:name/:version", call(Invoke(reg, b, svc, log, cfg.Limits))...)
 	only("/api/:name/:version", fiber.MethodGet, fiber.MethodPost)
 	if hasJobs(reg) {
-		app.Post("/api/:name/:version/jobs", keyed(SubmitJob(reg, b, svc, cfg.Limits))...)
+		app.Post("/api/:name/:version/jobs", call(SubmitJob(reg, b, svc, cfg.Limits))...)
 		only("/api/:name/:version/jobs", fiber.MethodPost)
 		app.Get("/jobs/:id", keyed(JobStatus(b, svc))...)
 		app.Delete("/jobs/:id", keyed(CancelJob(b, svc))...)

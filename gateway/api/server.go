@@ -65,6 +65,8 @@ type Config struct {
 	// Jobs runs job mode; it is required when Registry holds a job
 	// contract, and the job routes exist only then.
 	Jobs *jobs.Service
+	// Metrics are served at GET /metrics; nil means a new set (NewMetrics).
+	Metrics *Metrics
 	// Keys checks API keys: with it, calls and job routes need a key
 	// (RequireKey), a key calls only what it is allowed to, and a job is
 	// seen only by the key that submitted it. nil serves everyone.
@@ -114,6 +116,9 @@ func New(cfg Config) (*fiber.App, error) {
 	}
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(cfg.Registry, cfg.Conn)
 	}
 	doc, err := OpenAPI(cfg.Registry, DocOptions{Keys: cfg.Keys != nil})
 	if err != nil {

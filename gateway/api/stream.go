@@ -54,6 +54,10 @@ func relayStream(c *fiber.Ctx, b *broker, log *slog.Logger, k *call) error {
 		s.stop()
 		return first.problem
 	}
+	m := metricsOf(c)
+	if first.kind == wire.StreamChunk {
+		m.chunked(k)
+	}
 	if wantJSON {
 		defer s.stop()
 		return s.collect(c, first)
@@ -62,9 +66,10 @@ func relayStream(c *fiber.Ctx, b *broker, log *slog.Logger, k *call) error {
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set("X-Accel-Buffering", "no") // tell proxies not to hold events back
 	requestID, instance := k.requestID, c.Path()
+	k.streaming = true // the writer records the end, once the stream is over
 	streamBody(c, log, requestID, instance, func(w *bufio.Writer) {
 		defer s.stop()
-		s.relay(w, first, requestID, instance)
+		m.end(k, fiber.StatusOK, s.relay(w, first, requestID, instance))
 	})
 	return nil
 }
@@ -169,17 +174,18 @@ func (s *stream) read(msg *nats.Msg) event {
 // relay writes events to the client until the end, a problem, or the
 // client leaving; a heartbeat becomes an SSE comment, which is how a
 // departed client is noticed between chunks.
-func (s *stream) relay(w *bufio.Writer, ev event, requestID, instance string) {
+// It returns the problem the stream ended with, nil for an end event.
+func (s *stream) relay(w *bufio.Writer, ev event, requestID, instance string) *Problem {
 	for {
 		switch {
 		case ev.problem != nil:
 			writeEvent(w, "error", "", ev.problem.render(requestID, instance))
 			_ = w.Flush()
-			return
+			return ev.problem
 		case ev.kind == wire.StreamEnd:
 			writeEvent(w, "end", "", []byte(fmt.Sprintf(`{"chunks":%d}`, s.seq)))
 			_ = w.Flush()
-			return
+			return nil
 		case ev.kind == wire.StreamChunk:
 			writeEvent(w, "chunk", strconv.Itoa(s.seq), ev.data)
 		default:
@@ -187,7 +193,7 @@ func (s *stream) relay(w *bufio.Writer, ev event, requestID, instance string) {
 		}
 		if err := w.Flush(); err != nil {
 			s.log.Info("stream client went away", "request_id", requestID, "contract", s.k.ct.ID(), "chunks", s.seq)
-			return
+			return clientClosed(s.k.ct)
 		}
 		ev = s.next()
 	}
