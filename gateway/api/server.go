@@ -65,6 +65,9 @@ type Config struct {
 	// Jobs runs job mode; it is required when Registry holds a job
 	// contract, and the job routes exist only then.
 	Jobs *jobs.Service
+	// CORSOrigins are the origins browser apps may call from (ParseOrigins);
+	// none turns CORS off.
+	CORSOrigins []string
 	// Metrics are served at GET /metrics; nil means a new set (NewMetrics).
 	Metrics *Metrics
 	// Keys checks API keys: with it, calls and job routes need a key
@@ -165,6 +168,9 @@ func newApp(cfg Config) *fiber.App {
 	srv.ConnState = trackIdle
 	srv.SecureErrorLogMessage = true // fasthttp's parse errors would quote the request's bytes, credentials included
 	app.Use(RequestID(), AccessLog(cfg.Logger), Recover(cfg.Logger), HeadCheck(cfg.BodyLimit))
+	if len(cfg.CORSOrigins) > 0 {
+		app.Use(CORS(cfg.CORSOrigins))
+	}
 	return app
 }
 

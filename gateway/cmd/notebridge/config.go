@@ -37,6 +37,7 @@ type config struct {
 	WebhookSecret string
 	WebhookAllow  string
 	Auth          string
+	CORSOrigins   string
 }
 
 // The values of -auth.
@@ -127,5 +128,6 @@ func serveFlags(fs *flag.FlagSet, cfg *config) {
 	secretVar(fs, &cfg.WebhookSecret, "webhook-secret", envOr("NOTEBRIDGE_WEBHOOK_SECRET", ""), "`secret` that signs job webhooks (Notebridge-Signature); required with -webhook-allow (env NOTEBRIDGE_WEBHOOK_SECRET)")
 	fs.StringVar(&cfg.WebhookAllow, "webhook-allow", envOr("NOTEBRIDGE_WEBHOOK_ALLOW", ""), "hosts job webhooks may go to, comma-separated host or host:port; empty refuses every Callback-Url (env NOTEBRIDGE_WEBHOOK_ALLOW)")
 	authFlag(fs, &cfg.Auth)
+	fs.StringVar(&cfg.CORSOrigins, "cors-origins", envOr("NOTEBRIDGE_CORS_ORIGINS", ""), "origins browser apps may call from, comma-separated (https://shop.example.com), or *; empty turns CORS off (env NOTEBRIDGE_CORS_ORIGINS)")
 	natsFlags(fs, cfg, "nats-")
 }

@@ -112,6 +112,10 @@ func runServe(ctx context.Context, args []string) error {
 	if err := checkAuth(cfg.Auth); err != nil {
 		return err
 	}
+	origins, err := api.ParseOrigins(cfg.CORSOrigins)
+	if err != nil {
+		return fmt.Errorf("-cors-origins: %w", err)
+	}
 	reg, err := contracts.Load(strings.Split(cfg.ContractsDir, ",")...)
 	if err != nil {
 		return err
@@ -148,7 +152,7 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	app, err := api.New(api.Config{Registry: reg, Conn: nc, Logger: log, BodyLimit: cfg.BodyLimit, HeaderLimit: cfg.HeaderLimit, Limits: cfg.Limits,
-		ReadTimeout: cfg.ReadTimeout, IdleTimeout: cfg.IdleTimeout, Jobs: svc, Keys: keyStore})
+		ReadTimeout: cfg.ReadTimeout, IdleTimeout: cfg.IdleTimeout, Jobs: svc, Keys: keyStore, CORSOrigins: origins})
 	if err != nil {
 		return err
 	}
