@@ -38,6 +38,9 @@ type call struct {
 	// streaming says its stream writer records its end.
 	start, dispatched, replied time.Time
 	streaming                  bool
+	// release frees the call's admission slot (admission.enter); ok says
+	// it succeeded.
+	release func(ok bool)
 }
 
 // request builds the NATS message of the call: the client's bytes, never a
@@ -100,8 +103,12 @@ func admit(reg *contracts.Registry, c *fiber.Ctx, lim contracts.Limits) (*call, 
 		ct: ct, body: body, requestID: RequestIDOf(c), timeout: timeout,
 		deadline: time.Now().Add(timeout), traceparent: c.Get(wire.HeaderTraceparent), lim: lim, start: start,
 	}
+	t := tracked(c)
+	if p := t.admission.enter(k); p != nil {
+		return nil, p
+	}
 	c.Locals(callLocal, k)
-	metricsOf(c).begin(k)
+	t.metrics.begin(k)
 	return k, nil
 }
 

@@ -36,6 +36,7 @@ type Metrics struct {
 	validation *prometheus.CounterVec
 	noWorker   *prometheus.CounterVec
 	timeouts   *prometheus.CounterVec
+	shed       *prometheus.CounterVec
 }
 
 // NewMetrics registers the gateway's metrics for reg's contracts, NATS's
@@ -76,8 +77,12 @@ func NewMetrics(reg *contracts.Registry, nc *nats.Conn) *Metrics {
 			Name: "notebridge_timeouts_total",
 			Help: "Calls that met their deadline (504 deadline-exceeded).",
 		}, byContract),
+		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "notebridge_shed_requests_total",
+			Help: "Calls shed at once (503 overloaded), by reason: contract_limit, gateway_limit, deadline.",
+		}, []string{"contract", "version", "reason"}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.gateway, m.firstChunk, m.inflight, m.validation, m.noWorker, m.timeouts,
+	m.reg.MustRegister(m.requests, m.duration, m.gateway, m.firstChunk, m.inflight, m.validation, m.noWorker, m.timeouts, m.shed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "notebridge_nats_connected",
@@ -136,6 +141,9 @@ func (m *Metrics) refused(status int, p *Problem) {
 		return
 	}
 	m.outcome(name, version, status, p)
+	if p.shedReason != "" {
+		m.shed.WithLabelValues(name, version, p.shedReason).Inc()
+	}
 }
 
 func (m *Metrics) outcome(name, version string, status int, p *Problem) {
@@ -163,15 +171,27 @@ func (m *Metrics) chunked(k *call) {
 	m.firstChunk.WithLabelValues(k.ct.Name, strconv.Itoa(k.ct.Version)).Observe(time.Since(k.start).Seconds())
 }
 
-// callLocal is where admit leaves the request's call for Observe.
+// callLocal is where admit leaves the request's call for trackCalls.
 const callLocal = "notebridge.call"
 
-// Observe records the outcome of every call on the route after it: those
-// admitted (through their call), and those refused for their contract.
-// A stream that has started records its own end.
-func Observe(m *Metrics) fiber.Handler {
+// callTracking is what trackCalls gives the calls on its routes: their
+// admission and their metrics.
+type callTracking struct {
+	admission *admission
+	metrics   *Metrics
+}
+
+// trackLocal is where trackCalls leaves its callTracking for admit.
+const trackLocal = "notebridge.track"
+
+// trackCalls admits the calls on the routes after it (admission.enter, in
+// admit) and records the outcome of each: those admitted, when they end
+// (a stream that has started ends in its writer), and those refused for
+// their contract.
+func trackCalls(adm *admission, m *Metrics) fiber.Handler {
+	t := &callTracking{admission: adm, metrics: m}
 	return func(c *fiber.Ctx) error {
-		c.Locals(metricsLocal, m)
+		c.Locals(trackLocal, t)
 		err := c.Next()
 		status := c.Response().StatusCode()
 		p, _ := err.(*Problem)
@@ -183,18 +203,18 @@ func Observe(m *Metrics) fiber.Handler {
 		case k == nil:
 			m.refused(status, p)
 		case !k.streaming:
-			m.end(k, status, p)
+			finishCall(m, k, status, p)
 		}
 		return err
 	}
 }
 
-// metricsLocal is where Observe leaves the metrics for admit.
-const metricsLocal = "notebridge.metrics"
-
-func metricsOf(c *fiber.Ctx) *Metrics {
-	m, _ := c.Locals(metricsLocal).(*Metrics)
-	return m
+// tracked is the request's callTracking; none outside trackCalls' routes.
+func tracked(c *fiber.Ctx) *callTracking {
+	if t, ok := c.Locals(trackLocal).(*callTracking); ok {
+		return t
+	}
+	return &callTracking{}
 }
 
 // jobQueues reports the pending count of each job contract's consumer at

@@ -40,6 +40,7 @@ type Problem struct {
 	retryAfter      time.Duration
 	allow           string
 	wwwAuthenticate string
+	shedReason      string // why admission shed the call, for the metrics
 }
 
 func (p *Problem) Error() string { return fmt.Sprintf("%d %s: %s", p.Status, p.Title, p.Detail) }
@@ -160,6 +161,12 @@ func clientClosed(c *contracts.Contract) *Problem {
 func jobModeNotReady(err error) *Problem {
 	p := probBrokerUnavailable.new(err.Error())
 	p.retryAfter = time.Second
+	return p
+}
+
+func overloaded(c *contracts.Contract, reason, detail string) *Problem {
+	p := probOverloaded.new(detail)
+	p.Contract, p.retryAfter, p.shedReason = c.ID(), time.Second, reason
 	return p
 }
 

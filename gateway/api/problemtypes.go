@@ -78,6 +78,9 @@ var (
 	probBrokerUnavailable = problemClass{"broker-unavailable", fiber.StatusServiceUnavailable, "Broker unavailable",
 		"the gateway is not connected to NATS: answered at once, not at the deadline, also to a call in flight when the connection drops (a stream that has started ends with an `error` event of this type). For job routes also: job mode's JetStream objects are not in place, the `detail` says why (see Configuration). With `-auth keys`: the API keys are not loaded yet",
 		"`Retry-After`"}
+	probOverloaded = problemClass{"overloaded", fiber.StatusServiceUnavailable, "Overloaded",
+		"shed at once rather than left to time out: the contract version has `-max-inflight-per-contract` calls in flight, or the gateway `-max-inflight`, or the contract's calls typically take longer than this call's deadline (the detail says which)",
+		"`contract`, `Retry-After`"}
 	probDeadlineExceeded = problemClass{"deadline-exceeded", fiber.StatusGatewayTimeout, "Deadline exceeded",
 		"no reply before the deadline", "`contract`"}
 	// probHTTPError is an error of the HTTP server library that no class
@@ -94,7 +97,7 @@ var problemClasses = []*problemClass{
 	&probInvalidRequest, &probIdempotencyKeyReused, &probCallbackNotAllowed,
 	&probHeadersTooLarge, &probClientClosed, &probInternal, &probNotImplemented,
 	&probWorkerError, &probInvalidReply, &probContractDrift, &probWorkerLost,
-	&probNoWorker, &probWorkerBusy, &probBrokerUnavailable, &probDeadlineExceeded,
+	&probNoWorker, &probWorkerBusy, &probBrokerUnavailable, &probOverloaded, &probDeadlineExceeded,
 	&probHTTPError,
 }
 
@@ -112,7 +115,7 @@ var problemResponses = map[string][]*problemClass{
 	"InvalidRequest":       {&probInvalidRequest},
 	"JobRejected":          {&probInvalidRequest, &probIdempotencyKeyReused, &probCallbackNotAllowed},
 	"BadGateway":           {&probWorkerError, &probInvalidReply, &probContractDrift, &probWorkerLost},
-	"Unavailable":          {&probNoWorker, &probWorkerBusy, &probBrokerUnavailable},
+	"Unavailable":          {&probNoWorker, &probWorkerBusy, &probBrokerUnavailable, &probOverloaded},
 	"DeadlineExceeded":     {&probDeadlineExceeded},
 }
 

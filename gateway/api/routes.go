@@ -19,10 +19,10 @@ func routes(app *fiber.App, cfg Config, spec []byte) []allowRule {
 		guard := RequireKey(cfg.Keys)
 		keyed = func(h fiber.Handler) []fiber.Handler { return []fiber.Handler{guard, h} }
 	}
-	// call is a route that calls a contract: keyed, and its outcome
-	// recorded in the metrics.
-	observe := Observe(cfg.Metrics)
-	call := func(h fiber.Handler) []fiber.Handler { return append([]fiber.Handler{observe}, keyed(h)...) }
+	// call is a route that calls a contract: keyed, admitted within the
+	// in-flight bounds, and its outcome recorded in the metrics.
+	track := trackCalls(newAdmission(cfg.MaxInflight, cfg.MaxInflightPerContract), cfg.Metrics)
+	call := func(h fiber.Handler) []fiber.Handler { return append([]fiber.Handler{track}, keyed(h)...) }
 	var allows []allowRule
 	only := func(path string, methods ...string) { allows = append(allows, serveOnly(app, path, methods...)) }
 

@@ -68,6 +68,12 @@ type Config struct {
 	// CORSOrigins are the origins browser apps may call from (ParseOrigins);
 	// none turns CORS off.
 	CORSOrigins []string
+	// MaxInflight bounds the sync and stream calls served at once, in all;
+	// 0 means DefaultMaxInflight.
+	MaxInflight int
+	// MaxInflightPerContract bounds them per contract version; 0 means
+	// DefaultMaxInflightPerContract.
+	MaxInflightPerContract int
 	// Metrics are served at GET /metrics; nil means a new set (NewMetrics).
 	Metrics *Metrics
 	// Keys checks API keys: with it, calls and job routes need a key
@@ -87,6 +93,8 @@ func (cfg *Config) Validate() error {
 		return fmt.Errorf("%w: body limit %d is negative", ErrInvalidConfig, cfg.BodyLimit)
 	case cfg.HeaderLimit != 0 && cfg.HeaderLimit < minHeaderLimit:
 		return fmt.Errorf("%w: header limit %d is under %d bytes", ErrInvalidConfig, cfg.HeaderLimit, minHeaderLimit)
+	case cfg.MaxInflight < 0 || cfg.MaxInflightPerContract < 0:
+		return fmt.Errorf("%w: in-flight bounds %d and %d must not be negative", ErrInvalidConfig, cfg.MaxInflight, cfg.MaxInflightPerContract)
 	case cfg.ReadTimeout < 0 || cfg.IdleTimeout < 0:
 		return fmt.Errorf("%w: read timeout %s or idle timeout %s is negative", ErrInvalidConfig, cfg.ReadTimeout, cfg.IdleTimeout)
 	}
@@ -119,6 +127,12 @@ func New(cfg Config) (*fiber.App, error) {
 	}
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.MaxInflight == 0 {
+		cfg.MaxInflight = DefaultMaxInflight
+	}
+	if cfg.MaxInflightPerContract == 0 {
+		cfg.MaxInflightPerContract = DefaultMaxInflightPerContract
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(cfg.Registry, cfg.Conn)

@@ -54,7 +54,7 @@ func relayStream(c *fiber.Ctx, b *broker, log *slog.Logger, k *call) error {
 		s.stop()
 		return first.problem
 	}
-	m := metricsOf(c)
+	m := tracked(c).metrics
 	if first.kind == wire.StreamChunk {
 		m.chunked(k)
 	}
@@ -69,7 +69,7 @@ func relayStream(c *fiber.Ctx, b *broker, log *slog.Logger, k *call) error {
 	k.streaming = true // the writer records the end, once the stream is over
 	streamBody(c, log, requestID, instance, func(w *bufio.Writer) {
 		defer s.stop()
-		m.end(k, fiber.StatusOK, s.relay(w, first, requestID, instance))
+		finishCall(m, k, fiber.StatusOK, s.relay(w, first, requestID, instance))
 	})
 	return nil
 }

@@ -29,15 +29,17 @@ type config struct {
 	ReadTimeout  time.Duration
 	IdleTimeout  time.Duration
 	// Limits bound a request body's nesting and numbers.
-	Limits        contracts.Limits
-	LogFormat     string
-	LogLevel      string
-	DebugListen   string
-	JobTTL        time.Duration
-	WebhookSecret string
-	WebhookAllow  string
-	Auth          string
-	CORSOrigins   string
+	Limits         contracts.Limits
+	LogFormat      string
+	LogLevel       string
+	DebugListen    string
+	JobTTL         time.Duration
+	WebhookSecret  string
+	WebhookAllow   string
+	Auth           string
+	CORSOrigins    string
+	MaxInflight    int
+	MaxPerContract int
 }
 
 // The values of -auth.
@@ -128,6 +130,8 @@ func serveFlags(fs *flag.FlagSet, cfg *config) {
 	secretVar(fs, &cfg.WebhookSecret, "webhook-secret", envOr("NOTEBRIDGE_WEBHOOK_SECRET", ""), "`secret` that signs job webhooks (Notebridge-Signature); required with -webhook-allow (env NOTEBRIDGE_WEBHOOK_SECRET)")
 	fs.StringVar(&cfg.WebhookAllow, "webhook-allow", envOr("NOTEBRIDGE_WEBHOOK_ALLOW", ""), "hosts job webhooks may go to, comma-separated host or host:port; empty refuses every Callback-Url (env NOTEBRIDGE_WEBHOOK_ALLOW)")
 	authFlag(fs, &cfg.Auth)
+	fs.IntVar(&cfg.MaxInflight, "max-inflight", envIntOr("NOTEBRIDGE_MAX_INFLIGHT", api.DefaultMaxInflight), "most sync and stream calls served at once; past it, 503 overloaded at once (env NOTEBRIDGE_MAX_INFLIGHT)")
+	fs.IntVar(&cfg.MaxPerContract, "max-inflight-per-contract", envIntOr("NOTEBRIDGE_MAX_INFLIGHT_PER_CONTRACT", api.DefaultMaxInflightPerContract), "most calls of one contract version served at once; past it, 503 overloaded at once (env NOTEBRIDGE_MAX_INFLIGHT_PER_CONTRACT)")
 	fs.StringVar(&cfg.CORSOrigins, "cors-origins", envOr("NOTEBRIDGE_CORS_ORIGINS", ""), "origins browser apps may call from, comma-separated (https://shop.example.com), or *; empty turns CORS off (env NOTEBRIDGE_CORS_ORIGINS)")
 	natsFlags(fs, cfg, "nats-")
 }

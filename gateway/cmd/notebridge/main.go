@@ -152,7 +152,8 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	app, err := api.New(api.Config{Registry: reg, Conn: nc, Logger: log, BodyLimit: cfg.BodyLimit, HeaderLimit: cfg.HeaderLimit, Limits: cfg.Limits,
-		ReadTimeout: cfg.ReadTimeout, IdleTimeout: cfg.IdleTimeout, Jobs: svc, Keys: keyStore, CORSOrigins: origins})
+		ReadTimeout: cfg.ReadTimeout, IdleTimeout: cfg.IdleTimeout, Jobs: svc, Keys: keyStore, CORSOrigins: origins,
+		MaxInflight: cfg.MaxInflight, MaxInflightPerContract: cfg.MaxPerContract})
 	if err != nil {
 		return err
 	}
