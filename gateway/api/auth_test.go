@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,8 +38,12 @@ func newKeyedGateway(t *testing.T) *keyedGateway {
 		t.Fatal(err)
 	}
 	kg := &keyedGateway{jobGateway: g, tokens: map[string]string{}, log: log}
-	for name, grants := range map[string][]string{"all": {"*"}, "other": {"*"}, "echo": {"echo/v1"}} {
-		_, token, err := keys.Create(ctx, kv, name, grants)
+	for name, grants := range map[string][]string{"all": {"*"}, "other": {"*"}, "limited": {"*"}, "echo": {"echo/v1"}} {
+		var opts []keys.Option
+		if name == "limited" { // two calls at once, then one every 100 s
+			opts = append(opts, keys.WithRate(0.01, 2))
+		}
+		_, token, err := keys.Create(ctx, kv, name, grants, opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,5 +215,28 @@ func TestOpenAPIDeclaresKeys(t *testing.T) {
 		if _, secured := op["security"]; secured != tt.keyed || has401 != tt.keyed {
 			t.Errorf("%s: security %v, 401 %v; want both %v", tt.pointer, op["security"], has401, tt.keyed)
 		}
+	}
+}
+
+func TestRateLimitedKey(t *testing.T) {
+	g := newKeyedGateway(t)
+	g.serveEcho(t, []int{1})
+	for i, want := range []string{`"key";r=1;t=100`, `"key";r=0;t=200`} {
+		r := g.as(t, "limited", "POST", "/api/echo/v1", `{"text": "hi"}`)
+		if r.status != 200 || r.header.Get("RateLimit") != want || r.header.Get("RateLimit-Policy") != `"key";q=2;w=200` {
+			t.Errorf("call %d: got %d, RateLimit %q, RateLimit-Policy %q; want 200, %s, \"key\";q=2;w=200",
+				i+1, r.status, r.header.Get("RateLimit"), r.header.Get("RateLimit-Policy"), want)
+		}
+	}
+	r := g.as(t, "limited", "POST", "/api/echo/v1", `{"text": "hi"}`)
+	if p := r.problem(t); r.status != 429 || p["type"] != "urn:notebridge:problem:rate-limited" {
+		t.Fatalf("the third call: got %d %v; want 429 rate-limited", r.status, p)
+	}
+	if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra < 99 || ra > 100 {
+		t.Errorf("Retry-After = %q; want about 100 s", r.header.Get("Retry-After"))
+	}
+	// Another key is not touched by it.
+	if r := g.as(t, "all", "POST", "/api/echo/v1", `{"text": "hi"}`); r.status != 200 || r.header.Get("RateLimit") != "" {
+		t.Errorf("a key without a rate: got %d, RateLimit %q; want 200 and no header", r.status, r.header.Get("RateLimit"))
 	}
 }

@@ -24,7 +24,7 @@ func CORS(origins []string) fiber.Handler {
 		AllowHeaders: strings.Join([]string{fiber.HeaderAuthorization, fiber.HeaderContentType, fiber.HeaderAccept,
 			HeaderRequestTimeout, HeaderRequestID, HeaderIdempotencyKey, HeaderCallbackURL, "traceparent"}, ","),
 		ExposeHeaders: strings.Join([]string{HeaderRequestID, fiber.HeaderLocation, fiber.HeaderRetryAfter,
-			HeaderIdempotentReplayed, fiber.HeaderWWWAuthenticate}, ","),
+			HeaderIdempotentReplayed, fiber.HeaderWWWAuthenticate, "RateLimit", "RateLimit-Policy"}, ","),
 		MaxAge: corsMaxAge,
 	})
 }

@@ -107,6 +107,7 @@ func (g *jobGateway) serve(t *testing.T, nc *nats.Conn, reg *contracts.Registry)
 		t.Fatal(err)
 	}
 	var auth api.Authenticator
+	var limiter api.RateLimiter
 	if g.keyed {
 		js, err := jetstream.New(nc)
 		if err != nil {
@@ -114,9 +115,9 @@ func (g *jobGateway) serve(t *testing.T, nc *nats.Conn, reg *contracts.Registry)
 		}
 		watching, stop := context.WithCancel(context.Background())
 		t.Cleanup(stop)
-		auth = keys.Watch(watching, js, quiet)
+		auth, limiter = keys.Watch(watching, js, quiet), keys.NewLimiter(js)
 	}
-	app, err := api.New(api.Config{Registry: reg, Conn: nc, Jobs: svc, BodyLimit: testBodyLimit, Logger: quiet, Keys: auth})
+	app, err := api.New(api.Config{Registry: reg, Conn: nc, Jobs: svc, BodyLimit: testBodyLimit, Logger: quiet, Keys: auth, RateLimiter: limiter})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -110,6 +110,7 @@ func requireKeys(doc *openapi.Document) {
 			}
 			op.Security = []openapi.SecurityRequirement{{"apiKey": {}}}
 			op.Responses["401"] = &openapi.Response{Ref: "#/components/responses/Unauthorized"}
+			op.Responses["429"] = &openapi.Response{Ref: "#/components/responses/RateLimited"}
 			if strings.HasPrefix(path, "/api/") {
 				op.Responses["403"] = &openapi.Response{Ref: "#/components/responses/Forbidden"}
 			}
@@ -479,6 +480,10 @@ func components(bundle *openapi.Bundle) openapi.Components {
 		switch specs[0].status {
 		case fiber.StatusServiceUnavailable:
 			resp.Headers["Retry-After"] = &openapi.Header{Ref: "#/components/headers/RetryAfter"}
+		case fiber.StatusTooManyRequests:
+			resp.Headers["Retry-After"] = &openapi.Header{Ref: "#/components/headers/RetryAfter"}
+			resp.Headers["RateLimit"] = &openapi.Header{Description: `Where the key stands (IETF draft): "key";r=<calls left at once>;t=<seconds until the burst is whole>`, Schema: map[string]any{"type": "string"}}
+			resp.Headers["RateLimit-Policy"] = &openapi.Header{Description: `The key's limit: "key";q=<burst>;w=<seconds to refill it>`, Schema: map[string]any{"type": "string"}}
 		case fiber.StatusUnauthorized:
 			resp.Headers["WWW-Authenticate"] = &openapi.Header{Description: `Bearer realm="notebridge"`, Schema: map[string]any{"type": "string"}}
 		}

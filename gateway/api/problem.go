@@ -73,6 +73,20 @@ func forbidden(ct *contracts.Contract, k *keys.Key) *Problem {
 	return p
 }
 
+func rateLimited(k *keys.Key, wait time.Duration) *Problem {
+	p := probRateLimited.new(fmt.Sprintf("the API key %q may make %v calls a second (%d at once); try again in %s", k.Name, k.Rate, max(k.Burst, 1), wait.Round(time.Millisecond)))
+	p.retryAfter = time.Duration(ceilSeconds(wait)) * time.Second
+	return p
+}
+
+// rateStateUnavailable is broker-unavailable: the rate state lives in
+// JetStream, which did not answer.
+func rateStateUnavailable(err error) *Problem {
+	p := probBrokerUnavailable.new(fmt.Sprintf("the rate limit of the API key cannot be checked: %v", err))
+	p.retryAfter = time.Second
+	return p
+}
+
 // keysNotReady is broker-unavailable: the keys live in JetStream, which
 // the gateway has not read yet.
 func keysNotReady() *Problem {

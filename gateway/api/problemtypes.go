@@ -53,6 +53,9 @@ var (
 		"the `Idempotency-Key` was first sent with another contract or body", "`contract`"}
 	probCallbackNotAllowed = problemClass{"callback-not-allowed", fiber.StatusUnprocessableEntity, "Callback not allowed",
 		"the `Callback-Url` host is not in `-webhook-allow` (the detail names it)", ""}
+	probRateLimited = problemClass{"rate-limited", fiber.StatusTooManyRequests, "Rate limited",
+		"the API key has spent its rate (`notebridge keys create -rate -burst`), counted across every gateway replica",
+		"`Retry-After`, `RateLimit`, `RateLimit-Policy` headers"}
 	probHeadersTooLarge = problemClass{"headers-too-large", fiber.StatusRequestHeaderFieldsTooLarge, "Headers too large",
 		"request line and headers over `-header-limit` (default 4 KiB)", ""}
 	probClientClosed = problemClass{"client-closed-request", statusClientClosed, "Client closed request",
@@ -95,7 +98,7 @@ var problemClasses = []*problemClass{
 	&probUnauthorized, &probForbidden, &probNotFound, &probMethodNotAllowed, &probNotAcceptable, &probJobFinished,
 	&probBodyTooLarge, &probUnsupportedMediaType,
 	&probInvalidRequest, &probIdempotencyKeyReused, &probCallbackNotAllowed,
-	&probHeadersTooLarge, &probClientClosed, &probInternal, &probNotImplemented,
+	&probRateLimited, &probHeadersTooLarge, &probClientClosed, &probInternal, &probNotImplemented,
 	&probWorkerError, &probInvalidReply, &probContractDrift, &probWorkerLost,
 	&probNoWorker, &probWorkerBusy, &probBrokerUnavailable, &probOverloaded, &probDeadlineExceeded,
 	&probHTTPError,
@@ -107,6 +110,7 @@ var problemResponses = map[string][]*problemClass{
 	"BadRequest":           {&probMalformedJSON, &probTooDeep, &probInvalidHeader, &probMalformedRequest},
 	"Unauthorized":         {&probUnauthorized},
 	"Forbidden":            {&probForbidden},
+	"RateLimited":          {&probRateLimited},
 	"NotFound":             {&probNotFound},
 	"NotAcceptable":        {&probNotAcceptable},
 	"JobFinished":          {&probJobFinished},

@@ -16,7 +16,7 @@ func routes(app *fiber.App, cfg Config, spec []byte) []allowRule {
 	// jobs; the catalog, the documents and the probes stay open.
 	keyed := func(h fiber.Handler) []fiber.Handler { return []fiber.Handler{h} }
 	if cfg.Keys != nil {
-		guard := RequireKey(cfg.Keys)
+		guard := RequireKey(cfg.Keys, cfg.RateLimiter)
 		keyed = func(h fiber.Handler) []fiber.Handler { return []fiber.Handler{guard, h} }
 	}
 	// call is a route that calls a contract: keyed, admitted within the

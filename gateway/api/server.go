@@ -80,6 +80,9 @@ type Config struct {
 	// (RequireKey), a key calls only what it is allowed to, and a job is
 	// seen only by the key that submitted it. nil serves everyone.
 	Keys Authenticator
+	// RateLimiter enforces the keys' rates; nil lets every key call at
+	// will. It needs Keys.
+	RateLimiter RateLimiter
 }
 
 // Validate reports the first missing or impossible setting.

@@ -51,6 +51,12 @@ type Key struct {
 	// Contracts lists what the key may call: "name" (every version),
 	// "name/vN", or "*" (everything).
 	Contracts []string `json:"contracts"`
+	// Rate is the calls per second the key may make on average, across
+	// every gateway replica; 0 means no limit.
+	Rate float64 `json:"rate,omitempty"`
+	// Burst is how many calls it may make at once; 0 means Rate rounded
+	// up, at least 1.
+	Burst int `json:"burst,omitempty"`
 	// CreatedAt is when the key was issued.
 	CreatedAt time.Time `json:"created_at"`
 }

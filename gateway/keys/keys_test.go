@@ -156,6 +156,23 @@ func TestCreateRefusesBadSettings(t *testing.T) {
 	}
 }
 
+func TestCreateRefusesBadRates(t *testing.T) {
+	_, _, js := natstest.JetStream(t)
+	ctx := context.Background()
+	kv, err := keys.Bucket(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		rate  float64
+		burst int
+	}{{-1, 0}, {1, -1}, {0, 5}} {
+		if _, _, err := keys.Create(ctx, kv, "app", []string{"*"}, keys.WithRate(tt.rate, tt.burst)); !errors.Is(err, keys.ErrInvalid) {
+			t.Errorf("rate %v burst %d: got %v; want ErrInvalid", tt.rate, tt.burst, err)
+		}
+	}
+}
+
 func TestFromHeader(t *testing.T) {
 	tests := []struct {
 		header, token string

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -127,9 +128,24 @@ func Bucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, er
 	return kv, err
 }
 
+// Option changes a key being created.
+type Option func(*Key) error
+
+// WithRate limits the key to rate calls per second on average, and burst
+// at once (0: rate rounded up); see Limiter.
+func WithRate(rate float64, burst int) Option {
+	return func(k *Key) error {
+		if rate < 0 || math.IsNaN(rate) || math.IsInf(rate, 0) || burst < 0 || (rate == 0 && burst > 0) {
+			return fmt.Errorf("%w: rate %v and burst %d: want a rate >= 0 (0: none) and a burst >= 0", ErrInvalid, rate, burst)
+		}
+		k.Rate, k.Burst = rate, burst
+		return nil
+	}
+}
+
 // Create issues a key named name, allowed to call grants, and returns it
 // with its token: the only time the token is seen.
-func Create(ctx context.Context, kv jetstream.KeyValue, name string, grants []string) (*Key, string, error) {
+func Create(ctx context.Context, kv jetstream.KeyValue, name string, grants []string, opts ...Option) (*Key, string, error) {
 	all, err := List(ctx, kv)
 	if err != nil {
 		return nil, "", err
@@ -140,6 +156,11 @@ func Create(ctx context.Context, kv jetstream.KeyValue, name string, grants []st
 	k, token, err := newKey(name, grants, time.Now())
 	if err != nil {
 		return nil, "", err
+	}
+	for _, opt := range opts {
+		if err := opt(k); err != nil {
+			return nil, "", err
+		}
 	}
 	value, err := json.Marshal(k)
 	if err != nil {

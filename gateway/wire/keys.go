@@ -7,3 +7,11 @@ const (
 	// KeyPrefix prefixes the key of an API key's entry: "key.<id>".
 	KeyPrefix = "key."
 )
+
+// Per-key rate limits (gateway/keys.Limiter): the bucket of their state.
+const (
+	// RateBucket is the JetStream key-value bucket of rate limit state.
+	RateBucket = "nb_ratelimits"
+	// RatePrefix prefixes a key's entry: "rate.<key id>".
+	RatePrefix = "rate."
+)

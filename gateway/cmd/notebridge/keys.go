@@ -45,10 +45,14 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.SetOutput(stderr)
 	natsURL := fs.String("nats-url", envOr("NOTEBRIDGE_NATS_URL", "nats://127.0.0.1:4222"), "NATS server `url` of the gateways (env NOTEBRIDGE_NATS_URL)")
 	var name, grants string
+	var rate float64
+	var burst int
 	switch args[0] {
 	case "create":
 		fs.StringVar(&name, "name", "", "who the key is for, unique: 1 to 64 of A-Z a-z 0-9 . _ -")
 		fs.StringVar(&grants, "contracts", "", "what it may call, comma-separated: name (every version), name/vN, or * (everything)")
+		fs.Float64Var(&rate, "rate", 0, "calls per second it may make on average, across every gateway replica; 0: no limit")
+		fs.IntVar(&burst, "burst", 0, "calls it may make at once; 0: -rate rounded up")
 	case "list", "revoke":
 	default:
 		fmt.Fprintln(stderr, keysUsage)
@@ -74,7 +78,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	switch args[0] {
 	case "create":
-		k, token, err := keys.Create(ctx, kv, name, splitDirs(grants))
+		k, token, err := keys.Create(ctx, kv, name, splitDirs(grants), keys.WithRate(rate, burst))
 		if err != nil {
 			return err
 		}
@@ -86,9 +90,13 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tCONTRACTS\tCREATED")
+		fmt.Fprintln(tw, "ID\tNAME\tCONTRACTS\tRATE\tCREATED")
 		for _, k := range all {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.Name, strings.Join(k.Contracts, ","), k.CreatedAt.Format(time.RFC3339))
+			rate := "-"
+			if k.Rate > 0 {
+				rate = fmt.Sprintf("%v/s burst %d", k.Rate, k.Burst)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, strings.Join(k.Contracts, ","), rate, k.CreatedAt.Format(time.RFC3339))
 		}
 		return tw.Flush()
 	case "revoke":
@@ -105,17 +113,18 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // watchKeys starts following the API keys when -auth is keys; with none,
-// it says loudly that the gateway admits anyone.
-func watchKeys(ctx context.Context, nc *nats.Conn, auth string, log *slog.Logger) (api.Authenticator, error) {
+// it says loudly that the gateway admits anyone. It returns the keys
+// and their rate limiter.
+func watchKeys(ctx context.Context, nc *nats.Conn, auth string, log *slog.Logger) (api.Authenticator, api.RateLimiter, error) {
 	if auth == authNone {
 		log.Warn("AUTHENTICATION IS OFF (-auth none): any client may call any contract and read any job; " +
 			"never expose this gateway beyond your machine. Run with -auth keys (the default) and `notebridge keys create`.")
-		return nil, nil
+		return nil, nil, nil
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	log.Info("API keys required on calls and job routes (-auth keys)", "bucket", "nb_keys")
-	return keys.Watch(ctx, js, log), nil
+	return keys.Watch(ctx, js, log), keys.NewLimiter(js), nil
 }

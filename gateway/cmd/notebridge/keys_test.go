@@ -132,3 +132,54 @@ func TestServeWithoutKeysWarns(t *testing.T) {
 		t.Errorf("the log of a gateway with -auth none:\n%s\nwant a warning that authentication is off", log)
 	}
 }
+
+// A key's rate holds across two gateway processes on one NATS: its burst
+// is spent once, whichever replica serves each call.
+func TestRateLimitAcrossGatewayProcesses(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Server(t, embedded.Config{Port: -1, DataDir: t.TempDir()})
+	natsURL := ns.ClientURL()
+	var bases []string
+	for range 2 {
+		p := startGateway(t, "-auth", "keys", "-nats-url", natsURL, "-contracts-dir", "../../../testdata/contracts")
+		bases = append(bases, p.listening(t))
+	}
+	// Three calls at once, then one every 100 s: nothing refills during the test.
+	token, _, err := keysCmd(t, "create", "-nats-url", natsURL, "-name", "limited", "-contracts", "*", "-rate", "0.01", "-burst", "3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	token = strings.TrimSpace(token)
+	// A key without a rate, issued after it: once a replica admits this
+	// one, its watch has seen the limited key too (updates come in order).
+	probe, _, err := keysCmd(t, "create", "-nats-url", natsURL, "-name", "probe", "-contracts", "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe = strings.TrimSpace(probe)
+	for _, base := range bases {
+		deadline := time.Now().Add(10 * time.Second)
+		for callWithKey(t, "POST", base+"/api/echo/v1", probe, `{"text": "hi"}`).status == 401 {
+			if time.Now().After(deadline) {
+				t.Fatal("a replica does not admit a new key after 10 s")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	statuses := map[int]int{}
+	var limited answer
+	for i := range 8 {
+		r := callWithKey(t, "POST", bases[i%2]+"/api/echo/v1", token, `{"text": "hi"}`)
+		statuses[r.status]++
+		if r.status == 429 {
+			limited = r
+		}
+	}
+	// No worker serves echo: an admitted call is 503 no-worker, a refused one 429.
+	if statuses[503] != 3 || statuses[429] != 5 {
+		t.Errorf("statuses %v; want 3 admitted (503 no-worker) and 5 refused (429)", statuses)
+	}
+	if !strings.Contains(limited.body, "rate-limited") {
+		t.Errorf("a refusal: %s; want a rate-limited problem", limited.body)
+	}
+}

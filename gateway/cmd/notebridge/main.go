@@ -147,12 +147,12 @@ func runServe(ctx context.Context, args []string) error {
 	if svc != nil {
 		defer svc.Stop()
 	}
-	keyStore, err := watchKeys(ctx, nc, cfg.Auth, log)
+	keyStore, limiter, err := watchKeys(ctx, nc, cfg.Auth, log)
 	if err != nil {
 		return err
 	}
 	app, err := api.New(api.Config{Registry: reg, Conn: nc, Logger: log, BodyLimit: cfg.BodyLimit, HeaderLimit: cfg.HeaderLimit, Limits: cfg.Limits,
-		ReadTimeout: cfg.ReadTimeout, IdleTimeout: cfg.IdleTimeout, Jobs: svc, Keys: keyStore, CORSOrigins: origins,
+		ReadTimeout: cfg.ReadTimeout, IdleTimeout: cfg.IdleTimeout, Jobs: svc, Keys: keyStore, RateLimiter: limiter, CORSOrigins: origins,
 		MaxInflight: cfg.MaxInflight, MaxInflightPerContract: cfg.MaxPerContract})
 	if err != nil {
 		return err
