@@ -13,6 +13,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/jobs"
@@ -41,6 +42,8 @@ type call struct {
 	// release frees the call's admission slot (admission.enter); ok says
 	// it succeeded.
 	release func(ok bool)
+	// span is the call's exchange with its workers, when tracing is on.
+	span trace.Span
 }
 
 // request builds the NATS message of the call: the client's bytes, never a
@@ -109,6 +112,7 @@ func admit(reg *contracts.Registry, c *fiber.Ctx, lim contracts.Limits) (*call, 
 	}
 	c.Locals(callLocal, k)
 	t.metrics.begin(k)
+	startCallSpan(c, t.tracer, k)
 	return k, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/wire"
@@ -179,6 +180,7 @@ const callLocal = "notebridge.call"
 type callTracking struct {
 	admission *admission
 	metrics   *Metrics
+	tracer    trace.TracerProvider // nil: no spans of its own
 }
 
 // trackLocal is where trackCalls leaves its callTracking for admit.
@@ -188,8 +190,8 @@ const trackLocal = "notebridge.track"
 // admit) and records the outcome of each: those admitted, when they end
 // (a stream that has started ends in its writer), and those refused for
 // their contract.
-func trackCalls(adm *admission, m *Metrics) fiber.Handler {
-	t := &callTracking{admission: adm, metrics: m}
+func trackCalls(adm *admission, m *Metrics, tp trace.TracerProvider) fiber.Handler {
+	t := &callTracking{admission: adm, metrics: m, tracer: tp}
 	return func(c *fiber.Ctx) error {
 		c.Locals(trackLocal, t)
 		err := c.Next()

@@ -21,7 +21,7 @@ func routes(app *fiber.App, cfg Config, spec []byte) []allowRule {
 	}
 	// call is a route that calls a contract: keyed, admitted within the
 	// in-flight bounds, and its outcome recorded in the metrics.
-	track := trackCalls(newAdmission(cfg.MaxInflight, cfg.MaxInflightPerContract), cfg.Metrics)
+	track := trackCalls(newAdmission(cfg.MaxInflight, cfg.MaxInflightPerContract), cfg.Metrics, cfg.TracerProvider)
 	call := func(h fiber.Handler) []fiber.Handler { return append([]fiber.Handler{track}, keyed(h)...) }
 	var allows []allowRule
 	only := func(path string, methods ...string) { allows = append(allows, serveOnly(app, path, methods...)) }

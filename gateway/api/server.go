@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/jobs"
@@ -83,6 +84,11 @@ type Config struct {
 	// RateLimiter enforces the keys' rates; nil lets every key call at
 	// will. It needs Keys.
 	RateLimiter RateLimiter
+	// TracerProvider, when set, gets a server span per request and a
+	// client span per call, whose trace context the worker continues
+	// (traceparent in the NATS request). nil makes no span: a client's
+	// traceparent goes to the worker unchanged.
+	TracerProvider trace.TracerProvider
 }
 
 // Validate reports the first missing or impossible setting.
@@ -185,6 +191,9 @@ func newApp(cfg Config) *fiber.App {
 	srv.ConnState = trackIdle
 	srv.SecureErrorLogMessage = true // fasthttp's parse errors would quote the request's bytes, credentials included
 	app.Use(RequestID(), AccessLog(cfg.Logger), Recover(cfg.Logger), HeadCheck(cfg.BodyLimit))
+	if cfg.TracerProvider != nil {
+		app.Use(Trace(cfg.TracerProvider))
+	}
 	if len(cfg.CORSOrigins) > 0 {
 		app.Use(CORS(cfg.CORSOrigins))
 	}
@@ -231,6 +240,12 @@ func logRequest(h slog.Handler, c *fiber.Ctx, status int, start time.Time) {
 		slog.Int("status", status), slog.Float64("duration_ms", float64(now.Sub(start).Microseconds())/1000))
 	if name := keyName(c); name != "" {
 		r.AddAttrs(slog.String("key", name))
+	}
+	if k, ok := c.Locals(callLocal).(*call); ok {
+		r.AddAttrs(slog.String("contract", k.ct.ID()))
+	}
+	if sc := trace.SpanContextFromContext(c.UserContext()); sc.HasTraceID() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()))
 	}
 	_ = h.Handle(ctx, r)
 }

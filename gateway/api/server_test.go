@@ -111,15 +111,16 @@ func TestAccessLog(t *testing.T) {
 	tests := []struct {
 		method, path, body, contentType string
 		status                          int
+		contract                        string // the call's, for calls admitted
 	}{
-		{"POST", "/api/echo/v1", `{"text": "hi"}`, jsonCT, 200},
-		{"POST", "/api/echo", `{"text": "hi"}`, jsonCT, 200},
-		{"POST", "/api/echo/v1", `{"text": `, jsonCT, 400},
-		{"POST", "/api/echo/v1", `{"text": 1}`, jsonCT, 422},
-		{"POST", "/api/echo/v1", `{"text": "hi"}`, "text/plain", 415},
-		{"DELETE", "/api/echo/v1", "", "", 405},
-		{"GET", "/nowhere", "", "", 404},
-		{"GET", "/healthz", "", "", 200},
+		{"POST", "/api/echo/v1", `{"text": "hi"}`, jsonCT, 200, "echo/v1"},
+		{"POST", "/api/echo", `{"text": "hi"}`, jsonCT, 200, "echo/v1"},
+		{"POST", "/api/echo/v1", `{"text": `, jsonCT, 400, ""},
+		{"POST", "/api/echo/v1", `{"text": 1}`, jsonCT, 422, ""},
+		{"POST", "/api/echo/v1", `{"text": "hi"}`, "text/plain", 415, ""},
+		{"DELETE", "/api/echo/v1", "", "", 405, ""},
+		{"GET", "/nowhere", "", "", 404, ""},
+		{"GET", "/healthz", "", "", 200, ""},
 	}
 	for i, tt := range tests {
 		id := fmt.Sprintf("log-%d", i)
@@ -136,10 +137,17 @@ func TestAccessLog(t *testing.T) {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		if want := []string{"duration_ms", "level", "method", "msg", "path", "request_id", "status", "time"}; !reflect.DeepEqual(keys, want) {
-			t.Errorf("%s %s: attributes %v; want %v", tt.method, tt.path, keys, want)
+		wantKeys := []string{"duration_ms", "level", "method", "msg", "path", "request_id", "status", "time"}
+		if tt.contract != "" {
+			wantKeys = append([]string{"contract"}, wantKeys...)
+		}
+		if !reflect.DeepEqual(keys, wantKeys) {
+			t.Errorf("%s %s: attributes %v; want %v", tt.method, tt.path, keys, wantKeys)
 		}
 		want := map[string]any{"level": "INFO", "msg": "request", "request_id": id, "method": tt.method, "path": tt.path, "status": float64(tt.status)}
+		if tt.contract != "" {
+			want["contract"] = tt.contract
+		}
 		for k, v := range want {
 			if line[k] != v {
 				t.Errorf("%s %s: %s = %v; want %v", tt.method, tt.path, k, line[k], v)

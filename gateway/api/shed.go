@@ -115,4 +115,5 @@ func finishCall(m *Metrics, k *call, status int, p *Problem) {
 		k.release(p == nil && status < 400)
 	}
 	m.end(k, status, p)
+	endCallSpan(k, status, p)
 }

@@ -151,8 +151,20 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	tracer, stopTracing, err := setupTracing(ctx)
+	if err != nil {
+		return fmt.Errorf("OpenTelemetry: %w", err)
+	}
+	defer func() {
+		flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = stopTracing(flush) // the spans of the last requests
+	}()
+	if tracer != nil {
+		log.Info("tracing: spans exported over OTLP/HTTP", "service", serviceName())
+	}
 	app, err := api.New(api.Config{Registry: reg, Conn: nc, Logger: log, BodyLimit: cfg.BodyLimit, HeaderLimit: cfg.HeaderLimit, Limits: cfg.Limits,
-		ReadTimeout: cfg.ReadTimeout, IdleTimeout: cfg.IdleTimeout, Jobs: svc, Keys: keyStore, RateLimiter: limiter, CORSOrigins: origins,
+		ReadTimeout: cfg.ReadTimeout, IdleTimeout: cfg.IdleTimeout, Jobs: svc, Keys: keyStore, RateLimiter: limiter, CORSOrigins: origins, TracerProvider: tracer,
 		MaxInflight: cfg.MaxInflight, MaxInflightPerContract: cfg.MaxPerContract})
 	if err != nil {
 		return err
