@@ -22,11 +22,12 @@ Every error is an ErrorReply; the caller turns it into the reply its transport s
 """
 
 import asyncio
+import contextvars
 import functools
 import logging
 import time
 from collections.abc import Mapping
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -55,7 +56,9 @@ from notebridge_worker.protocol import (
     STREAM_END,
     STREAM_HEARTBEAT,
     heartbeat_interval,
+    subject,
 )
+from notebridge_worker.tracing import mark_failed, request_span
 
 logger = logging.getLogger("notebridge_worker")
 
@@ -89,6 +92,24 @@ class Pipeline:
         message). The offline TestClient calls this too, so that a test runs the path
         production runs.
         """
+        contract = route.contract
+        target = subject(contract.name, contract.version)
+        with request_span(contract.ref, target, request_id, headers) as span:
+            try:
+                return await self._process(route, data, headers, request_id, stream, job)
+            except ErrorReply as error:
+                mark_failed(span, error.code)
+                raise
+
+    async def _process(
+        self,
+        route: Route,
+        data: bytes,
+        headers: Mapping[str, str],
+        request_id: str,
+        stream: StreamSink | None,
+        job: JobHandle | None,
+    ) -> bytes | None:
         received_at = time.time()
         contract = route.contract
         sent_digest = headers.get(HEADER_CONTRACT_DIGEST)
@@ -251,9 +272,11 @@ class Pipeline:
         else:
             pool = self.runtime.pool(route.pool or self.config.pool)
             args, kwargs = route.arguments(argument, context)
-            work = asyncio.get_running_loop().run_in_executor(
-                pool, functools.partial(route.function, *args, **kwargs)
-            )
+            call = functools.partial(route.function, *args, **kwargs)
+            if isinstance(pool, ThreadPoolExecutor):
+                # The handler's own spans (and any context variable) are the request's.
+                call = functools.partial(contextvars.copy_context().run, call)
+            work = asyncio.get_running_loop().run_in_executor(pool, call)
         try:
             if not work.done():
                 await asyncio.wait({work}, timeout=context.time_left())

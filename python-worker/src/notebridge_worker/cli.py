@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from notebridge_worker import models
+from notebridge_worker import models, tracing
 from notebridge_worker.config import POOLS
 from notebridge_worker.connection import (
     DEFAULT_NATS_URL,
@@ -99,9 +99,15 @@ def _run(args: argparse.Namespace) -> int:
         name=args.name, max_inflight=args.max_inflight, pool=args.pool, pool_size=args.pool_size
     )
     options = NatsOptions(**{name: getattr(args, f"nats_{name}") for name in NATS_HELP})
-    # An unreachable server is retried, and logged, until it answers: a worker may start
-    # before NATS does. Credentials it refuses end the run (ConnectError).
-    worker.run(options=options, grace_seconds=args.grace_seconds, ready_file=args.ready_file)
+    # Spans go out over OTLP when the standard OTEL_* variables say where (tracing.py).
+    traced = tracing.configure_from_environment(service_name=worker.name)
+    try:
+        # An unreachable server is retried, and logged, until it answers: a worker may start
+        # before NATS does. Credentials it refuses end the run (ConnectError).
+        worker.run(options=options, grace_seconds=args.grace_seconds, ready_file=args.ready_file)
+    finally:
+        if traced:
+            tracing.shutdown()  # the spans of the last requests
     return 0
 
 
