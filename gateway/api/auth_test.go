@@ -240,3 +240,81 @@ func TestRateLimitedKey(t *testing.T) {
 		t.Errorf("a key without a rate: got %d, RateLimit %q; want 200 and no header", r.status, r.header.Get("RateLimit"))
 	}
 }
+
+func TestListJobsOfTheKey(t *testing.T) {
+	g := newKeyedGateway(t)
+	submit := func(key, body string) string {
+		t.Helper()
+		r := g.as(t, key, "POST", "/api/steps/v1/jobs", body)
+		if r.status != 202 {
+			t.Fatalf("submitting as %s: got %d (%s)", key, r.status, r.body)
+		}
+		var acc struct{ ID string }
+		if err := json.Unmarshal(r.body, &acc); err != nil {
+			t.Fatal(err)
+		}
+		return acc.ID
+	}
+	var mine []string
+	for _, text := range []string{"first", "second", "third"} {
+		mine = append(mine, submit("all", `{"text": "`+text+`"}`))
+		time.Sleep(2 * time.Millisecond) // distinct creation times: the list is newest first
+	}
+	theirs := submit("other", `{"text": "not yours"}`)
+	if r := g.as(t, "all", "DELETE", "/jobs/"+mine[0], ""); r.status != 200 {
+		t.Fatalf("cancelling: got %d", r.status)
+	}
+
+	type page struct {
+		Jobs []struct{ ID, Status, Contract string }
+		Next string
+	}
+	list := func(key, query string) (page, response) {
+		t.Helper()
+		r := g.as(t, key, "GET", "/jobs"+query, "")
+		var p page
+		if r.status == 200 {
+			if err := json.Unmarshal(r.body, &p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return p, r
+	}
+	ids := func(p page) []string {
+		var out []string
+		for _, j := range p.Jobs {
+			out = append(out, j.ID)
+		}
+		return out
+	}
+
+	all, r := list("all", "")
+	if r.status != 200 || strings.Join(ids(all), ",") != strings.Join([]string{mine[2], mine[1], mine[0]}, ",") || all.Next != "" {
+		t.Errorf("GET /jobs: got %d %s; want the key's three jobs, newest first, one page", r.status, r.body)
+	}
+	first, _ := list("all", "?limit=2")
+	second, _ := list("all", "?limit=2&cursor="+first.Next)
+	if len(first.Jobs) != 2 || first.Next == "" || len(second.Jobs) != 1 || second.Jobs[0].ID != mine[0] || second.Next != "" {
+		t.Errorf("pages of 2: %v (next %q), then %v (next %q); want 2, then the oldest", ids(first), first.Next, ids(second), second.Next)
+	}
+	if cancelled, _ := list("all", "?status=cancelled"); strings.Join(ids(cancelled), ",") != mine[0] {
+		t.Errorf("?status=cancelled: %v; want %s", ids(cancelled), mine[0])
+	}
+	if steps, _ := list("all", "?contract=steps/v1&limit=100"); len(steps.Jobs) != 3 {
+		t.Errorf("?contract=steps/v1: %d jobs; want 3", len(steps.Jobs))
+	}
+	if other, _ := list("other", ""); strings.Join(ids(other), ",") != theirs {
+		t.Errorf("the other key's list: %v; want only its own %s", ids(other), theirs)
+	}
+	for _, query := range []string{"?limit=0", "?limit=101", "?status=done", "?contract=nope", "?cursor=***", "?cursor=b3du"} {
+		if _, r := list("all", query); r.status != 400 || r.problem(t)["type"] != "urn:notebridge:problem:invalid-query" {
+			t.Errorf("GET /jobs%s: got %d %s; want 400 invalid-query", query, r.status, r.body)
+		}
+	}
+	if _, r := list("other", "?cursor="+first.Next); r.status != 400 {
+		t.Errorf("another key's cursor: got %d; want 400", r.status)
+	}
+	if _, r := list("", ""); r.status != 401 {
+		t.Errorf("GET /jobs without a key: got %d; want 401", r.status)
+	}
+}

@@ -2,8 +2,11 @@ package api
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -195,4 +198,93 @@ func sendRecord(c *fiber.Ctx, rec *jobs.Record) error {
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Send(b)
+}
+
+// Job list bounds.
+const (
+	defaultListLimit = 20
+	maxListLimit     = 100
+)
+
+// jobList is the body of GET /jobs.
+type jobList struct {
+	Jobs []json.RawMessage `json:"jobs"`
+	// Next is the cursor of the next page, absent on the last.
+	Next string `json:"next,omitempty"`
+}
+
+// ListJobs is GET /jobs: the caller's jobs (its key's; without keys,
+// those submitted without one), newest first, filtered by ?contract=
+// (name or name/vN) and ?status=, ?limit= per page, from ?cursor=.
+func ListJobs(reg *contracts.Registry, b *broker, svc *jobs.Service) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		keep, limit, err := listQuery(reg, c)
+		if err != nil {
+			return err
+		}
+		cursor := ""
+		if raw := c.Query("cursor"); raw != "" {
+			decoded, err := base64.RawURLEncoding.DecodeString(raw)
+			if err != nil {
+				return invalidQuery("cursor", "is not a cursor this gateway gave: pass next from the previous page, unchanged")
+			}
+			cursor = string(decoded)
+		}
+		ctx, cancel, p := jobContext(b)
+		if p != nil {
+			return p
+		}
+		defer cancel()
+		page, err := svc.List(ctx, owner(c), cursor, limit, keep)
+		if errors.Is(err, jobs.ErrBadCursor) {
+			return invalidQuery("cursor", "is not a cursor of this key's job list")
+		}
+		if err != nil {
+			return jobsUnavailable(ctx, err)
+		}
+		out := jobList{Jobs: make([]json.RawMessage, 0, len(page.Jobs))}
+		for _, rec := range page.Jobs {
+			pub, err := rec.Public()
+			if err != nil {
+				return err
+			}
+			out.Jobs = append(out.Jobs, pub)
+		}
+		if page.Next != "" {
+			out.Next = base64.RawURLEncoding.EncodeToString([]byte(page.Next))
+		}
+		return c.JSON(out)
+	}
+}
+
+// listQuery reads GET /jobs's filters and page size.
+func listQuery(reg *contracts.Registry, c *fiber.Ctx) (keep func(*jobs.Record) bool, limit int, err error) {
+	limit = defaultListLimit
+	if raw := c.Query("limit"); raw != "" {
+		if limit, err = strconv.Atoi(raw); err != nil || limit < 1 || limit > maxListLimit {
+			return nil, 0, invalidQuery("limit", fmt.Sprintf("must be an integer from 1 to %d", maxListLimit))
+		}
+	}
+	status := jobs.Status(c.Query("status"))
+	switch status {
+	case "", jobs.Queued, jobs.Running, jobs.Succeeded, jobs.Failed, jobs.Cancelled:
+	default:
+		return nil, 0, invalidQuery("status", "must be queued, running, succeeded, failed or cancelled")
+	}
+	contract := c.Query("contract")
+	if contract != "" {
+		name, _, _ := strings.Cut(contract, "/v")
+		if _, err := reg.Latest(name); err != nil && !errors.Is(err, contracts.ErrUnknownVersion) {
+			return nil, 0, invalidQuery("contract", fmt.Sprintf("%q is not a contract of this gateway (name, or name/vN)", contract))
+		}
+	}
+	return func(r *jobs.Record) bool {
+		if status != "" && r.Status != status {
+			return false
+		}
+		if contract != "" && r.Contract != contract && !strings.HasPrefix(r.Contract, contract+"/v") {
+			return false
+		}
+		return true
+	}, limit, nil
 }

@@ -101,7 +101,7 @@ func requireKeys(doc *openapi.Document) {
 			Description: "An API key from `notebridge keys create`, sent as Authorization: Bearer <key>"},
 	}
 	for path, item := range doc.Paths {
-		if !strings.HasPrefix(path, "/api/") && !strings.HasPrefix(path, "/jobs/") {
+		if !strings.HasPrefix(path, "/api/") && !strings.HasPrefix(path, "/jobs") {
 			continue
 		}
 		for _, op := range []*openapi.Operation{item.Post, item.Delete, item.Get} {
@@ -394,6 +394,29 @@ func jobPaths(doc *openapi.Document) {
 	record := jsonResponse("The job's record", openapi.Ref("Job"))
 	record.Headers = map[string]*openapi.Header{"X-Request-Id": {Ref: "#/components/headers/RequestId"}}
 	doc.Tags = append(doc.Tags, openapi.Tag{Name: "jobs", Description: "Jobs of job contracts: status, result, cancellation"})
+	query := func(name, description string, schema map[string]any) *openapi.Parameter {
+		return &openapi.Parameter{Name: name, In: "query", Description: description, Schema: schema}
+	}
+	list := jsonResponse("A page of jobs, newest first", openapi.Ref("JobList"))
+	list.Headers = map[string]*openapi.Header{"X-Request-Id": {Ref: "#/components/headers/RequestId"}}
+	doc.Paths["/jobs"] = &openapi.PathItem{
+		Summary: "The caller's jobs",
+		Get: &openapi.Operation{
+			OperationID: "list_jobs", Tags: []string{"jobs"},
+			Summary: "The jobs of the caller's API key (without keys: those submitted without one), newest first, a page at a time",
+			Parameters: []*openapi.Parameter{
+				query("contract", "Only this contract's jobs: name, or name/vN", map[string]any{"type": "string", "pattern": `^[a-z][a-z0-9_-]{0,63}(/v[1-9][0-9]*)?$`}),
+				query("status", "Only jobs with this status", jobStatusSchema),
+				query("limit", "Jobs per page", map[string]any{"type": "integer", "minimum": 1, "maximum": maxListLimit, "default": defaultListLimit}),
+				query("cursor", "next of the previous page", map[string]any{"type": "string"}),
+			},
+			Responses: map[string]*openapi.Response{
+				"200": list,
+				"400": {Ref: "#/components/responses/InvalidQuery"},
+				"503": {Ref: "#/components/responses/Unavailable"},
+			},
+		},
+	}
 	doc.Paths["/jobs/{id}"] = &openapi.PathItem{
 		Summary: "A job of a job contract",
 		Get: &openapi.Operation{
@@ -451,7 +474,7 @@ func components(bundle *openapi.Bundle) openapi.Components {
 				Schema: map[string]any{"type": "string", "format": "uri"}},
 		},
 	}
-	for _, name := range []string{"Problem", "Violation", "Catalog", "ContractVersion", "Job", "JobAccepted", "StreamEnd"} {
+	for _, name := range []string{"Problem", "Violation", "Catalog", "ContractVersion", "Job", "JobAccepted", "StreamEnd", "JobList"} {
 		if _, taken := c.Schemas[name]; taken {
 			c.Schemas["contract."+name] = c.Schemas[name] // a schema file called Problem.json
 		}
@@ -463,6 +486,14 @@ func components(bundle *openapi.Bundle) openapi.Components {
 	c.Schemas["Job"] = jobSchema
 	c.Schemas["JobAccepted"] = jobAcceptedSchema
 	c.Schemas["StreamEnd"] = streamEndSchema
+	c.Schemas["JobList"] = map[string]any{
+		"type":     "object",
+		"required": []string{"jobs"},
+		"properties": map[string]any{
+			"jobs": map[string]any{"type": "array", "items": openapi.Ref("Job")},
+			"next": map[string]any{"type": "string", "description": "The cursor of the next page (?cursor=); absent on the last"},
+		},
+	}
 
 	for name, specs := range problemResponses {
 		var titles []string

@@ -95,6 +95,10 @@ func keysNotReady() *Problem {
 	return p
 }
 
+func invalidQuery(param, detail string) *Problem {
+	return probInvalidQuery.new(fmt.Sprintf("?%s %s", param, detail))
+}
+
 func notFound(detail string) *Problem {
 	return probNotFound.new(detail)
 }

@@ -27,6 +27,8 @@ var (
 		"`line`, `column`"}
 	probInvalidHeader = problemClass{"invalid-header", fiber.StatusBadRequest, "Invalid header",
 		"`Request-Timeout` is not a decimal number of seconds of at least 0.001; `Idempotency-Key` or `Callback-Url` is malformed", ""}
+	probInvalidQuery = problemClass{"invalid-query", fiber.StatusBadRequest, "Invalid query",
+		"a query parameter of `GET /jobs` (`contract`, `status`, `limit`, `cursor`) is not one it takes", ""}
 	probMalformedRequest = problemClass{"malformed-request", fiber.StatusBadRequest, "Malformed request",
 		"the request line or headers are not valid HTTP/1.1, or could be framed two ways (see Limits); the connection is closed after the answer", ""}
 	probUnauthorized = problemClass{"unauthorized", fiber.StatusUnauthorized, "Unauthorized",
@@ -94,7 +96,7 @@ var (
 
 // problemClasses is the catalog, in the order of docs/http-api.md.
 var problemClasses = []*problemClass{
-	&probMalformedJSON, &probTooDeep, &probInvalidHeader, &probMalformedRequest,
+	&probMalformedJSON, &probTooDeep, &probInvalidHeader, &probInvalidQuery, &probMalformedRequest,
 	&probUnauthorized, &probForbidden, &probNotFound, &probMethodNotAllowed, &probNotAcceptable, &probJobFinished,
 	&probBodyTooLarge, &probUnsupportedMediaType,
 	&probInvalidRequest, &probIdempotencyKeyReused, &probCallbackNotAllowed,
@@ -108,6 +110,7 @@ var problemClasses = []*problemClass{
 // responses, by component name.
 var problemResponses = map[string][]*problemClass{
 	"BadRequest":           {&probMalformedJSON, &probTooDeep, &probInvalidHeader, &probMalformedRequest},
+	"InvalidQuery":         {&probInvalidQuery},
 	"Unauthorized":         {&probUnauthorized},
 	"Forbidden":            {&probForbidden},
 	"RateLimited":          {&probRateLimited},

@@ -49,6 +49,8 @@ func routes(app *fiber.App, cfg Config, spec []byte) []allowRule {
 	if hasJobs(reg) {
 		app.Post("/api/:name/:version/jobs", call(SubmitJob(reg, b, svc, cfg.Limits))...)
 		only("/api/:name/:version/jobs", fiber.MethodPost)
+		app.Get("/jobs", keyed(ListJobs(reg, b, svc))...)
+		only("/jobs", fiber.MethodGet)
 		app.Get("/jobs/:id", keyed(JobStatus(b, svc))...)
 		app.Delete("/jobs/:id", keyed(CancelJob(b, svc))...)
 		only("/jobs/:id", fiber.MethodGet, fiber.MethodDelete)

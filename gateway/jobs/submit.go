@@ -74,6 +74,10 @@ func (s *Service) submit(ctx context.Context, sub Submission) (rec *Record, repl
 		}
 	case err != nil:
 		return nil, false, err
+	default:
+		if err := s.store.index(ctx, rec); err != nil {
+			return nil, false, err
+		}
 	}
 	// A replay publishes again while no worker has started the job: the
 	// first submitter may have stopped before it published. JetStream

@@ -51,6 +51,9 @@ const (
 	// HookKeyPrefix prefixes the marker that a job's webhook is enqueued:
 	// "hook.<id>".
 	HookKeyPrefix = "hook."
+	// JobOwnerPrefix prefixes the index of a key's jobs, newest last:
+	// "own.<key id, or _ without keys>.<created, Unix ns, 19 digits>.<id>".
+	JobOwnerPrefix = "own."
 )
 
 // JobSubject returns the subject jobs of a contract version are published
