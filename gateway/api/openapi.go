@@ -5,11 +5,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"maps"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -677,10 +679,30 @@ var contractVersionSchema = map[string]any{
 	},
 }
 
-// ServeJSON answers GET with a document rendered once.
-func ServeJSON(body []byte) fiber.Handler {
+// ServeOpenAPI answers GET /openapi.json with the document of reg's
+// contracts: first, rendered by New, then a new one each time the
+// contracts are replaced (Registry.Generation), rendered once.
+func ServeOpenAPI(reg *contracts.Registry, opts DocOptions, first []byte, log *slog.Logger) fiber.Handler {
+	var mu sync.Mutex
+	body, generation := first, reg.Generation()
 	return func(c *fiber.Ctx) error {
+		mu.Lock()
+		if g := reg.Generation(); g != generation {
+			generation = g
+			doc, err := OpenAPI(reg, opts)
+			if err == nil {
+				var b []byte
+				if b, err = json.Marshal(doc); err == nil {
+					body = b
+				}
+			}
+			if err != nil {
+				log.Error("cannot render the OpenAPI document of the reloaded contracts; serving the previous one", "err", err)
+			}
+		}
+		out := body
+		mu.Unlock()
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-		return c.Send(body)
+		return c.Send(out)
 	}
 }

@@ -7,7 +7,8 @@ import (
 )
 
 // routes is the gateway's whole HTTP surface; docs/http-api.md documents it
-// for people and GET /openapi.json (spec, rendered once by New) for tools.
+// for people and GET /openapi.json (spec, rendered by New, then again when
+// the contracts are reloaded) for tools.
 // It returns the methods each path serves, for unknownMethods.
 func routes(app *fiber.App, cfg Config, spec []byte) []allowRule {
 	reg, svc, log := cfg.Registry, cfg.Jobs, cfg.Logger
@@ -33,7 +34,7 @@ func routes(app *fiber.App, cfg Config, spec []byte) []allowRule {
 
 	app.Get("/metrics", cfg.Metrics.Handler())
 	only("/metrics", fiber.MethodGet)
-	app.Get("/openapi.json", ServeJSON(spec))
+	app.Get("/openapi.json", ServeOpenAPI(reg, DocOptions{Keys: cfg.Keys != nil}, spec, log))
 	only("/openapi.json", fiber.MethodGet)
 	app.Get("/docs", Docs())
 	only("/docs", fiber.MethodGet)

@@ -174,6 +174,7 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	log.Info("gateway listening", "url", "http://"+ln.Addr().String(), "contracts", len(reg.All()), "nats", redact.URLs(natsURL))
+	go reloadOnHangup(ctx, reg, strings.Split(cfg.ContractsDir, ","), log)
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(api.LingeringListener(ln, cfg.Linger)) }()
 

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/notebridge/notebridge/gateway/contracts"
+)
+
+// reloadOnHangup loads the contract files again at each SIGHUP, until ctx
+// ends. A set that loads replaces the served one at once (requests under
+// way finish with the contracts they began with; the catalog, the routes'
+// lookups and /openapi.json switch together). A set that does not load,
+// or that would add or remove job mode (whose routes and JetStream objects
+// are set up at start), is refused: the gateway goes on with the old set
+// and logs why.
+func reloadOnHangup(ctx context.Context, reg *contracts.Registry, dirs []string, log *slog.Logger) {
+	hangups := make(chan os.Signal, 1)
+	signal.Notify(hangups, syscall.SIGHUP)
+	defer signal.Stop(hangups)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hangups:
+			reload(reg, dirs, log)
+		}
+	}
+}
+
+func reload(reg *contracts.Registry, dirs []string, log *slog.Logger) {
+	next, err := contracts.Load(dirs...)
+	if err != nil {
+		log.Error("contracts reload failed; still serving the previous contracts", "dirs", dirs, "err", err)
+		return
+	}
+	if hasJob(next) != hasJob(reg) {
+		log.Error("contracts reload refused: it would add or remove job contracts, which needs a restart; still serving the previous contracts", "dirs", dirs)
+		return
+	}
+	reg.Replace(next)
+	log.Info("contracts reloaded", "contracts", len(next.All()), "dirs", dirs)
+}
+
+func hasJob(reg *contracts.Registry) bool {
+	for _, ct := range reg.All() {
+		if ct.Mode == contracts.ModeJob {
+			return true
+		}
+	}
+	return false
+}
