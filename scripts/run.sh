@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 listen=${NOTEBRIDGE_LISTEN:-127.0.0.1:8080}
 nats_port=${NOTEBRIDGE_NATS_PORT:-4222}
-nats_url="nats://127.0.0.1:${nats_port}"
+data_dir=${NOTEBRIDGE_DATA_DIR:-.notebridge/data}
 worker=python-worker/.venv/bin/notebridge-worker
 pids=()
 
@@ -38,11 +38,15 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 curl -fs "http://$listen/readyz" >/dev/null || { echo "gateway did not become ready" >&2; exit 1; }
+# The embedded NATS server is locked down: workers join with the worker
+# credentials the gateway keeps in its data directory (docs/operations.md).
+nats_url=$(cat "$data_dir/worker.url")
 
 # Under a supervisor each: a worker that dies is logged and replaced, and the
 # gateway and the other workers go on serving.
 serve() {
-  "$worker" run "$@" --nats-url "$nats_url" --restart &
+  # The URL holds the worker password: in the environment, not on the command line.
+  NOTEBRIDGE_NATS_URL="$nats_url" "$worker" run "$@" --restart &
   pids+=($!)
 }
 serve python-worker/examples/summarize.py:worker --contracts-dir contracts
@@ -71,7 +75,8 @@ all_served || echo "warning: some workers are not serving yet; see their logs ab
 base="http://$listen"
 cat <<MSG
 
-notebridge is up: gateway $base, NATS $nats_url. Try:
+notebridge is up: gateway $base, NATS on 127.0.0.1:$nats_port (locked: workers join with
+the URL in $data_dir/worker.url, tools such as \`bin/notebridge keys\` with $data_dir/gateway.url). Try:
 
   curl -s $base/api
   curl -s -XPOST $base/api/summarize -H 'Content-Type: application/json' \\

@@ -30,6 +30,10 @@ type Config struct {
 	Password string
 	// Token, when set, is the token clients must present.
 	Token string
+	// Lock, when set, replaces User, Password and Token: a gateway user
+	// and a worker user with the workers' permissions, and no anonymous
+	// client.
+	Lock *Lock
 }
 
 // Start starts a NATS server and waits until it accepts connections.
@@ -57,6 +61,10 @@ func Start(cfg Config) (*server.Server, error) {
 	if cfg.DataDir != "" {
 		opts.JetStream = true
 		opts.StoreDir = cfg.DataDir
+	}
+	if cfg.Lock != nil {
+		opts.Username, opts.Password, opts.Authorization = "", "", ""
+		opts.Users = cfg.Lock.users()
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {

@@ -14,11 +14,12 @@ import (
 // protocol is protocol/wire.json, the wire protocol as data, which the
 // Python SDK's tests check too.
 type protocol struct {
-	QueueGroup string            `json:"queue_group"`
-	Subjects   map[string]string `json:"subjects"`
-	Headers    map[string]string `json:"headers"`
-	Streams    map[string]string `json:"stream_kinds"`
-	Codes      map[string]struct {
+	QueueGroup  string            `json:"queue_group"`
+	InboxPrefix string            `json:"worker_inbox_prefix"`
+	Subjects    map[string]string `json:"subjects"`
+	Headers     map[string]string `json:"headers"`
+	Streams     map[string]string `json:"stream_kinds"`
+	Codes       map[string]struct {
 		HTTPStatus int    `json:"http_status"`
 		Problem    string `json:"problem"`
 	} `json:"error_codes"`
@@ -57,6 +58,7 @@ func TestTheGatewaysConstantsAreTheProtocols(t *testing.T) {
 		what, got, want string
 	}{
 		{"queue group", wire.QueueGroup, p.QueueGroup},
+		{"worker inbox prefix", wire.WorkerInboxPrefix, p.InboxPrefix},
 		{"contract subject", wire.Subject("summarize", 3), fill(p.Subjects["contract"])},
 		{"job subject", wire.JobSubject("summarize", 3), fill(p.Subjects["job"])},
 		{"job cancel subject", wire.JobCancelSubject("J1"), fill(p.Subjects["job_cancel"])},

@@ -78,3 +78,8 @@ func ParseDeadline(s string) (time.Time, error) {
 	}
 	return time.UnixMilli(ms), nil
 }
+
+// WorkerInboxPrefix prefixes the inboxes of worker processes (the
+// gateway's are NATS's default, _INBOX), so that a locked-down bus lets a
+// worker read its own replies and not the gateway's.
+const WorkerInboxPrefix = "_INBOX_nbw"

@@ -19,6 +19,7 @@ def fill(pattern: str) -> str:
     ("what", "got", "want"),
     [
         ("queue group", protocol.QUEUE_GROUP, WIRE["queue_group"]),
+        ("worker inbox prefix", protocol.WORKER_INBOX_PREFIX, WIRE["worker_inbox_prefix"]),
         ("contract subject", protocol.subject("summarize", 3), fill(WIRE["subjects"]["contract"])),
         ("job subject", protocol.job_subject("summarize", 3), fill(WIRE["subjects"]["job"])),
         ("job cancel", protocol.job_cancel_subject("J1"), fill(WIRE["subjects"]["job_cancel"])),

@@ -40,6 +40,7 @@ type config struct {
 	CORSOrigins    string
 	MaxInflight    int
 	MaxPerContract int
+	NATSAuth       string
 }
 
 // The values of -auth.
@@ -130,6 +131,7 @@ func serveFlags(fs *flag.FlagSet, cfg *config) {
 	secretVar(fs, &cfg.WebhookSecret, "webhook-secret", envOr("NOTEBRIDGE_WEBHOOK_SECRET", ""), "`secret` that signs job webhooks (Notebridge-Signature); required with -webhook-allow (env NOTEBRIDGE_WEBHOOK_SECRET)")
 	fs.StringVar(&cfg.WebhookAllow, "webhook-allow", envOr("NOTEBRIDGE_WEBHOOK_ALLOW", ""), "hosts job webhooks may go to, comma-separated host or host:port; empty refuses every Callback-Url (env NOTEBRIDGE_WEBHOOK_ALLOW)")
 	authFlag(fs, &cfg.Auth)
+	fs.StringVar(&cfg.NATSAuth, "nats-auth", envOr("NOTEBRIDGE_NATS_AUTH", busLocked), "embedded NATS: locked (a gateway user, a worker user that may only serve contracts, no anonymous client; their URLs in -data-dir's gateway.url and worker.url) or open (anyone on the machine: a laptop only) (env NOTEBRIDGE_NATS_AUTH)")
 	fs.IntVar(&cfg.MaxInflight, "max-inflight", envIntOr("NOTEBRIDGE_MAX_INFLIGHT", api.DefaultMaxInflight), "most sync and stream calls served at once; past it, 503 overloaded at once (env NOTEBRIDGE_MAX_INFLIGHT)")
 	fs.IntVar(&cfg.MaxPerContract, "max-inflight-per-contract", envIntOr("NOTEBRIDGE_MAX_INFLIGHT_PER_CONTRACT", api.DefaultMaxInflightPerContract), "most calls of one contract version served at once; past it, 503 overloaded at once (env NOTEBRIDGE_MAX_INFLIGHT_PER_CONTRACT)")
 	fs.StringVar(&cfg.CORSOrigins, "cors-origins", envOr("NOTEBRIDGE_CORS_ORIGINS", ""), "origins browser apps may call from, comma-separated (https://shop.example.com), or *; empty turns CORS off (env NOTEBRIDGE_CORS_ORIGINS)")

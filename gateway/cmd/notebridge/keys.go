@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -43,7 +45,8 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fs := flag.NewFlagSet("notebridge keys "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	natsURL := fs.String("nats-url", envOr("NOTEBRIDGE_NATS_URL", "nats://127.0.0.1:4222"), "NATS server `url` of the gateways (env NOTEBRIDGE_NATS_URL)")
+	natsURL := fs.String("nats-url", envOr("NOTEBRIDGE_NATS_URL", ""), "NATS server `url` of the gateways, with the gateway's credentials (env NOTEBRIDGE_NATS_URL); empty: the embedded server's, from -data-dir's gateway.url, else nats://127.0.0.1:4222")
+	dataDir := fs.String("data-dir", envOr("NOTEBRIDGE_DATA_DIR", ".notebridge/data"), "the embedded server's data directory, whose gateway.url -nats-url defaults to (env NOTEBRIDGE_DATA_DIR)")
 	var name, grants string
 	var rate float64
 	var burst int
@@ -60,6 +63,12 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
+	}
+	if *natsURL == "" {
+		*natsURL = "nats://127.0.0.1:4222"
+		if b, err := os.ReadFile(filepath.Join(*dataDir, gatewayURLFile)); err == nil {
+			*natsURL = strings.TrimSpace(string(b))
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, keysTimeout)
 	defer cancel()

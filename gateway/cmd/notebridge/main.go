@@ -112,6 +112,9 @@ func runServe(ctx context.Context, args []string) error {
 	if err := checkAuth(cfg.Auth); err != nil {
 		return err
 	}
+	if cfg.NATSAuth != busLocked && cfg.NATSAuth != busOpen {
+		return fmt.Errorf("-nats-auth %q: want %s or %s", cfg.NATSAuth, busLocked, busOpen)
+	}
 	origins, err := api.ParseOrigins(cfg.CORSOrigins)
 	if err != nil {
 		return fmt.Errorf("-cors-origins: %w", err)
@@ -126,13 +129,13 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	natsURL := cfg.NATSURL
 	if natsURL == "" {
-		ns, err := startEmbedded(cfg)
+		ns, url, err := startBus(cfg, log)
 		if err != nil {
 			return err
 		}
 		defer stopEmbedded(ns)
-		natsURL = ns.ClientURL()
-		log.Info("embedded NATS server started", "url", natsURL, "data_dir", cfg.DataDir)
+		natsURL = url
+		log.Info("embedded NATS server started", "url", redact.URLs(natsURL), "data_dir", cfg.DataDir)
 	}
 	nc, err := connect(natsURL, log)
 	if err != nil {

@@ -18,6 +18,8 @@ import nats
 import nats.errors
 from nats.aio.client import Client
 
+from notebridge_worker.protocol import WORKER_INBOX_PREFIX
+
 logger = logging.getLogger("notebridge_worker")
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
@@ -131,6 +133,8 @@ async def connect(options: NatsOptions, name: str) -> Client:
             # A worker may start before NATS and outlives its restarts: it keeps trying.
             max_reconnect_attempts=-1,
             reconnect_time_wait=RECONNECT_WAIT_SECONDS,
+            # Inboxes of its own, which a locked-down bus lets only workers read.
+            inbox_prefix=WORKER_INBOX_PREFIX,
             error_cb=on_error,
             disconnected_cb=on_disconnected,
             reconnected_cb=_log_reconnected,

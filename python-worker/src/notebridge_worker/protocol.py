@@ -7,6 +7,10 @@ docs/protocol.md, so a rename here without one there is a protocol change.
 import re
 
 QUEUE_GROUP = "nb"
+
+WORKER_INBOX_PREFIX = "_INBOX_nbw"
+"""Prefix of a worker's inboxes: the gateway's are NATS's default, ``_INBOX``, so a locked-down
+bus lets a worker read its own replies and not the gateway's (docs/operations.md)."""
 """The queue group every worker process joins, so that processes share a contract's load."""
 
 # Request headers, set by the gateway.

@@ -54,9 +54,13 @@ class Gateway:
     proc: subprocess.Popen
     url: str
     nats_url: str
+    """What workers connect with: the embedded server's worker URL (it is locked down)."""
     log: Path
     worker_log: Path | None = None
     """The log of the worker a fixture started with it, if any."""
+    operator_url: str = ""
+    """What tools acting for the gateway connect with (notebridge keys, contracts test, JetStream
+    administration): the embedded server's gateway URL."""
 
     def workers(self, name: str, version: int) -> int:
         catalog = httpx.get(f"{self.url}/api", timeout=5).json()
@@ -84,6 +88,7 @@ def start_gateway(
         *([] if "--auth" in extra else ["--auth", "none"]),
         *extra,
     ]
+    embedded = not nats_url
     if nats_url:
         args += ["--nats-url", nats_url]
     else:
@@ -100,6 +105,10 @@ def start_gateway(
     except BaseException:
         stop(proc)
         raise
+    gw.operator_url = gw.nats_url
+    if embedded:  # locked down: each role connects with the URL the gateway wrote for it
+        gw.nats_url = (tmp / "nats" / "worker.url").read_text().strip()
+        gw.operator_url = (tmp / "nats" / "gateway.url").read_text().strip()
     return gw
 
 

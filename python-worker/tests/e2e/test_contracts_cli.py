@@ -27,7 +27,7 @@ def test_examples_pass_through_the_python_worker(
     run = contracts(
         "test",
         "--nats",
-        gateway.nats_url,
+        gateway.operator_url,
         "--contracts-dir",
         str(TEST_CONTRACTS),
         "--contract",
@@ -49,7 +49,7 @@ def test_a_version_without_worker_fails_the_run(
     run = contracts(
         "test",
         "--nats",
-        gateway.nats_url,
+        gateway.operator_url,
         "--contracts-dir",
         str(TEST_CONTRACTS),
         "--contract",

@@ -78,7 +78,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 
 def issue_key(gateway: Gateway, name: str, contracts: str) -> str:
     """A new API key, from `notebridge keys create` as an operator runs it."""
-    create = ["keys", "create", "--nats-url", gateway.nats_url, "--name", name]
+    create = ["keys", "create", "--nats-url", gateway.operator_url, "--name", name]
     token = run([str(GATEWAY_BIN), *create, "--contracts", contracts]).strip()
     assert token.startswith("nb_"), token
     # Every gateway admits a new key within moments (it watches the key bucket).

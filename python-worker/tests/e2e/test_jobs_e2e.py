@@ -410,7 +410,7 @@ def test_workers_pull_again_once_the_gateway_recreates_a_deleted_job_stream(tmp_
         first = submit(gw, "steps", {"text": "before", "steps": 1, "step_ms": 10})
         assert wait_for_status(gw, first, FINAL)[0]["status"] == "succeeded"
 
-        asyncio.run(_delete_stream(gw.nats_url, "NB_JOBS"))
+        asyncio.run(_delete_stream(gw.operator_url, "NB_JOBS"))
         wait_until(lambda: httpx.get(f"{gw.url}/readyz").status_code == 200, "ready again", 20)
         after = submit(gw, "steps", {"text": "after", "steps": 1, "step_ms": 10})
         final, _ = wait_for_status(gw, after, FINAL, timeout=30)
@@ -435,7 +435,7 @@ def test_nats_micro_shows_a_job_contracts_endpoint_and_counts_its_attempts(job_g
     assert final["status"] == "succeeded", final
 
     async def ask() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-        nc = await nats.connect(job_gateway.nats_url)
+        nc = await nats.connect(job_gateway.operator_url)
         try:
             info = await nc.request("$SRV.INFO.jobs-test", b"", timeout=5)
             stats = await nc.request("$SRV.STATS.jobs-test", b"", timeout=5)
