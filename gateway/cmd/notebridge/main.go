@@ -176,8 +176,9 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	hangups := notifyHangups(ctx)
+	go reloadOnHangup(ctx, hangups, reg, strings.Split(cfg.ContractsDir, ","), log)
 	log.Info("gateway listening", "url", "http://"+ln.Addr().String(), "contracts", len(reg.All()), "nats", redact.URLs(natsURL))
-	go reloadOnHangup(ctx, reg, strings.Split(cfg.ContractsDir, ","), log)
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(api.LingeringListener(ln, cfg.Linger)) }()
 

@@ -10,6 +10,15 @@ import (
 	"github.com/notebridge/notebridge/gateway/contracts"
 )
 
+// notifyHangups starts catching SIGHUP, before the gateway says it
+// listens: a SIGHUP that came earlier would end the process.
+func notifyHangups(ctx context.Context) <-chan os.Signal {
+	hangups := make(chan os.Signal, 1)
+	signal.Notify(hangups, syscall.SIGHUP)
+	context.AfterFunc(ctx, func() { signal.Stop(hangups) })
+	return hangups
+}
+
 // reloadOnHangup loads the contract files again at each SIGHUP, until ctx
 // ends. A set that loads replaces the served one at once (requests under
 // way finish with the contracts they began with; the catalog, the routes'
@@ -17,10 +26,7 @@ import (
 // or that would add or remove job mode (whose routes and JetStream objects
 // are set up at start), is refused: the gateway goes on with the old set
 // and logs why.
-func reloadOnHangup(ctx context.Context, reg *contracts.Registry, dirs []string, log *slog.Logger) {
-	hangups := make(chan os.Signal, 1)
-	signal.Notify(hangups, syscall.SIGHUP)
-	defer signal.Stop(hangups)
+func reloadOnHangup(ctx context.Context, hangups <-chan os.Signal, reg *contracts.Registry, dirs []string, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
