@@ -41,6 +41,9 @@ type config struct {
 	MaxInflight    int
 	MaxPerContract int
 	NATSAuth       string
+	// Credentials for -nats-url beyond the URL's user and password or
+	// token: a creds file, an nkey seed, TLS files.
+	NATSCreds, NATSNkeySeed, NATSTLSCA, NATSTLSCert, NATSTLSKey string
 }
 
 // The values of -auth.
@@ -131,6 +134,11 @@ func serveFlags(fs *flag.FlagSet, cfg *config) {
 	secretVar(fs, &cfg.WebhookSecret, "webhook-secret", envOr("NOTEBRIDGE_WEBHOOK_SECRET", ""), "`secret` that signs job webhooks (Notebridge-Signature); required with -webhook-allow (env NOTEBRIDGE_WEBHOOK_SECRET)")
 	fs.StringVar(&cfg.WebhookAllow, "webhook-allow", envOr("NOTEBRIDGE_WEBHOOK_ALLOW", ""), "hosts job webhooks may go to, comma-separated host or host:port; empty refuses every Callback-Url (env NOTEBRIDGE_WEBHOOK_ALLOW)")
 	authFlag(fs, &cfg.Auth)
+	fs.StringVar(&cfg.NATSCreds, "nats-creds", envOr("NOTEBRIDGE_NATS_CREDS", ""), "-nats-url: a NATS credentials `file` (a user JWT and its nkey seed) (env NOTEBRIDGE_NATS_CREDS)")
+	fs.StringVar(&cfg.NATSNkeySeed, "nats-nkey-seed", envOr("NOTEBRIDGE_NATS_NKEY_SEED", ""), "-nats-url: a `file` holding the user's nkey seed (env NOTEBRIDGE_NATS_NKEY_SEED)")
+	fs.StringVar(&cfg.NATSTLSCA, "nats-tls-ca", envOr("NOTEBRIDGE_NATS_TLS_CA", ""), "-nats-url: CA certificate `file` (PEM) to verify the servers with (env NOTEBRIDGE_NATS_TLS_CA)")
+	fs.StringVar(&cfg.NATSTLSCert, "nats-tls-cert", envOr("NOTEBRIDGE_NATS_TLS_CERT", ""), "-nats-url: client certificate `file` (PEM), with -nats-tls-key (env NOTEBRIDGE_NATS_TLS_CERT)")
+	fs.StringVar(&cfg.NATSTLSKey, "nats-tls-key", envOr("NOTEBRIDGE_NATS_TLS_KEY", ""), "-nats-url: the client certificate's key `file` (PEM) (env NOTEBRIDGE_NATS_TLS_KEY)")
 	fs.StringVar(&cfg.NATSAuth, "nats-auth", envOr("NOTEBRIDGE_NATS_AUTH", busLocked), "embedded NATS: locked (a gateway user, a worker user that may only serve contracts, no anonymous client; their URLs in -data-dir's gateway.url and worker.url) or open (anyone on the machine: a laptop only) (env NOTEBRIDGE_NATS_AUTH)")
 	fs.IntVar(&cfg.MaxInflight, "max-inflight", envIntOr("NOTEBRIDGE_MAX_INFLIGHT", api.DefaultMaxInflight), "most sync and stream calls served at once; past it, 503 overloaded at once (env NOTEBRIDGE_MAX_INFLIGHT)")
 	fs.IntVar(&cfg.MaxPerContract, "max-inflight-per-contract", envIntOr("NOTEBRIDGE_MAX_INFLIGHT_PER_CONTRACT", api.DefaultMaxInflightPerContract), "most calls of one contract version served at once; past it, 503 overloaded at once (env NOTEBRIDGE_MAX_INFLIGHT_PER_CONTRACT)")

@@ -137,7 +137,11 @@ func runServe(ctx context.Context, args []string) error {
 		natsURL = url
 		log.Info("embedded NATS server started", "url", redact.URLs(natsURL), "data_dir", cfg.DataDir)
 	}
-	nc, err := connect(natsURL, log)
+	auth, err := natsAuth(cfg)
+	if err != nil {
+		return err
+	}
+	nc, err := connect(natsURL, auth, log)
 	if err != nil {
 		return err
 	}
@@ -265,9 +269,9 @@ const (
 // start before its broker. Until it is connected it answers 503 (and
 // /readyz says so). Nothing it logs or returns holds the URL's token or
 // password.
-func connect(url string, log *slog.Logger) (*nats.Conn, error) {
+func connect(url string, auth []nats.Option, log *slog.Logger) (*nats.Conn, error) {
 	r := redact.New(url)
-	nc, err := nats.Connect(url,
+	nc, err := nats.Connect(url, append(auth,
 		nats.Name("notebridge-gateway"),
 		nats.MaxReconnects(-1),
 		nats.RetryOnFailedConnect(true),
@@ -287,7 +291,7 @@ func connect(url string, log *slog.Logger) (*nats.Conn, error) {
 			}
 			log.Warn("NATS error", "subject", subject, "err", r.Error(err))
 		}),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("-nats-url %s: %w", redact.URLs(url), r.Error(err))
 	}
