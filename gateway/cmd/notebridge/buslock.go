@@ -78,9 +78,19 @@ func startBus(cfg config, log *slog.Logger) (*server.Server, string, error) {
 		log.Warn("THE EMBEDDED NATS SERVER IS OPEN (-nats-auth open): any process on this machine may read requests, forge replies and change the job stream")
 		return ns, ns.ClientURL(), nil
 	}
-	creds, err := credentials(cfg.DataDir)
-	if err != nil {
-		return nil, "", fmt.Errorf("embedded NATS credentials: %w", err)
+	creds := busCredentials{Gateway: cfg.NATSGatewayPassword, Worker: cfg.NATSWorkerPassword}
+	switch {
+	case (creds.Gateway == "") != (creds.Worker == ""):
+		return nil, "", errors.New("-nats-gateway-password and -nats-worker-password go together")
+	case creds.Gateway == "":
+		var err error
+		if creds, err = credentials(cfg.DataDir); err != nil {
+			return nil, "", fmt.Errorf("embedded NATS credentials: %w", err)
+		}
+	default:
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, "", err
+		}
 	}
 	ns, err := embedded.Start(embedded.Config{
 		Host: cfg.NATSHost, Port: cfg.NATSPort, DataDir: cfg.DataDir,

@@ -112,3 +112,25 @@ func TestEmbeddedBusIsLocked(t *testing.T) {
 		t.Errorf("keys create with the data directory's gateway URL: %q, %v", stdout, err)
 	}
 }
+
+// Passwords given by flag (or environment) are the ones the server wants.
+func TestEmbeddedBusWithGivenPasswords(t *testing.T) {
+	t.Parallel()
+	dataDir := t.TempDir()
+	p := startGateway(t, "-nats-port", "0", "-data-dir", dataDir, "-contracts-dir", "../../../testdata/contracts",
+		"-nats-gateway-password", "gw-secret-1", "-nats-worker-password", "wk-secret-2")
+	p.listening(t)
+	workerURL, err := os.ReadFile(filepath.Join(dataDir, workerURLFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(workerURL), "worker:wk-secret-2@") {
+		t.Errorf("worker.url = %q; want the given password", workerURL)
+	}
+	if _, err := nats.Connect(strings.TrimSpace(strings.Replace(string(workerURL), "wk-secret-2", "wrong", 1))); err == nil {
+		t.Error("a wrong worker password was admitted")
+	}
+	if log := p.log(); strings.Contains(log, "gw-secret-1") || strings.Contains(log, "wk-secret-2") {
+		t.Errorf("the log shows a password:\n%s", log)
+	}
+}

@@ -44,6 +44,8 @@ type config struct {
 	// Credentials for -nats-url beyond the URL's user and password or
 	// token: a creds file, an nkey seed, TLS files.
 	NATSCreds, NATSNkeySeed, NATSTLSCA, NATSTLSCert, NATSTLSKey string
+	// The locked embedded server's passwords, when given rather than made.
+	NATSGatewayPassword, NATSWorkerPassword string
 }
 
 // The values of -auth.
@@ -139,6 +141,8 @@ func serveFlags(fs *flag.FlagSet, cfg *config) {
 	fs.StringVar(&cfg.NATSTLSCA, "nats-tls-ca", envOr("NOTEBRIDGE_NATS_TLS_CA", ""), "-nats-url: CA certificate `file` (PEM) to verify the servers with (env NOTEBRIDGE_NATS_TLS_CA)")
 	fs.StringVar(&cfg.NATSTLSCert, "nats-tls-cert", envOr("NOTEBRIDGE_NATS_TLS_CERT", ""), "-nats-url: client certificate `file` (PEM), with -nats-tls-key (env NOTEBRIDGE_NATS_TLS_CERT)")
 	fs.StringVar(&cfg.NATSTLSKey, "nats-tls-key", envOr("NOTEBRIDGE_NATS_TLS_KEY", ""), "-nats-url: the client certificate's key `file` (PEM) (env NOTEBRIDGE_NATS_TLS_KEY)")
+	secretVar(fs, &cfg.NATSGatewayPassword, "nats-gateway-password", envOr("NOTEBRIDGE_NATS_GATEWAY_PASSWORD", ""), "embedded NATS, locked: the gateway user's `password`, with -nats-worker-password; empty: made at the first start and kept in -data-dir (env NOTEBRIDGE_NATS_GATEWAY_PASSWORD)")
+	secretVar(fs, &cfg.NATSWorkerPassword, "nats-worker-password", envOr("NOTEBRIDGE_NATS_WORKER_PASSWORD", ""), "embedded NATS, locked: the worker user's `password` (env NOTEBRIDGE_NATS_WORKER_PASSWORD)")
 	fs.StringVar(&cfg.NATSAuth, "nats-auth", envOr("NOTEBRIDGE_NATS_AUTH", busLocked), "embedded NATS: locked (a gateway user, a worker user that may only serve contracts, no anonymous client; their URLs in -data-dir's gateway.url and worker.url) or open (anyone on the machine: a laptop only) (env NOTEBRIDGE_NATS_AUTH)")
 	fs.IntVar(&cfg.MaxInflight, "max-inflight", envIntOr("NOTEBRIDGE_MAX_INFLIGHT", api.DefaultMaxInflight), "most sync and stream calls served at once; past it, 503 overloaded at once (env NOTEBRIDGE_MAX_INFLIGHT)")
 	fs.IntVar(&cfg.MaxPerContract, "max-inflight-per-contract", envIntOr("NOTEBRIDGE_MAX_INFLIGHT_PER_CONTRACT", api.DefaultMaxInflightPerContract), "most calls of one contract version served at once; past it, 503 overloaded at once (env NOTEBRIDGE_MAX_INFLIGHT_PER_CONTRACT)")
