@@ -44,7 +44,7 @@ test-lowest: build ## the Python tests with the lowest allowed version of each S
 	$(VENV).lowest/bin/python python-worker/scripts/lowest_constraints.py python-worker/pyproject.toml > $(VENV).lowest/constraints.txt
 	$(VENV).lowest/bin/python python-worker/scripts/lowest_constraints.py python-worker/pyproject.toml test > $(VENV).lowest/tools.txt
 	$(VENV).lowest/bin/pip install --quiet -c $(VENV).lowest/constraints.txt -e 'python-worker[examples]' -r $(VENV).lowest/tools.txt
-	$(VENV).lowest/bin/pip freeze | grep -iE '^(nats-py|jsonschema|referencing|google-re2|nbformat|nkeys|orjson|uvloop)=='
+	$(VENV).lowest/bin/pip freeze | grep -iE '^(nats-py|jsonschema|referencing|google-re2|nbformat|nkeys|orjson|uvloop|opentelemetry-api)=='
 	cd python-worker && NOTEBRIDGE_BIN=$(CURDIR)/$(BIN) .venv.lowest/bin/pytest -q -p no:cacheprovider
 
 # The SDK as researchers install it: a wheel and an sdist, built offline with the pinned

@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/wire"
@@ -170,53 +169,6 @@ func (m *Metrics) chunked(k *call) {
 		return
 	}
 	m.firstChunk.WithLabelValues(k.ct.Name, strconv.Itoa(k.ct.Version)).Observe(time.Since(k.start).Seconds())
-}
-
-// callLocal is where admit leaves the request's call for trackCalls.
-const callLocal = "notebridge.call"
-
-// callTracking is what trackCalls gives the calls on its routes: their
-// admission and their metrics.
-type callTracking struct {
-	admission *admission
-	metrics   *Metrics
-	tracer    trace.TracerProvider // nil: no spans of its own
-}
-
-// trackLocal is where trackCalls leaves its callTracking for admit.
-const trackLocal = "notebridge.track"
-
-// trackCalls admits the calls on the routes after it (admission.enter, in
-// admit) and records the outcome of each: those admitted, when they end
-// (a stream that has started ends in its writer), and those refused for
-// their contract.
-func trackCalls(adm *admission, m *Metrics, tp trace.TracerProvider) fiber.Handler {
-	t := &callTracking{admission: adm, metrics: m, tracer: tp}
-	return func(c *fiber.Ctx) error {
-		c.Locals(trackLocal, t)
-		err := c.Next()
-		status := c.Response().StatusCode()
-		p, _ := err.(*Problem)
-		if p != nil {
-			status = p.Status
-		}
-		k, _ := c.Locals(callLocal).(*call)
-		switch {
-		case k == nil:
-			m.refused(status, p)
-		case !k.streaming:
-			finishCall(m, k, status, p)
-		}
-		return err
-	}
-}
-
-// tracked is the request's callTracking; none outside trackCalls' routes.
-func tracked(c *fiber.Ctx) *callTracking {
-	if t, ok := c.Locals(trackLocal).(*callTracking); ok {
-		return t
-	}
-	return &callTracking{}
 }
 
 // jobQueues reports the pending count of each job contract's consumer at

@@ -107,13 +107,3 @@ func (l *contractLoad) typicalDuration() (time.Duration, bool) {
 	}
 	return time.Duration(l.typical * float64(time.Second)), true
 }
-
-// finishCall ends a call: its admission slot is freed and its outcome
-// recorded; p is its problem, nil when it succeeded.
-func finishCall(m *Metrics, k *call, status int, p *Problem) {
-	if k.release != nil {
-		k.release(p == nil && status < 400)
-	}
-	m.end(k, status, p)
-	endCallSpan(k, status, p)
-}
