@@ -93,7 +93,7 @@ func NewMetrics(reg *contracts.Registry, nc *nats.Conn) *Metrics {
 			}
 			return 0
 		}))
-	if hasJobs(reg) {
+	if reg.HasJobs() {
 		m.reg.MustRegister(&jobQueues{nc: nc, reg: reg, desc: prometheus.NewDesc("notebridge_job_queue_pending",
 			"Jobs waiting for a worker, per job contract: the pending count of its JetStream consumer (KEDA's NATS JetStream scaler reads the same).",
 			byContract, nil)})

@@ -52,7 +52,7 @@ func OpenAPI(reg *contracts.Registry, opts DocOptions) (*openapi.Document, error
 		Components: components(bundle),
 	}
 	gatewayPaths(doc)
-	if hasJobs(reg) {
+	if reg.HasJobs() {
 		jobPaths(doc)
 		if err := typeJobResult(doc, bundle, reg); err != nil {
 			return nil, err

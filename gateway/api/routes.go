@@ -47,7 +47,7 @@ func routes(app *fiber.App, cfg Config, spec []byte) []allowRule {
 	app.Get("/api/:name/:version", Describe(reg))
 	app.Post("/api/:name/:version", call(Invoke(reg, b, svc, log, cfg.Limits))...)
 	only("/api/:name/:version", fiber.MethodGet, fiber.MethodPost)
-	if hasJobs(reg) {
+	if reg.HasJobs() {
 		app.Post("/api/:name/:version/jobs", call(SubmitJob(reg, b, svc, cfg.Limits))...)
 		only("/api/:name/:version/jobs", fiber.MethodPost)
 		app.Get("/jobs", keyed(ListJobs(reg, b, svc))...)

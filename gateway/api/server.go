@@ -110,7 +110,7 @@ func (cfg *Config) Validate() error {
 	if err := cfg.limits().Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	if hasJobs(cfg.Registry) && cfg.Jobs == nil {
+	if cfg.Registry.HasJobs() && cfg.Jobs == nil {
 		return fmt.Errorf("%w: there are job contracts and no jobs service", ErrInvalidConfig)
 	}
 	return nil
@@ -198,17 +198,6 @@ func newApp(cfg Config) *fiber.App {
 		app.Use(CORS(cfg.CORSOrigins))
 	}
 	return app
-}
-
-// hasJobs reports whether reg holds a job contract: only then does the
-// gateway serve the job routes.
-func hasJobs(reg *contracts.Registry) bool {
-	for _, ct := range reg.All() {
-		if ct.Mode == contracts.ModeJob {
-			return true
-		}
-	}
-	return false
 }
 
 // AccessLog writes one log line per request, with its id and outcome.

@@ -96,5 +96,16 @@ func (r *Registry) Latest(name string) (*Contract, error) {
 	return versions[len(versions)-1], nil
 }
 
+// HasJobs reports whether a job contract is among the contracts: the
+// gateway sets up job mode (its routes, its JetStream objects) only then.
+func (r *Registry) HasJobs() bool {
+	for _, c := range r.All() {
+		if c.Mode == ModeJob {
+			return true
+		}
+	}
+	return false
+}
+
 // All returns every contract, ordered by name then version.
 func (r *Registry) All() []*Contract { return r.set().all }

@@ -217,12 +217,10 @@ func jobsConfig(cfg config, log *slog.Logger) (jobs.Config, error) {
 // NATS is reachable and kept so (jobs.New). It returns nil when no
 // contract is a job contract.
 func startJobs(nc *nats.Conn, reg *contracts.Registry, cfg jobs.Config) (*jobs.Service, error) {
-	for _, ct := range reg.All() {
-		if ct.Mode == contracts.ModeJob {
-			return jobs.New(nc, reg, cfg)
-		}
+	if !reg.HasJobs() {
+		return nil, nil
 	}
-	return nil, nil
+	return jobs.New(nc, reg, cfg)
 }
 
 // runNATS runs only the embedded NATS server and prints its URL on stdout

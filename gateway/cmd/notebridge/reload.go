@@ -43,19 +43,10 @@ func reload(reg *contracts.Registry, dirs []string, log *slog.Logger) {
 		log.Error("contracts reload failed; still serving the previous contracts", "dirs", dirs, "err", err)
 		return
 	}
-	if hasJob(next) != hasJob(reg) {
+	if next.HasJobs() != reg.HasJobs() {
 		log.Error("contracts reload refused: it would add or remove job contracts, which needs a restart; still serving the previous contracts", "dirs", dirs)
 		return
 	}
 	reg.Replace(next)
 	log.Info("contracts reloaded", "contracts", len(next.All()), "dirs", dirs)
-}
-
-func hasJob(reg *contracts.Registry) bool {
-	for _, ct := range reg.All() {
-		if ct.Mode == contracts.ModeJob {
-			return true
-		}
-	}
-	return false
 }
