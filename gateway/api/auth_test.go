@@ -66,11 +66,16 @@ func newKeyedGateway(t *testing.T) *keyedGateway {
 	return kg
 }
 
+// key is the Authorization header of the named key, as a header pair.
+func (g *keyedGateway) key(name string) []string {
+	return []string{"Authorization", "Bearer " + g.tokens[name]}
+}
+
 // as makes the request with the named key ("" for none).
 func (g *keyedGateway) as(t *testing.T, key, method, path, body string, headers ...string) response {
 	t.Helper()
 	if key != "" {
-		headers = append(headers, "Authorization", "Bearer "+g.tokens[key])
+		headers = append(headers, g.key(key)...)
 	}
 	if body != "" {
 		headers = append(headers, "Content-Type", jsonCT)
@@ -145,15 +150,7 @@ func TestJobsBelongToTheirKey(t *testing.T) {
 
 	submit := func(key, body string, headers ...string) string {
 		t.Helper()
-		r := g.as(t, key, "POST", "/api/steps/v1/jobs", body, headers...)
-		if r.status != 202 {
-			t.Fatalf("submitting as %s: got %d (%s)", key, r.status, r.body)
-		}
-		var acc struct{ ID string }
-		if err := json.Unmarshal(r.body, &acc); err != nil {
-			t.Fatal(err)
-		}
-		return acc.ID
+		return g.submit(t, "/api/steps/v1/jobs", body, append(g.key(key), headers...)...)
 	}
 	id := submit("all", `{"text": "mine", "steps": 40, "step_ms": 50}`)
 
@@ -249,17 +246,9 @@ func TestRateLimitedKey(t *testing.T) {
 
 func TestListJobsOfTheKey(t *testing.T) {
 	g := newKeyedGateway(t)
-	submit := func(key, body string) string {
+	submit := func(key, body string, headers ...string) string {
 		t.Helper()
-		r := g.as(t, key, "POST", "/api/steps/v1/jobs", body)
-		if r.status != 202 {
-			t.Fatalf("submitting as %s: got %d (%s)", key, r.status, r.body)
-		}
-		var acc struct{ ID string }
-		if err := json.Unmarshal(r.body, &acc); err != nil {
-			t.Fatal(err)
-		}
-		return acc.ID
+		return g.submit(t, "/api/steps/v1/jobs", body, append(g.key(key), headers...)...)
 	}
 	var mine []string
 	for _, text := range []string{"first", "second", "third"} {

@@ -1,33 +1,18 @@
 package api_test
 
 import (
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/notebridge/notebridge/gateway/api"
-	"github.com/notebridge/notebridge/gateway/contracts"
-	"github.com/notebridge/notebridge/gateway/embedded"
-	"github.com/notebridge/notebridge/gateway/internal/natstest"
 )
 
 func TestCORS(t *testing.T) {
-	ns := natstest.Server(t, embedded.Config{Port: -1})
-	nc := natstest.Conn(t, ns)
-	reg, err := contracts.Load("../../testdata/contracts")
-	if err != nil {
-		t.Fatal(err)
-	}
 	origins, err := api.ParseOrigins("https://shop.example.com, http://127.0.0.1:3000")
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := api.New(api.Config{Registry: reg, Conn: nc, CORSOrigins: origins, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &gateway{app: app, ns: ns, nc: nc, reg: reg}
+	g := newGatewayConfigured(t, func(cfg *api.Config) { cfg.CORSOrigins = origins })
 	g.serveEcho(t, []int{1})
 
 	preflight := []string{"Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "authorization,content-type,request-timeout"}

@@ -17,6 +17,7 @@ import (
 	"github.com/notebridge/notebridge/gateway/api"
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/embedded"
+	"github.com/notebridge/notebridge/gateway/internal/natstest"
 	"github.com/notebridge/notebridge/gateway/internal/refworker"
 )
 
@@ -52,8 +53,21 @@ func newGatewayWith(t testing.TB, dirs ...string) *gateway {
 	return g
 }
 
+// newGatewayConfigured is newGateway with the settings configure makes
+// (CORS, bounds, a tracer...) on top of the harness's.
+func newGatewayConfigured(t testing.TB, configure func(*api.Config)) *gateway {
+	t.Helper()
+	ns := natstest.Server(t, embedded.Config{Port: -1})
+	return buildGateway(t, ns, ns.ClientURL(), []string{"../../testdata/contracts"}, configure)
+}
+
 // newGatewayOn is newGatewayWith on a running server ns, joined at url.
 func newGatewayOn(t testing.TB, ns *server.Server, url string, dirs ...string) *gateway {
+	t.Helper()
+	return buildGateway(t, ns, url, dirs, func(*api.Config) {})
+}
+
+func buildGateway(t testing.TB, ns *server.Server, url string, dirs []string, configure func(*api.Config)) *gateway {
 	t.Helper()
 	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
@@ -64,10 +78,12 @@ func newGatewayOn(t testing.TB, ns *server.Server, url string, dirs ...string) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := api.New(api.Config{
+	cfg := api.Config{
 		Registry: reg, Conn: nc, BodyLimit: testBodyLimit,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	configure(&cfg)
+	app, err := api.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,33 +1,17 @@
 package api_test
 
 import (
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 
 	"github.com/notebridge/notebridge/gateway/api"
-	"github.com/notebridge/notebridge/gateway/contracts"
-	"github.com/notebridge/notebridge/gateway/embedded"
-	"github.com/notebridge/notebridge/gateway/internal/natstest"
 )
 
 // newBoundedGateway is a gateway that serves at most perContract calls of
 // a contract version at once, and total in all.
 func newBoundedGateway(t *testing.T, total, perContract int) *gateway {
 	t.Helper()
-	ns := natstest.Server(t, embedded.Config{Port: -1})
-	nc := natstest.Conn(t, ns)
-	reg, err := contracts.Load("../../testdata/contracts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := api.New(api.Config{Registry: reg, Conn: nc, MaxInflight: total, MaxInflightPerContract: perContract,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &gateway{app: app, ns: ns, nc: nc, reg: reg}
+	return newGatewayConfigured(t, func(cfg *api.Config) { cfg.MaxInflight, cfg.MaxInflightPerContract = total, perContract })
 }
 
 // Ten times the calls the gateway may serve at once, all together: those

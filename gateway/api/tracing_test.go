@@ -11,8 +11,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/notebridge/notebridge/gateway/api"
-	"github.com/notebridge/notebridge/gateway/contracts"
-	"github.com/notebridge/notebridge/gateway/embedded"
 	"github.com/notebridge/notebridge/gateway/internal/natstest"
 	"github.com/notebridge/notebridge/gateway/wire"
 )
@@ -21,21 +19,14 @@ import (
 // span under the client's span, its call span under that, and the worker
 // handed the call span's context in the NATS request's traceparent.
 func TestTraceCrossesTheHop(t *testing.T) {
-	ns := natstest.Server(t, embedded.Config{Port: -1})
-	nc := natstest.Conn(t, ns)
-	reg, err := contracts.Load("../../testdata/contracts")
-	if err != nil {
-		t.Fatal(err)
-	}
 	recorder := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
 	t.Cleanup(func() { _ = tp.Shutdown(t.Context()) })
 	log := &lockedBuffer{}
-	app, err := api.New(api.Config{Registry: reg, Conn: nc, TracerProvider: tp, Logger: slog.New(slog.NewTextHandler(log, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &gateway{app: app, ns: ns, nc: nc, reg: reg}
+	g := newGatewayConfigured(t, func(cfg *api.Config) {
+		cfg.TracerProvider, cfg.Logger = tp, slog.New(slog.NewTextHandler(log, nil))
+	})
+	reg, ns := g.reg, g.ns
 
 	// The worker: what a NATS micro endpoint receives, and a valid reply.
 	ct, err := reg.Lookup("echo", 1)
