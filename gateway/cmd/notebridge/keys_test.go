@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -20,27 +19,6 @@ func keysCmd(t *testing.T, args ...string) (string, string, error) {
 	var stdout, stderr bytes.Buffer
 	err := runKeys(context.Background(), args, &stdout, &stderr)
 	return stdout.String(), stderr.String(), err
-}
-
-// callWithKey is call with an Authorization header ("" sends none).
-func callWithKey(t *testing.T, method, url, key, body string) answer {
-	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var b bytes.Buffer
-	_, _ = b.ReadFrom(resp.Body)
-	return answer{resp.StatusCode, b.String()}
 }
 
 // The operator's path: a gateway that requires keys, a key issued with the

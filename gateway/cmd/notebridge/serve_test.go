@@ -153,11 +153,20 @@ type answer struct {
 
 func call(t *testing.T, method, url, body string) answer {
 	t.Helper()
+	return callWithKey(t, method, url, "", body)
+}
+
+// callWithKey is call with an API key in the Authorization header ("" sends none).
+func callWithKey(t *testing.T, method, url, key, body string) answer {
+	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
