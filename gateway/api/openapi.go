@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -285,6 +284,7 @@ func streamEventSchema(ct *contracts.Contract, chunkName string) map[string]any 
 // contracts' results, so a generated client decodes it.
 func typeJobResult(doc *openapi.Document, bundle *openapi.Bundle, reg *contracts.Registry) error {
 	var results []any
+	var names []string // the components in results: two versions may share one
 	for _, ct := range reg.All() {
 		if ct.Mode != contracts.ModeJob {
 			continue
@@ -293,8 +293,9 @@ func typeJobResult(doc *openapi.Document, bundle *openapi.Bundle, reg *contracts
 		if err != nil {
 			return err
 		}
-		if ref := openapi.Ref(name); !slices.ContainsFunc(results, func(r any) bool { return reflect.DeepEqual(r, ref) }) {
-			results = append(results, ref)
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+			results = append(results, openapi.Ref(name))
 		}
 	}
 	properties := maps.Clone(jobSchema["properties"].(map[string]any))

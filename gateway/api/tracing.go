@@ -60,8 +60,8 @@ func startCallSpan(c *fiber.Ctx, tp trace.TracerProvider, k *call) {
 	k.span = span
 	carrier := propagation.MapCarrier{}
 	traceContext.Inject(ctx, carrier)
-	if tp := carrier.Get(wire.HeaderTraceparent); tp != "" {
-		k.traceparent = tp
+	if traceparent := carrier.Get(wire.HeaderTraceparent); traceparent != "" {
+		k.traceparent = traceparent
 	}
 }
 
