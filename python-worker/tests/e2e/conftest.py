@@ -152,3 +152,18 @@ def echo_worker(gateway: Gateway) -> Iterator[subprocess.Popen]:
         yield proc
     finally:
         stop(proc)
+
+
+def events(resp: httpx.Response) -> Iterator[dict[str, str]]:
+    """The SSE events of a response as they arrive; heartbeat comments are skipped."""
+    event: dict[str, str] = {}
+    for line in resp.iter_lines():
+        if line.startswith(":"):
+            continue
+        if line == "":
+            if event:
+                yield event
+            event = {}
+            continue
+        field, _, value = line.partition(": ")
+        event[field] = value

@@ -23,6 +23,7 @@ from .conftest import (
     TEST_CONTRACTS,
     WORKER_BIN,
     Gateway,
+    events,
     start_gateway,
     stop,
     wait_until,
@@ -41,21 +42,6 @@ def run_worker(
         cwd=REPO / "python-worker",
         env={**os.environ, "NOTEBRIDGE_CONTRACTS_DIR": str(contracts_dir), **(env or {})},
     )
-
-
-def events(resp: httpx.Response) -> Iterator[dict[str, str]]:
-    """The SSE events of a response as they arrive; heartbeat comments are skipped."""
-    event: dict[str, str] = {}
-    for line in resp.iter_lines():
-        if line.startswith(":"):
-            continue
-        if line == "":
-            if event:
-                yield event
-            event = {}
-            continue
-        field, _, value = line.partition(": ")
-        event[field] = value
 
 
 def post_stream(gw: Gateway, path: str, body: Any, request_id: str, **headers: str):
