@@ -112,6 +112,12 @@ func Describe(reg *contracts.Registry) fiber.Handler {
 				out["merge"] = ct.Merge
 			}
 		}
+		if ct.Repair != nil {
+			out["repair"] = ct.Repair
+		}
+		if ct.Cache != nil {
+			out["cache"] = ct.Cache
+		}
 		if ct.Mode == contracts.ModeJob {
 			out["max_attempts"] = ct.MaxAttempts
 			out["ack_wait_seconds"] = ct.AckWait.Seconds()

@@ -52,6 +52,12 @@ type Contract struct {
 	// AckWait is how long a worker may hold a job without acknowledging it
 	// or sending a heartbeat before JetStream delivers it again (job mode).
 	AckWait time.Duration
+	// Repair is the contract's validate-and-repair policy; nil when it has
+	// none (sync and job modes).
+	Repair *Repair
+	// Cache says the contract is deterministic and how long its replies may
+	// be served again; nil when they may not (sync mode).
+	Cache *Cache
 
 	// Subject is the NATS subject requests of this contract are sent on:
 	// nb.<name>.v<N>, or nb.jobs.<name>.v<N> for a job contract.

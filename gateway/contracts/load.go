@@ -111,6 +111,8 @@ func checkContract(file string) (*Contract, *manifest, []Finding) {
 		ResponseSchemaRef: m.ResponseSchema,
 		ChunkSchemaRef:    m.ChunkSchema,
 		Merge:             m.Merge,
+		Repair:            m.Repair,
+		Cache:             m.Cache,
 	}
 	switch m.Mode {
 	case ModeStream:

@@ -52,6 +52,10 @@ type manifest struct {
 	// Pointers, so that an explicit 0 is told from an absent member.
 	MaxAttempts    *int     `json:"max_attempts"`
 	AckWaitSeconds *float64 `json:"ack_wait_seconds"`
+	// Sync and job modes: validate-and-repair (repair.go).
+	Repair *Repair `json:"repair"`
+	// Sync mode only: a deterministic contract's replies are cached.
+	Cache *Cache `json:"cache"`
 }
 
 // defaultIdleTimeout is how long a stream may be silent when the manifest
@@ -76,9 +80,20 @@ func decodeManifest(file string, raw []byte) (manifest, []Finding) {
 	var out []Finding
 	for _, key := range slices.Sorted(maps.Keys(members)) {
 		ptr := "/" + escapePointer(key)
-		if key == "examples" {
+		switch key {
+		case "examples":
 			var fs []Finding
 			m.Examples, fs = decodeExamples(file, members[key])
+			out = append(out, fs...)
+			continue
+		case "repair":
+			var fs []Finding
+			m.Repair, fs = decodeObject[Repair](file, ptr, members[key])
+			out = append(out, fs...)
+			continue
+		case "cache":
+			var fs []Finding
+			m.Cache, fs = decodeObject[Cache](file, ptr, members[key])
 			out = append(out, fs...)
 			continue
 		}
@@ -94,10 +109,10 @@ func decodeManifest(file string, raw []byte) (manifest, []Finding) {
 	return m, out
 }
 
-// memberFields maps each member name of the manifest format (the json
-// tags of manifest) to the field it decodes into.
-func memberFields(m *manifest) map[string]any {
-	v := reflect.ValueOf(m).Elem()
+// memberFields maps each member name of a manifest object (the json tags
+// of the struct s points to) to the field it decodes into.
+func memberFields(s any) map[string]any {
+	v := reflect.ValueOf(s).Elem()
 	out := map[string]any{}
 	for i := 0; i < v.NumField(); i++ {
 		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
@@ -196,5 +211,6 @@ func (m *manifest) problems(file string) []Finding {
 	if len(m.Examples) == 0 {
 		add("/examples", "a contract needs at least one example")
 	}
+	m.repairProblems(add)
 	return out
 }

@@ -73,6 +73,8 @@ func TestTheGatewaysConstantsAreTheProtocols(t *testing.T) {
 		{"seq header", wire.HeaderSeq, p.Headers["seq"]},
 		{"cancel header", wire.HeaderCancel, p.Headers["cancel"]},
 		{"job id header", wire.HeaderJobID, p.Headers["job_id"]},
+		{"attempts header", wire.HeaderAttempts, p.Headers["attempts"]},
+		{"usage header", wire.HeaderUsage, p.Headers["usage"]},
 		{"chunk kind", wire.StreamChunk, p.Streams["chunk"]},
 		{"heartbeat kind", wire.StreamHeartbeat, p.Streams["heartbeat"]},
 		{"end kind", wire.StreamEnd, p.Streams["end"]},

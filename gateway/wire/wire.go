@@ -23,6 +23,15 @@ const (
 	HeaderServiceErrorCode = "Nats-Service-Error-Code"
 )
 
+// Reply headers of a contract with repair, and of any reply whose handler
+// reported usage (docs/protocol.md, "Attempts and usage").
+const (
+	// HeaderAttempts is how many times the handler ran for the request.
+	HeaderAttempts = "Nb-Attempts"
+	// HeaderUsage is every attempt's usage, a JSON array of Usage.
+	HeaderUsage = "Nb-Usage"
+)
+
 // Reserved error codes. Any other code is a handler's deliberate error.
 const (
 	CodeInvalidRequest   = "invalid_request"

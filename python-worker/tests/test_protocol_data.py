@@ -34,6 +34,8 @@ def fill(pattern: str) -> str:
         ("seq", protocol.HEADER_SEQ, WIRE["headers"]["seq"]),
         ("cancel", protocol.HEADER_CANCEL, WIRE["headers"]["cancel"]),
         ("job id", protocol.HEADER_JOB_ID, WIRE["headers"]["job_id"]),
+        ("attempts", protocol.HEADER_ATTEMPTS, WIRE["headers"]["attempts"]),
+        ("usage", protocol.HEADER_USAGE, WIRE["headers"]["usage"]),
         ("chunk", protocol.STREAM_CHUNK, WIRE["stream_kinds"]["chunk"]),
         ("heartbeat", protocol.STREAM_HEARTBEAT, WIRE["stream_kinds"]["heartbeat"]),
         ("end", protocol.STREAM_END, WIRE["stream_kinds"]["end"]),

@@ -18,6 +18,7 @@ from notebridge_worker.context import RequestContext
 from notebridge_worker.contracts import Contract, ContractError, load_contracts
 from notebridge_worker.errors import ServiceError, StartError
 from notebridge_worker.notebook import NotebookError, load_notebook
+from notebridge_worker.repair import Repair, Usage
 from notebridge_worker.version import __version__
 from notebridge_worker.worker import Worker
 
@@ -28,9 +29,11 @@ __all__ = [
     "ContractError",
     "NatsOptions",
     "NotebookError",
+    "Repair",
     "RequestContext",
     "ServiceError",
     "StartError",
+    "Usage",
     "Worker",
     "WorkerConfig",
     "__version__",

@@ -155,6 +155,7 @@ def _checked(
         INVALID_REPLY,
         f"{ref} {document}{number} broke the contract: {describe(found, document)}",
         violations_body(found),
+        violations=found,
     )
 
 

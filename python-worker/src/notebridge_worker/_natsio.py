@@ -33,11 +33,17 @@ async def respond_error(
     message: str,
     body: bytes = b"",
     stream: NatsStream | None = None,
+    extra_headers: dict[str, str] | None = None,
 ) -> None:
-    """Send an error reply; once a stream has sent a chunk, as its last message."""
+    """Send an error reply; once a stream has sent a chunk, as its last message.
+
+    ``extra_headers`` go with it: a request's attempts and usage (Nb-Attempts, Nb-Usage).
+    """
     # Before the first chunk, an ordinary error reply: the gateway answers the client a
     # problem+json with the right status rather than an event stream that fails.
     headers = stream.headers(STREAM_ERROR) if stream is not None and stream.started else None
+    if extra_headers:
+        headers = {**(headers or {}), **extra_headers}
     try:
         await request.respond_error(code, one_line(message), data=body, headers=headers)
     except Exception:

@@ -16,7 +16,9 @@ pulled from JetStream (jobs/puller.py) or a call of the offline TestClient (test
    (batching.py). What it raises maps to an error reply: ServiceError to its code, anything
    else to ``internal`` (logged with its traceback, never sent).
 4. The reply (or each chunk) is encoded and checked against the response (chunk) schema
-   before it leaves (``invalid_reply``, with every violation).
+   before it leaves (``invalid_reply``, with every violation), then by the contract's
+   checks (``@worker.check``). A contract with ``repair`` calls the handler again with the
+   violations (``_run_sync``, notebridge_worker.repair) until a reply passes or it must stop.
 
 Every error is an ErrorReply; the caller turns it into the reply its transport sends.
 """
@@ -26,24 +28,28 @@ import contextvars
 import functools
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from typing import Any
 
 from notebridge_worker._checks import (
+    as_json_value,
     as_model,
     checked_chunk,
     checked_reply,
     checked_request,
 )
 from notebridge_worker._eager import start_eagerly
+from notebridge_worker._repairing import reply_headers, run_checks, unrepaired, why_stop
 from notebridge_worker._routes import Route
 from notebridge_worker._runtime import Runtime
 from notebridge_worker._streams import END, AsyncChunks, StreamSink, ThreadChunks
 from notebridge_worker.batching import BatchFailed, batcher_for
 from notebridge_worker.config import WorkerConfig
 from notebridge_worker.context import JobHandle, RequestContext
+from notebridge_worker.contracts import Violation
 from notebridge_worker.errors import ErrorReply, ServiceError
 from notebridge_worker.protocol import (
     DEADLINE_EXCEEDED,
@@ -51,6 +57,7 @@ from notebridge_worker.protocol import (
     HEADER_CONTRACT_DIGEST,
     HEADER_DEADLINE,
     INTERNAL,
+    INVALID_REPLY,
     INVALID_REQUEST,
     STREAM_CHUNK,
     STREAM_END,
@@ -58,9 +65,18 @@ from notebridge_worker.protocol import (
     heartbeat_interval,
     subject,
 )
-from notebridge_worker.tracing import mark_failed, request_span
+from notebridge_worker.repair import Repair, ReplyCheck
+from notebridge_worker.tracing import attempt_span, mark_failed, request_span
 
 logger = logging.getLogger("notebridge_worker")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A reply's body and the headers that go with it (Nb-Attempts, Nb-Usage)."""
+
+    body: bytes
+    headers: dict[str, str]
 
 
 class Pipeline:
@@ -70,9 +86,16 @@ class Pipeline:
     plain ``def`` runs in by default and how numbers reach handlers.
     """
 
-    def __init__(self, runtime: Runtime, config: WorkerConfig) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        config: WorkerConfig,
+        checks: Mapping[str, Sequence[ReplyCheck]] | None = None,
+    ) -> None:
         self.runtime = runtime
         self.config = config
+        self.checks = checks if checks is not None else {}
+        """Each contract's code-level checks of its replies, by ref (``@worker.check``)."""
 
     async def process(
         self,
@@ -82,7 +105,7 @@ class Pipeline:
         request_id: str,
         stream: StreamSink | None = None,
         job: JobHandle | None = None,
-    ) -> bytes | None:
+    ) -> Reply | None:
         """Check a request as docs/protocol.md prescribes, run it, and return the reply body.
 
         ``job`` is the attempt's jobs.JobControl when the request is a job (jobs/).
@@ -109,7 +132,7 @@ class Pipeline:
         request_id: str,
         stream: StreamSink | None,
         job: JobHandle | None,
-    ) -> bytes | None:
+    ) -> Reply | None:
         received_at = time.time()
         contract = route.contract
         sent_digest = headers.get(HEADER_CONTRACT_DIGEST)
@@ -150,9 +173,52 @@ class Pipeline:
             return None
         return await self._run_sync(route, argument, context)
 
-    async def _run_sync(self, route: Route, argument: Any, context: RequestContext) -> bytes:
-        reply = await self._call(route, argument, context)
-        return checked_reply(route.contract, reply, context.request_id)
+    async def _run_sync(self, route: Route, argument: Any, context: RequestContext) -> Reply:
+        """Call the handler until its reply passes the schema and the checks, or it must stop.
+
+        Without ``repair`` in the contract there is one attempt. With it, a reply that breaks
+        the contract goes back to the handler (``context.repair``) until ``max_attempts``,
+        the deadline, the budget, or an attempt whose violations equal the previous one's.
+        Every attempt's usage is sent, whatever the outcome.
+        """
+        contract = route.contract
+        policy = contract.repair
+        checks = self.checks.get(contract.ref, ())
+        repairs = policy is not None
+        previous: list[Violation] | None = None
+        while True:
+            reply: Any = None
+            try:
+                with attempt_span(contract.ref, context.reply_attempt, repairs):
+                    reply = as_json_value(await self._call(route, argument, context))
+                    body = checked_reply(contract, reply, context.request_id)
+                    if checks:
+                        run_checks(
+                            route.contract.ref,
+                            checks,
+                            reply,
+                            as_json_value(argument),
+                            context.request_id,
+                        )
+                    return Reply(body, reply_headers(context, repairs))
+            except ErrorReply as error:
+                error.headers = reply_headers(context, repairs)
+                if policy is None or error.code != INVALID_REPLY or not error.violations:
+                    raise
+                found = error.violations
+            stop = why_stop(policy, context, found, previous)
+            if stop is not None:
+                raise unrepaired(contract.ref, context, found, stop)
+            previous = found
+            context.reply_attempt += 1
+            context.repair = Repair(context.reply_attempt, policy.max_attempts, reply, found)
+            logger.info(
+                "%s: the reply to request %s broke the contract; repair attempt %d of %d",
+                contract.ref,
+                context.request_id,
+                context.reply_attempt,
+                policy.max_attempts,
+            )
 
     async def _run_stream(
         self,

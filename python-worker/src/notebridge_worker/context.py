@@ -5,6 +5,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from notebridge_worker.repair import Repair, Usage, checked_usage
+
+MAX_USAGE_REPORTS = 100
+"""Usage reports one request keeps; more are dropped (they travel in one NATS header)."""
+
 
 class JobHandle(Protocol):
     """What a context needs of the job it runs: jobs.JobControl, or its detached copy in a
@@ -45,6 +50,39 @@ class RequestContext:
     headers: Mapping[str, str] = field(default_factory=dict)
     job: JobHandle | None = field(default=None, repr=False, compare=False)
     """The job this request runs (its id, attempt, progress reports); None unless a job."""
+    repair: Repair | None = None
+    """None on the first call of the handler; on a repair attempt (a contract with
+    ``repair``), the previous output and the violations it must fix (notebridge_worker.repair).
+    """
+    usage: list[Usage] = field(default_factory=list, repr=False, compare=False)
+    """What each attempt reported with :meth:`report_usage`, in order."""
+    reply_attempt: int = 1
+    """Which call of the handler for this request this is: 1, then 2, 3... on repairs."""
+
+    def report_usage(
+        self,
+        *,
+        model: str | None = None,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        cost: float = 0.0,
+    ) -> None:
+        """Record what this attempt consumed: a model's tokens, a cost in your currency.
+
+        Call it once per model call; every attempt's reports reach the gateway, which sums
+        them into ``Notebridge-Cost`` and the token headers of the response, so repairs are
+        never free in the accounts. Safe from any thread; in a process pool the reports are
+        lost (the context is a copy there). Raises ValueError for a negative or non-integer
+        token count, or a cost that is not a finite number >= 0.
+        """
+        fields = checked_usage(model, input_tokens, output_tokens, cost)
+        if len(self.usage) < MAX_USAGE_REPORTS:
+            self.usage.append(Usage(self.reply_attempt, *fields))
+
+    def spent(self) -> tuple[int, float]:
+        """The tokens (input and output) and the cost reported so far, over every attempt."""
+        tokens = sum(u.input_tokens + u.output_tokens for u in self.usage)
+        return tokens, sum(u.cost for u in self.usage)
 
     def time_left(self) -> float:
         """Return the seconds left before the deadline, 0.0 once it has passed."""

@@ -2,6 +2,8 @@
 raises when it cannot start serving (StartError), and, inside the SDK, how the request
 pipeline ends a request with an error reply (ErrorReply)."""
 
+from typing import Any
+
 from notebridge_worker.protocol import ERROR_CODE_PATTERN
 
 
@@ -41,7 +43,13 @@ class ErrorReply(Exception):
     """Ends a request with an error reply: the micro error headers and an optional body."""
 
     def __init__(
-        self, code: str, message: str, body: bytes = b"", *, raised_by_handler: bool = False
+        self,
+        code: str,
+        message: str,
+        body: bytes = b"",
+        *,
+        raised_by_handler: bool = False,
+        violations: "list[Any] | None" = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -49,3 +57,7 @@ class ErrorReply(Exception):
         self.body = body
         self.raised_by_handler = raised_by_handler
         """The handler raised it: a generator that raised is over, there is nothing to stop."""
+        self.violations = violations or []
+        """For ``invalid_reply``: what the reply broke, which a repair attempt is given."""
+        self.headers: dict[str, str] = {}
+        """Sent with the error reply: the attempts and usage of a request (Nb-Attempts)."""

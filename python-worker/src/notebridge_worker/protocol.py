@@ -26,6 +26,13 @@ HEADER_TRACEPARENT = "traceparent"
 HEADER_SERVICE_ERROR = "Nats-Service-Error"
 HEADER_SERVICE_ERROR_CODE = "Nats-Service-Error-Code"
 
+# Reply headers of a contract with repair, and of any reply whose handler reported usage.
+HEADER_ATTEMPTS = "Nb-Attempts"
+"""How many times the handler was called for the request (decimal)."""
+HEADER_USAGE = "Nb-Usage"
+"""Every attempt's usage reports, a JSON array of {attempt, model, input_tokens,
+output_tokens, cost}, members that are 0 or empty left out."""
+
 # Reserved error codes; any other code comes from a handler's ServiceError.
 INVALID_REQUEST = "invalid_request"
 INVALID_REPLY = "invalid_reply"

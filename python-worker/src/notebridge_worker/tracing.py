@@ -56,6 +56,22 @@ def request_span(
         yield span
 
 
+@contextmanager
+def attempt_span(contract_ref: str, attempt: int, repairs: bool) -> Iterator[None]:
+    """A child span per call of the handler for a contract with repair; nothing without."""
+    if not repairs:
+        yield
+        return
+    tracer = trace.get_tracer(TRACER_NAME)
+    with tracer.start_as_current_span(
+        f"{contract_ref} attempt {attempt}",
+        attributes={"notebridge.attempt": attempt},
+        record_exception=False,
+        set_status_on_exception=False,
+    ):
+        yield
+
+
 def mark_failed(span: Span, code: str) -> None:
     """Record that the request failed with the worker error ``code``."""
     span.set_attribute("notebridge.error_code", code)

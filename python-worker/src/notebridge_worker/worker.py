@@ -72,6 +72,7 @@ from notebridge_worker.protocol import (
     subject,
 )
 from notebridge_worker.remote import contracts_location, local_contracts_dir
+from notebridge_worker.repair import ReplyCheck, build_check
 from notebridge_worker.version import __version__
 
 __all__ = ["DEFAULT_GRACE_SECONDS", "StartError", "Worker"]
@@ -81,6 +82,7 @@ logger = logging.getLogger("notebridge_worker")
 DEFAULT_GRACE_SECONDS = 10.0
 
 HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])
+CheckT = TypeVar("CheckT", bound=Callable[..., Any])
 
 
 class Worker:
@@ -130,6 +132,7 @@ class Worker:
         self.contracts: dict[str, Contract] = load_contracts(self.contracts_dir)
         logger.info("worker %s: contracts from %s (%s)", name, source, self.contracts_dir)
         self._routes: dict[str, Route] = {}
+        self._checks: dict[str, list[ReplyCheck]] = {}
         self._endpoints: dict[str, str] = {}
         self._job_endpoints: dict[str, str] = {}
         """Contract ref of each job contract's status endpoint, while serving."""
@@ -210,6 +213,33 @@ class Worker:
         summarize, version=1)`` is ``@worker.handler("summarize", version=1)`` on it.
         """
         return self.handler(contract, version=version, pool=pool, batch=batch)(function)
+
+    def check(
+        self, contract: str, *, version: int = 1, name: str | None = None
+    ) -> Callable[[CheckT], CheckT]:
+        """Register the decorated function as a code-level check of a contract's replies.
+
+        The function takes the reply (JSON values) and optionally the request, and returns
+        the violations it finds: each a message, or a pair ``(JSON pointer, message)``;
+        nothing when the reply passes. It runs after the response schema accepted the reply,
+        on the event loop (keep it quick), for every reply of the contract. A reply that
+        fails a check is an ``invalid_reply`` whose violations have the check's ``name``
+        (the function's name by default) as their keyword; with ``repair`` in the manifest,
+        the handler gets another attempt with them (notebridge_worker.repair). The function
+        is returned unchanged; registering the same name again replaces the check.
+        """
+        ref = contract_ref(contract, version)
+        if ref not in self.contracts:
+            known = ", ".join(sorted(self.contracts)) or "none"
+            raise ContractError(f"no contract {ref} in {self.contracts_dir} (it has: {known})")
+
+        def register(function: CheckT) -> CheckT:
+            check = build_check(function, name)
+            checks = [c for c in self._checks.get(ref, []) if c.name != check.name]
+            self._checks[ref] = [*checks, check]
+            return function
+
+        return register
 
     def configure(self, **changes: object) -> None:
         """Replace fields of :attr:`config` (WorkerConfig's names; None leaves one as it is).
@@ -514,7 +544,7 @@ class Worker:
             if runtime.new_process_pool is not None:
                 runtime.process_pool = runtime.new_process_pool()
                 await warm_up(runtime.process_pool, processes or 1)
-            yield Pipeline(runtime, self.config)
+            yield Pipeline(runtime, self.config, self._checks)
         finally:
             runtime.close()
 
@@ -574,9 +604,11 @@ class Worker:
         route = self._routes[ref]
         stream = self._open_stream(request) if route.streams else None
         try:
-            body = await pipeline.process(route, request.data, headers, request_id, stream)
+            reply = await pipeline.process(route, request.data, headers, request_id, stream)
         except ErrorReply as error:
-            await respond_error(request, error.code, error.message, error.body, stream)
+            await respond_error(
+                request, error.code, error.message, error.body, stream, error.headers
+            )
             runtime.count(ref, started, f"{error.code}: {error.message}")
             return
         except asyncio.CancelledError:
@@ -597,9 +629,9 @@ class Worker:
         finally:
             if stream is not None:
                 self._streams.pop(stream.cancel_subject.rsplit(".", 1)[1], None)
-        if body is not None:  # a stream has sent its messages already
+        if reply is not None:  # a stream has sent its messages already
             try:
-                await request.respond(body)
+                await request.respond(reply.body, headers=reply.headers or None)
             except Exception:
                 logger.exception("could not send the reply to request %s", request_id)
         runtime.count(ref, started, None)

@@ -22,6 +22,7 @@ from notebridge_worker.contracts.model import (
     ContractError,
     Example,
     Merge,
+    RepairPolicy,
 )
 from notebridge_worker.contracts.schemafiles import SchemaFiles, contract_digest
 from notebridge_worker.contracts.violations import Violation, explain, violations
@@ -38,6 +39,7 @@ __all__ = [
     "ContractError",
     "Example",
     "Merge",
+    "RepairPolicy",
     "SchemaFiles",
     "Violation",
     "contract_digest",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from notebridge_worker import exactjson
 from notebridge_worker.contracts import fastcheck
@@ -17,6 +18,7 @@ from notebridge_worker.contracts.model import (
     ContractError,
     Example,
     Merge,
+    RepairPolicy,
 )
 from notebridge_worker.contracts.schemafiles import SchemaFiles, display, join
 from notebridge_worker.contracts.violations import explain, violations
@@ -129,6 +131,20 @@ def load_contract(manifest_path: str | os.PathLike[str]) -> Contract:
             float(idle_timeout) if manifest["mode"] == STREAM else DEFAULT_IDLE_TIMEOUT_SECONDS
         ),
         max_attempts=manifest.get("max_attempts") or DEFAULT_MAX_ATTEMPTS,
+        repair=_repair_policy(manifest.get("repair")),
+        cache_ttl_seconds=(
+            float(manifest["cache"]["ttl_seconds"]) if "cache" in manifest else None
+        ),
         ack_wait_seconds=float(manifest.get("ack_wait_seconds") or DEFAULT_ACK_WAIT_SECONDS),
         request_integers=schemas.integer_plan(roles["request"]),
+    )
+
+
+def _repair_policy(repair: dict[str, Any] | None) -> RepairPolicy | None:
+    if repair is None:
+        return None
+    return RepairPolicy(
+        max_attempts=repair["max_attempts"],
+        max_tokens=repair.get("max_tokens", 0),
+        max_cost=float(repair.get("max_cost", 0)),
     )

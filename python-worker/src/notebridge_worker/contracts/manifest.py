@@ -36,8 +36,17 @@ MANIFEST_FIELDS = frozenset(
         # Job mode only.
         "max_attempts",
         "ack_wait_seconds",
+        # Sync and job modes: validate-and-repair.
+        "repair",
+        # Sync mode only: a deterministic contract's replies are cached.
+        "cache",
     }
 )
+
+REPAIR_FIELDS = frozenset({"max_attempts", "max_tokens", "max_cost"})
+CACHE_FIELDS = frozenset({"ttl_seconds"})
+MIN_REPAIR_ATTEMPTS, MAX_REPAIR_ATTEMPTS = 2, 10
+MAX_CACHE_TTL_SECONDS = 86400
 
 
 EXAMPLE_FIELDS = frozenset({"name", "request", "response"})
@@ -77,6 +86,7 @@ def manifest_problems(manifest: Any) -> list[str]:
             not given and (key == "request_schema" or needs_response)
         ):
             problems.append(f"/{key}: must be a path relative to the manifest")
+    problems.extend(_repair_problems(manifest, mode))
     examples = manifest.get("examples")
     if not isinstance(examples, list) or not examples:
         problems.append("/examples: a contract needs at least one example")
@@ -150,6 +160,54 @@ def _mode_problems(manifest: dict[str, Any], mode: Any, timeout: Any) -> list[st
     elif mode != SYNC:
         supported = ", ".join(sorted(SUPPORTED_MODES))
         problems.append(f"/mode: {mode!r} is not supported; use {supported}")
+    return problems
+
+
+def _repair_problems(manifest: dict[str, Any], mode: Any) -> list[str]:
+    """The rules of the ``repair`` and ``cache`` members, as the Go gateway's repairProblems."""
+    problems = []
+    if "repair" in manifest:
+        repair = manifest["repair"]
+        if not isinstance(repair, dict):
+            problems.append("/repair: must be an object")
+        else:
+            problems.extend(
+                f"/repair/{key}: unknown field" for key in sorted(set(repair) - REPAIR_FIELDS)
+            )
+            if mode == STREAM:
+                problems.append(
+                    f"/repair: repair is for modes {SYNC!r} and {JOB!r}: a stream's chunks are "
+                    "sent as they come"
+                )
+            attempts = repair.get("max_attempts")
+            if not _is_int(attempts) or not MIN_REPAIR_ATTEMPTS <= attempts <= MAX_REPAIR_ATTEMPTS:
+                problems.append(
+                    f"/repair/max_attempts: {attempts!r} must be an integer >= "
+                    f"{MIN_REPAIR_ATTEMPTS} and <= {MAX_REPAIR_ATTEMPTS}"
+                )
+            tokens = repair.get("max_tokens", 0)
+            if not _is_int(tokens) or tokens < 0:
+                problems.append(
+                    f"/repair/max_tokens: {tokens!r} must be an integer >= 0 (0: no bound)"
+                )
+            cost = repair.get("max_cost", 0)
+            if not _is_number(cost) or cost < 0:
+                problems.append(f"/repair/max_cost: {cost!r} must be a number >= 0 (0: no bound)")
+    if "cache" in manifest:
+        cache = manifest["cache"]
+        if not isinstance(cache, dict):
+            problems.append("/cache: must be an object")
+        else:
+            problems.extend(
+                f"/cache/{key}: unknown field" for key in sorted(set(cache) - CACHE_FIELDS)
+            )
+            if mode != SYNC:
+                problems.append(f"/cache: cache is for mode {SYNC!r} only")
+            ttl = cache.get("ttl_seconds")
+            if not _is_number(ttl) or not 0 < ttl <= MAX_CACHE_TTL_SECONDS:
+                problems.append(
+                    f"/cache/ttl_seconds: {ttl!r} must be > 0 and <= {MAX_CACHE_TTL_SECONDS}"
+                )
     return problems
 
 

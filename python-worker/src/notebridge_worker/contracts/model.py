@@ -102,6 +102,21 @@ class Merge:
 
 
 @dataclass(frozen=True)
+class RepairPolicy:
+    """A contract's validate-and-repair policy (its manifest's ``repair``).
+
+    When a reply breaks the response schema or one of the worker's checks, the handler is
+    called again with the violations, ``max_attempts`` calls in all at most; no further
+    attempt starts once the usage reported so far reaches ``max_tokens`` or ``max_cost``
+    (0: no bound).
+    """
+
+    max_attempts: int
+    max_tokens: int = 0
+    max_cost: float = 0.0
+
+
+@dataclass(frozen=True)
 class Contract:
     """One major version of a named contract, with its schemas compiled."""
 
@@ -135,6 +150,10 @@ class Contract:
     """How many times a job of this contract is delivered to a worker at most (job mode)."""
     ack_wait_seconds: float = DEFAULT_ACK_WAIT_SECONDS
     """How long a worker may hold a job without a heartbeat before it is delivered again."""
+    repair: RepairPolicy | None = None
+    """How a reply that breaks the contract is repaired (sync and job modes); None: it is not."""
+    cache_ttl_seconds: float | None = None
+    """A deterministic sync contract's replies may be served again by the gateway this long."""
     request_integers: integers.Convert | None = field(default=None, repr=False, compare=False)
     """Turns 2.0 into 2 where the request schema says integer (notebridge_worker.integers);
     None when it says integer nowhere."""

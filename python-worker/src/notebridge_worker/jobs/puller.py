@@ -427,7 +427,8 @@ def _outcome(
 ) -> tuple[bytes | None, dict[str, str] | None]:
     """The checked result, or the error of the attempt, as the record stores it."""
     try:
-        return processing.result(), None
+        reply = processing.result()
+        return (reply.body if reply is not None else None), None
     except ErrorReply as error:
         return None, {"code": error.code, "message": one_line(error.message)}
     except Exception:

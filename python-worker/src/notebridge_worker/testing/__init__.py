@@ -17,6 +17,9 @@ examples of the worker's contracts::
     def test_generate_streams():  # a stream contract: the validated chunks, in order
         chunks = TestClient(worker).stream("generate", {"prompt": "Once"})
 
+    def test_repaired():  # the attempts and usage that travel beside a reply
+        assert TestClient(worker).exchange("flowchart", {"steps": ["a"]}).attempts == 2
+
     def test_score_in_batches():  # concurrent callers, so that a batch handler sees batches
         replies = TestClient(worker).call_many("score", [{"x": 1}, {"x": 2}])
 
@@ -27,7 +30,7 @@ Real processes::
             ...  # send requests to nats_url; worker.log() has what the worker logged
 """
 
-from notebridge_worker.testing.client import CallError, ExampleResult, TestClient
+from notebridge_worker.testing.client import CallError, ExampleResult, Exchange, TestClient
 from notebridge_worker.testing.processes import (
     WorkerProcess,
     run_nats_server,
@@ -38,6 +41,7 @@ from notebridge_worker.testing.processes import (
 __all__ = [
     "CallError",
     "ExampleResult",
+    "Exchange",
     "TestClient",
     "WorkerProcess",
     "run_nats_server",

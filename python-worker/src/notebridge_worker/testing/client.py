@@ -11,7 +11,7 @@ from typing import Any
 from notebridge_worker import exactjson
 from notebridge_worker._blocking import run_blocking
 from notebridge_worker._checks import describe, violations_body
-from notebridge_worker._pipeline import Pipeline
+from notebridge_worker._pipeline import Pipeline, Reply
 from notebridge_worker._routes import Route
 from notebridge_worker._streams import StreamSink
 from notebridge_worker.contracts import Contract, Example, Violation
@@ -24,6 +24,8 @@ from notebridge_worker.protocol import (
     STREAM_HEARTBEAT,
     contract_ref,
 )
+from notebridge_worker.repair import Usage
+from notebridge_worker.testing.exchange import Exchange, accounts
 from notebridge_worker.worker import Worker
 
 STOP_WAIT_SECONDS = 5.0
@@ -33,7 +35,9 @@ STOP_WAIT_SECONDS = 5.0
 class CallError(Exception):
     """The error reply a served request would have got: its code, message and violations.
 
-    For a stream, ``chunks`` holds the chunks sent before the error (as JSON values).
+    For a stream, ``chunks`` holds the chunks sent before the error (as JSON values). For a
+    contract with ``repair``, ``attempts`` is how many times the handler ran (else None);
+    ``usage`` holds what every attempt reported.
     """
 
     def __init__(
@@ -42,12 +46,17 @@ class CallError(Exception):
         message: str,
         violations: list[Violation],
         chunks: list[Any] | None = None,
+        *,
+        attempts: int | None = None,
+        usage: list[Usage] | None = None,
     ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.violations = violations
         self.chunks = chunks or []
+        self.attempts = attempts
+        self.usage = usage or []
 
 
 class _CollectedStream(StreamSink):
@@ -121,6 +130,42 @@ class TestClient:
             self.acall(contract, request, version=version, headers=headers, timeout=timeout)
         )
 
+    def exchange(
+        self,
+        contract: str,
+        request: Any,
+        *,
+        version: int = 1,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Exchange:
+        """Like :meth:`call` for a sync or job contract, with the reply's attempts and usage.
+
+        Raises :class:`CallError`, whose ``attempts`` and ``usage`` are set the same way.
+        """
+        return run_blocking(
+            self.aexchange(contract, request, version=version, headers=headers, timeout=timeout)
+        )
+
+    async def aexchange(
+        self,
+        contract: str,
+        request: Any,
+        *,
+        version: int = 1,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Exchange:
+        """:meth:`exchange`, for code that already runs an event loop."""
+        route = self._route(contract_ref(contract, version))
+        if route.streams:
+            raise ValueError(f"{route.contract.ref} is a stream contract: use stream()")
+        data, sent = _request(request, headers, timeout)
+        async with self.worker.pipeline() as pipeline:
+            reply = await self._send(pipeline, route, data, sent)
+        attempts, usage = accounts(reply.headers)
+        return Exchange(exactjson.parse(reply.body), attempts, usage, reply.headers)
+
     async def acall(
         self,
         contract: str,
@@ -142,7 +187,7 @@ class TestClient:
             if route.streams:
                 chunks = await self._send_stream(pipeline, route, data, sent)
                 return exactjson.parse(_merged(route.contract, chunks))
-            return exactjson.parse(await self._send(pipeline, route, data, sent))
+            return exactjson.parse((await self._send(pipeline, route, data, sent)).body)
 
     def call_many(
         self,
@@ -181,7 +226,8 @@ class TestClient:
 
         async def one(pipeline: Pipeline, data: bytes, sent_headers: dict[str, str]) -> Any:
             try:
-                return exactjson.parse(await self._send(pipeline, route, data, sent_headers))
+                reply = await self._send(pipeline, route, data, sent_headers)
+                return exactjson.parse(reply.body)
             except CallError as error:
                 return error
 
@@ -267,7 +313,7 @@ class TestClient:
         route = self._route(ref)
         try:
             if not route.streams:
-                body = await self._send(pipeline, route, data, {})
+                body = (await self._send(pipeline, route, data, {})).body
             else:
                 chunks = await self._send_stream(pipeline, route, data, {})
                 if route.contract.merge is None:
@@ -296,14 +342,14 @@ class TestClient:
 
     async def _send(
         self, pipeline: Pipeline, route: Route, data: bytes, headers: dict[str, str]
-    ) -> bytes:
+    ) -> Reply:
         request_id = headers.get(HEADER_REQUEST_ID) or f"test-{uuid.uuid4().hex[:12]}"
         try:
-            body = await pipeline.process(route, data, headers, request_id)
+            reply = await pipeline.process(route, data, headers, request_id)
         except ErrorReply as error:
             raise _call_error(error) from None
-        assert body is not None
-        return body
+        assert reply is not None
+        return reply
 
     async def _send_stream(
         self, pipeline: Pipeline, route: Route, data: bytes, headers: dict[str, str]
@@ -348,7 +394,8 @@ def _request(
 def _call_error(error: ErrorReply, chunks: list[bytes] | None = None) -> CallError:
     violations = exactjson.parse(error.body)["violations"] if error.body else []
     sent = [exactjson.parse(chunk) for chunk in chunks or []]
-    return CallError(error.code, error.message, violations, sent)
+    attempts, usage = accounts(error.headers)
+    return CallError(error.code, error.message, violations, sent, attempts=attempts, usage=usage)
 
 
 def _merged(contract: Contract, chunks: list[bytes]) -> bytes:
