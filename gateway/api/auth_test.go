@@ -55,9 +55,16 @@ func newKeyedGateway(t *testing.T) *keyedGateway {
 		}
 		kg.tokens[k.name] = token
 	}
-	// The gateway's watch sees the keys within moments.
+	// The gateway's watch sees the keys within moments: until it has loaded
+	// them it answers 503, then 401 until it has the last one (then 503
+	// no-worker: no echo worker serves yet).
 	deadline := time.Now().Add(10 * time.Second)
-	for g.do(t, "POST", "/api/echo/v1", `{"text": "x"}`, "Content-Type", jsonCT, "Authorization", "Bearer "+kg.tokens["echo"]).status == 401 {
+	for {
+		r := g.do(t, "POST", "/api/echo/v1", `{"text": "x"}`, "Content-Type", jsonCT, "Authorization", "Bearer "+kg.tokens["echo"])
+		loading := r.status == 503 && strings.Contains(string(r.body), "keys are not loaded")
+		if r.status != 401 && !loading {
+			break
+		}
 		if time.Now().After(deadline) {
 			t.Fatal("the gateway does not admit a new key after 10 s")
 		}

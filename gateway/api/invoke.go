@@ -140,11 +140,16 @@ func callSync(c *fiber.Ctx, b *broker, log *slog.Logger, k *call) error {
 	default:
 		return natsUnavailable(err.Error())
 	}
+	acct := accountsOf(reply.Header, log, k)
+	acct.setHeaders(c)
 	if code := reply.Header.Get(wire.HeaderServiceErrorCode); code != "" {
-		return fromWorkerError(k.ct, code, reply.Header.Get(wire.HeaderServiceError), reply.Data, k.timeout)
+		p = fromWorkerError(k.ct, code, reply.Header.Get(wire.HeaderServiceError), reply.Data, k.timeout)
+	} else {
+		p = checkReply(log, k, reply.Data, k.ct.ValidateResponseJSON)
 	}
-	if err := checkReply(log, k, reply.Data, k.ct.ValidateResponseJSON); err != nil {
-		return err
+	tracked(c).metrics.accounted(k.ct, acct, p)
+	if p != nil {
+		return p
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Send(reply.Data)

@@ -37,6 +37,11 @@ type Metrics struct {
 	noWorker   *prometheus.CounterVec
 	timeouts   *prometheus.CounterVec
 	shed       *prometheus.CounterVec
+	attempts   *prometheus.CounterVec
+	repairs    *prometheus.CounterVec
+	tokens     *prometheus.CounterVec
+	cost       *prometheus.CounterVec
+	models     *labelSet
 }
 
 // NewMetrics registers the gateway's metrics for reg's contracts, NATS's
@@ -82,7 +87,25 @@ func NewMetrics(reg *contracts.Registry, nc *nats.Conn) *Metrics {
 			Help: "Calls shed at once (503 overloaded), by reason: contract_limit, gateway_limit, deadline.",
 		}, []string{"contract", "version", "reason"}),
 	}
+	m.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "notebridge_handler_attempts_total",
+		Help: "Calls of a handler made for sync calls of contracts with repair: the first attempt and every repair.",
+	}, byContract)
+	m.repairs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "notebridge_repair_outcomes_total",
+		Help: "Sync calls of contracts with repair by outcome: first_attempt, repaired, unrepaired (502 invalid-reply), failed (another error).",
+	}, []string{"contract", "version", "outcome"})
+	m.tokens = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "notebridge_tokens_total",
+		Help: "Tokens handlers reported, over every attempt, by model and direction (input, output); models past the 64th are \"other\".",
+	}, []string{"contract", "version", "model", "direction"})
+	m.cost = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "notebridge_cost_total",
+		Help: "Cost handlers reported, over every attempt, by model, in the handlers' currency unit.",
+	}, []string{"contract", "version", "model"})
+	m.models = newLabelSet(maxModelLabels)
 	m.reg.MustRegister(m.requests, m.duration, m.gateway, m.firstChunk, m.inflight, m.validation, m.noWorker, m.timeouts, m.shed,
+		m.attempts, m.repairs, m.tokens, m.cost,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "notebridge_nats_connected",

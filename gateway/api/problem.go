@@ -226,7 +226,7 @@ func invalidReply(c *contracts.Contract, detail string, vs ...contracts.Violatio
 	if len(vs) > 0 {
 		where = "; errors lists every violation"
 	}
-	p := probInvalidReply.new(fmt.Sprintf("the worker's reply broke the %s response schema: %s%s", c.ID(), detail, where))
+	p := probInvalidReply.new(fmt.Sprintf("the worker's reply broke the %s contract: %s%s", c.ID(), detail, where))
 	p.Contract, p.Errors = c.ID(), vs
 	return p
 }

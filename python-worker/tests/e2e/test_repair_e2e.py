@@ -1,0 +1,165 @@
+"""Validate-and-repair end to end: the gateway binary, NATS, a Python worker whose replies
+break a check, and the attempts and summed usage the client sees (docs/repair.md)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from notebridge_worker.testing import TestClient
+
+from .conftest import REPO, Gateway, start_gateway, start_worker, stop, wait_until
+
+JSON = {"Content-Type": "application/json"}
+PROCESS = "Receive the order, then check the stock, then pack the parcel, then ship it."
+
+LABELLER = textwrap.dedent(
+    """
+    from notebridge_worker import Worker
+
+    worker = Worker(name="labeller")
+
+
+    @worker.handler("label")
+    def label(request, context):
+        context.report_usage(model="m-1", input_tokens=60, output_tokens=40, cost=0.25)
+        return {"label": request["text"]}
+
+
+    @worker.check("label")
+    def not_a_stopword(reply):
+        if reply["label"] in ("the", "and"):
+            yield "/label", f"{reply['label']!r} is a stopword"
+    """
+)
+
+
+def write_label_contract(directory: Path) -> None:
+    (directory / "schemas").mkdir(parents=True)
+    schema = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
+    (directory / "schemas" / "request.json").write_text(json.dumps(schema))
+    (directory / "schemas" / "response.json").write_text(
+        json.dumps({"type": "object", "properties": {"label": {"type": "string"}}})
+    )
+    manifest = {
+        "name": "label",
+        "version": 1,
+        "mode": "sync",
+        "timeout_seconds": 5,
+        "request_schema": "schemas/request.json",
+        "response_schema": "schemas/response.json",
+        "repair": {"max_attempts": 4},
+        "examples": [{"name": "a word", "request": {"text": "cat"}}],
+    }
+    (directory / "label.v1.json").write_text(json.dumps(manifest))
+
+
+@pytest.fixture
+def flowchart_gateway(tmp_path: Path) -> Iterator[Gateway]:
+    gw = start_gateway(tmp_path, contracts_dir=REPO / "contracts")
+    worker = start_worker(
+        gw.nats_url, "examples/flowchart.py:worker", contracts_dir=REPO / "contracts"
+    )
+    try:
+        wait_until(lambda: gw.workers("flowchart", 1) >= 1, "flowchart worker discovered")
+        yield gw
+    finally:
+        stop(worker)
+        stop(gw.proc)
+
+
+@pytest.fixture
+def label_gateway(tmp_path: Path) -> Iterator[Gateway]:
+    contracts = tmp_path / "contracts"
+    write_label_contract(contracts)
+    (tmp_path / "labeller.py").write_text(LABELLER)
+    gw = start_gateway(tmp_path, contracts_dir=contracts)
+    worker = start_worker(
+        gw.nats_url, f"{tmp_path / 'labeller.py'}:worker", contracts_dir=contracts
+    )
+    try:
+        wait_until(lambda: gw.workers("label", 1) >= 1, "labeller discovered")
+        yield gw
+    finally:
+        stop(worker)
+        stop(gw.proc)
+
+
+def metric(gw: Gateway, name: str, **labels: str) -> float:
+    text = httpx.get(f"{gw.url}/metrics", timeout=5).text
+    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    for line in text.splitlines():
+        match = re.fullmatch(rf"{name}\{{(.*)\}} (\S+)", line)
+        if match and ",".join(sorted(match[1].split(","))) == wanted:
+            return float(match[2])
+    return 0.0
+
+
+def test_the_flowchart_is_repaired_and_every_attempt_is_paid_for(flowchart_gateway) -> None:
+    gw = flowchart_gateway
+    resp = httpx.post(
+        f"{gw.url}/api/flowchart/v1", content=json.dumps({"process": PROCESS}), headers=JSON
+    )
+    assert resp.status_code == 200, resp.text
+    chart = resp.json()["mermaid"]
+    assert "s3 --> s4" in chart
+    assert "s4 --> s1" not in chart  # the first attempt's cycle is gone
+    assert resp.headers["notebridge-attempts"] == "2"
+    # The offline TestClient runs the same deterministic worker: the same two attempts.
+    sys.path.insert(0, str(REPO / "python-worker" / "examples"))
+    import flowchart
+
+    offline = TestClient(flowchart.worker).exchange("flowchart", {"process": PROCESS})
+    assert [usage.attempt for usage in offline.usage] == [1, 2]
+    assert int(resp.headers["notebridge-input-tokens"]) == sum(
+        usage.input_tokens for usage in offline.usage
+    )
+    assert int(resp.headers["notebridge-output-tokens"]) == sum(
+        usage.output_tokens for usage in offline.usage
+    )
+    assert float(resp.headers["notebridge-cost"]) == pytest.approx(
+        sum(usage.cost for usage in offline.usage)
+    )
+    labels = {"contract": "flowchart", "version": "1"}
+    assert metric(gw, "notebridge_repair_outcomes_total", **labels, outcome="repaired") == 1
+    assert metric(gw, "notebridge_handler_attempts_total", **labels) == 2
+    model = {**labels, "model": "stand-in-flowchart-1"}
+    assert metric(gw, "notebridge_tokens_total", **model, direction="input") == int(
+        resp.headers["notebridge-input-tokens"]
+    )
+    assert metric(gw, "notebridge_cost_total", **model) == pytest.approx(
+        float(resp.headers["notebridge-cost"])
+    )
+
+
+def test_a_reply_that_cannot_be_repaired_is_502_with_its_violations_and_cost(
+    label_gateway,
+) -> None:
+    gw = label_gateway
+    resp = httpx.post(f"{gw.url}/api/label/v1", content=json.dumps({"text": "the"}), headers=JSON)
+    assert resp.status_code == 502, resp.text
+    body = resp.json()
+    assert body["type"] == "urn:notebridge:problem:invalid-reply"
+    # The same violation twice: no progress, so two attempts of the four allowed.
+    assert "after 2 attempt(s), stopped as no progress" in body["detail"]
+    assert [(v["instancePath"], v["keyword"]) for v in body["errors"]] == [
+        ("/label", "not_a_stopword")
+    ]
+    assert resp.headers["notebridge-attempts"] == "2"
+    assert resp.headers["notebridge-cost"] == "0.5"
+    assert resp.headers["notebridge-input-tokens"] == "120"
+    labels = {"contract": "label", "version": "1"}
+    assert metric(gw, "notebridge_repair_outcomes_total", **labels, outcome="unrepaired") == 1
+
+    ok = httpx.post(f"{gw.url}/api/label/v1", content=json.dumps({"text": "cat"}), headers=JSON)
+    assert (ok.status_code, ok.json()) == (200, {"label": "cat"})
+    assert ok.headers["notebridge-attempts"] == "1"
+    assert ok.headers["notebridge-cost"] == "0.25"
+    assert metric(gw, "notebridge_repair_outcomes_total", **labels, outcome="first_attempt") == 1
