@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/notebridge/notebridge/gateway/jsoneq"
 	"github.com/notebridge/notebridge/gateway/wire"
 )
 
@@ -38,7 +39,7 @@ func idempotencyKey(owner, key string) string {
 func fingerprint(sub Submission) string {
 	h := sha256.New()
 	h.Write([]byte(sub.Contract.ID() + "\n"))
-	h.Write(canonicalJSON(sub.Body))
+	h.Write(jsoneq.Canonical(sub.Body))
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 

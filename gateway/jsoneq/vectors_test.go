@@ -1,6 +1,7 @@
 package jsoneq_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"strings"
@@ -10,7 +11,8 @@ import (
 )
 
 // JSON equality is protocol/vectors/json-equality.json's, which the Python
-// SDK's tests check too.
+// SDK's tests check too; the canonical form (an Idempotency-Key's request,
+// a cache key) is equal exactly when the values are.
 func TestEqualityVectors(t *testing.T) {
 	raw, err := os.ReadFile("../../protocol/vectors/json-equality.json")
 	if err != nil {
@@ -46,6 +48,10 @@ func TestEqualityVectors(t *testing.T) {
 			}
 			if got := jsoneq.Equal(b, a); got != tt.Equal {
 				t.Errorf("Equal(%s, %s) = %v; want %v", tt.B, tt.A, got, tt.Equal)
+			}
+			ca, cb := jsoneq.Canonical([]byte(tt.A)), jsoneq.Canonical([]byte(tt.B))
+			if got := bytes.Equal(ca, cb); got != tt.Equal {
+				t.Errorf("canonical forms %s and %s: equal %v; want %v", ca, cb, got, tt.Equal)
 			}
 		})
 	}

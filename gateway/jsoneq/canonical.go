@@ -1,4 +1,4 @@
-package jobs
+package jsoneq
 
 import (
 	"bytes"
@@ -9,13 +9,14 @@ import (
 	"strings"
 )
 
-// canonicalJSON writes body so that two spellings of the same JSON value
-// give the same bytes: object keys sorted, no insignificant whitespace,
-// strings re-escaped one way, and numbers by value (1, 1.0 and 10e-1 are
-// one number). The body has passed the request checks, so its nesting and
-// numbers are within the limits; on a body that is not JSON it returns the
-// bytes unchanged.
-func canonicalJSON(body []byte) []byte {
+// Canonical writes body so that two spellings of the same JSON value give
+// the same bytes, exactly when Equal holds: object keys sorted, no
+// insignificant whitespace, strings re-escaped one way, and numbers by
+// value (1, 1.0 and 10e-1 are one number). It keys what must not depend on
+// spelling: an Idempotency-Key's request, a cached reply. The body should
+// have passed the request checks, so its nesting and numbers are within
+// the limits; on a body that is not JSON it returns the bytes unchanged.
+func Canonical(body []byte) []byte {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var v any

@@ -1,8 +1,8 @@
-package jobs
+package jsoneq
 
 import "testing"
 
-func TestCanonicalJSON(t *testing.T) {
+func TestCanonical(t *testing.T) {
 	tests := []struct {
 		name, a, b string
 		same       bool
@@ -19,7 +19,7 @@ func TestCanonicalJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, b := string(canonicalJSON([]byte(tt.a))), string(canonicalJSON([]byte(tt.b)))
+			a, b := string(Canonical([]byte(tt.a))), string(Canonical([]byte(tt.b)))
 			if (a == b) != tt.same {
 				t.Errorf("canonical forms %s and %s: got same = %v; want %v", a, b, a == b, tt.same)
 			}
