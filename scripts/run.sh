@@ -54,6 +54,7 @@ serve python-worker/examples/sentiment.py:worker --contracts-dir contracts
 serve python-worker/examples/iris.ipynb --contracts-dir contracts
 serve python-worker/examples/generate.py:worker --contracts-dir contracts
 serve python-worker/examples/report.py:worker --contracts-dir contracts
+serve python-worker/examples/flowchart.py:worker --contracts-dir contracts
 serve python-worker/tests/echo_worker.py:worker --contracts-dir testdata/contracts
 serve python-worker/tests/tokens_worker.py:worker --contracts-dir testdata/contracts
 

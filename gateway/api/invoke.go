@@ -17,6 +17,7 @@ import (
 
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/jobs"
+	"github.com/notebridge/notebridge/gateway/replycache"
 	"github.com/notebridge/notebridge/gateway/wire"
 )
 
@@ -55,8 +56,9 @@ func (k *call) request() *nats.Msg {
 // Invoke is the request path of a contract: admit the request (route,
 // content type, JSON, request schema), then call the workers the way the
 // contract's mode says. svc may be nil when no contract is a job contract;
-// lim bounds the request body (contracts.Limits).
-func Invoke(reg *contracts.Registry, b *broker, svc *jobs.Service, log *slog.Logger, lim contracts.Limits) fiber.Handler {
+// cache may be nil, and then no reply is cached; lim bounds the request
+// body (contracts.Limits).
+func Invoke(reg *contracts.Registry, b *broker, svc *jobs.Service, cache *replycache.Cache, log *slog.Logger, lim contracts.Limits) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		k, err := admit(reg, c, lim)
 		if err != nil {
@@ -67,6 +69,9 @@ func Invoke(reg *contracts.Registry, b *broker, svc *jobs.Service, log *slog.Log
 			return relayStream(c, b, log, k)
 		case contracts.ModeJob:
 			return submitJob(c, b, svc, k)
+		}
+		if k.ct.Cache != nil && cache != nil {
+			return callCached(c, b, cache, log, k)
 		}
 		return callSync(c, b, log, k)
 	}

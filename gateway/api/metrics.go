@@ -42,6 +42,7 @@ type Metrics struct {
 	tokens     *prometheus.CounterVec
 	cost       *prometheus.CounterVec
 	models     *labelSet
+	cache      *prometheus.CounterVec
 }
 
 // NewMetrics registers the gateway's metrics for reg's contracts, NATS's
@@ -104,8 +105,12 @@ func NewMetrics(reg *contracts.Registry, nc *nats.Conn) *Metrics {
 		Help: "Cost handlers reported, over every attempt, by model, in the handlers' currency unit.",
 	}, []string{"contract", "version", "model"})
 	m.models = newLabelSet(maxModelLabels)
+	m.cache = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "notebridge_cache_requests_total",
+		Help: "Calls of contracts with a reply cache, by result: hit, miss, bypass (Cache-Control: no-cache or no-store).",
+	}, []string{"contract", "version", "result"})
 	m.reg.MustRegister(m.requests, m.duration, m.gateway, m.firstChunk, m.inflight, m.validation, m.noWorker, m.timeouts, m.shed,
-		m.attempts, m.repairs, m.tokens, m.cost,
+		m.attempts, m.repairs, m.tokens, m.cost, m.cache,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "notebridge_nats_connected",
@@ -184,6 +189,14 @@ func (m *Metrics) outcome(name, version string, status int, p *Problem) {
 	case problemType(probDeadlineExceeded.slug):
 		m.timeouts.WithLabelValues(name, version).Inc()
 	}
+}
+
+// cached records how the reply cache took part in a call.
+func (m *Metrics) cached(ct *contracts.Contract, result string) {
+	if m == nil {
+		return
+	}
+	m.cache.WithLabelValues(ct.Name, strconv.Itoa(ct.Version), result).Inc()
 }
 
 // chunked records the first chunk of a stream.

@@ -226,6 +226,20 @@ func invokeResponses(ct *contracts.Contract, respName, chunkName string, respExa
 		ok.Content[fiber.MIMEApplicationJSON] = openapi.MediaType{Schema: openapi.Ref(respName), Examples: respExamples}
 	}
 	ok.Headers = map[string]*openapi.Header{"X-Request-Id": {Ref: "#/components/headers/RequestId"}}
+	if ct.Mode == contracts.ModeSync {
+		for header, component := range map[string]string{
+			HeaderCost: "Cost", HeaderInputTokens: "InputTokens", HeaderOutputTokens: "OutputTokens",
+		} {
+			ok.Headers[header] = &openapi.Header{Ref: "#/components/headers/" + component}
+		}
+		if ct.Repair != nil {
+			ok.Headers[HeaderAttempts] = &openapi.Header{Ref: "#/components/headers/Attempts"}
+		}
+		if ct.Cache != nil {
+			ok.Headers[HeaderCache] = &openapi.Header{Ref: "#/components/headers/Cache"}
+			ok.Headers[fiber.HeaderAge] = &openapi.Header{Description: "Seconds since the cached reply was computed", Schema: map[string]any{"type": "integer", "minimum": 0}}
+		}
+	}
 	responses := map[string]*openapi.Response{
 		"200": ok,
 		"400": {Ref: "#/components/responses/BadRequest"},
@@ -463,6 +477,16 @@ func components(bundle *openapi.Bundle) openapi.Components {
 			"Location":   {Description: "The job's URL, /jobs/{id}", Schema: map[string]any{"type": "string"}},
 			"IdempotentReplayed": {Description: "\"true\" when the Idempotency-Key was seen before with the same request: the job is the one it made",
 				Schema: map[string]any{"type": "string", "enum": []string{"true"}}},
+			"Attempts": {Description: "Contracts with repair: how many times the handler ran, the first attempt included",
+				Schema: map[string]any{"type": "string", "pattern": "^[1-9][0-9]*$"}},
+			"Cost": {Description: "The cost the handler reported, summed over every attempt, in its currency unit",
+				Schema: map[string]any{"type": "string", "pattern": `^[0-9]+(\.[0-9]+)?$`}},
+			"InputTokens": {Description: "Input tokens the handler reported, summed over every attempt",
+				Schema: map[string]any{"type": "string", "pattern": "^[0-9]+$"}},
+			"OutputTokens": {Description: "Output tokens the handler reported, summed over every attempt",
+				Schema: map[string]any{"type": "string", "pattern": "^[0-9]+$"}},
+			"Cache": {Description: "Contracts with a reply cache: hit (served from the cache, with Age), miss (computed and stored) or bypass (Cache-Control: no-cache or no-store)",
+				Schema: map[string]any{"type": "string", "enum": []string{"hit", "miss", "bypass"}}},
 		},
 		Parameters: map[string]*openapi.Parameter{
 			"RequestTimeout": {Name: HeaderRequestTimeout, In: "header", Description: "Seconds, digits with an optional fraction such as 2 or 0.5, at least 0.001: a shorter deadline than the contract's timeout; a longer one is capped",

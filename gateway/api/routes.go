@@ -42,10 +42,10 @@ func routes(app *fiber.App, cfg Config, spec []byte) []allowRule {
 	app.Get("/api", Catalog(reg, b.nc, log))
 	only("/api", fiber.MethodGet)
 	app.Get("/api/:name", Describe(reg))
-	app.Post("/api/:name", call(Invoke(reg, b, svc, log, cfg.Limits))...)
+	app.Post("/api/:name", call(Invoke(reg, b, svc, cfg.Cache, log, cfg.Limits))...)
 	only("/api/:name", fiber.MethodGet, fiber.MethodPost)
 	app.Get("/api/:name/:version", Describe(reg))
-	app.Post("/api/:name/:version", call(Invoke(reg, b, svc, log, cfg.Limits))...)
+	app.Post("/api/:name/:version", call(Invoke(reg, b, svc, cfg.Cache, log, cfg.Limits))...)
 	only("/api/:name/:version", fiber.MethodGet, fiber.MethodPost)
 	if reg.HasJobs() {
 		app.Post("/api/:name/:version/jobs", call(SubmitJob(reg, b, svc, cfg.Limits))...)

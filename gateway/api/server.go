@@ -16,6 +16,7 @@ import (
 
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/jobs"
+	"github.com/notebridge/notebridge/gateway/replycache"
 )
 
 // DefaultBodyLimit is the largest request body accepted unless configured.
@@ -89,6 +90,9 @@ type Config struct {
 	// (traceparent in the NATS request). nil makes no span: a client's
 	// traceparent goes to the worker unchanged.
 	TracerProvider trace.TracerProvider
+	// Cache keeps the replies of contracts that declare "cache"; nil
+	// caches nothing.
+	Cache *replycache.Cache
 }
 
 // Validate reports the first missing or impossible setting.

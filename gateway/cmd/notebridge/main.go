@@ -26,12 +26,14 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/notebridge/notebridge/gateway/api"
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/embedded"
 	"github.com/notebridge/notebridge/gateway/internal/redact"
 	"github.com/notebridge/notebridge/gateway/jobs"
+	"github.com/notebridge/notebridge/gateway/replycache"
 	"github.com/notebridge/notebridge/gateway/webhook"
 )
 
@@ -158,6 +160,10 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	cache, err := replyCache(nc, cfg.CacheMaxBytes)
+	if err != nil {
+		return err
+	}
 	tracer, stopTracing, err := setupTracing(ctx)
 	if err != nil {
 		return fmt.Errorf("OpenTelemetry: %w", err)
@@ -172,7 +178,7 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	app, err := api.New(api.Config{Registry: reg, Conn: nc, Logger: log, BodyLimit: cfg.BodyLimit, HeaderLimit: cfg.HeaderLimit, Limits: cfg.Limits,
 		ReadTimeout: cfg.ReadTimeout, IdleTimeout: cfg.IdleTimeout, Jobs: svc, Keys: keyStore, RateLimiter: limiter, CORSOrigins: origins, TracerProvider: tracer,
-		MaxInflight: cfg.MaxInflight, MaxInflightPerContract: cfg.MaxPerContract})
+		MaxInflight: cfg.MaxInflight, MaxInflightPerContract: cfg.MaxPerContract, Cache: cache})
 	if err != nil {
 		return err
 	}
@@ -193,6 +199,19 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	log.Info("shutting down", "grace", shutdownGrace)
 	return app.ShutdownWithTimeout(shutdownGrace)
+}
+
+// replyCache is the cache of deterministic contracts' replies, in
+// JetStream; its bucket is made on first use.
+func replyCache(nc *nats.Conn, maxBytes int) (*replycache.Cache, error) {
+	if maxBytes < 1<<20 {
+		return nil, fmt.Errorf("-cache-max-bytes %d: want at least 1 MiB", maxBytes)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	return replycache.New(js, int64(maxBytes)), nil
 }
 
 // jobsConfig reads the job flags, so that a mistake in them stops the
