@@ -42,7 +42,7 @@ func cacheDirectives(header string) (lookup, store bool) {
 // callCached answers a call of a contract with "cache" from the cache when
 // it can; otherwise it calls the workers and stores a 200 reply. A cache
 // that fails is logged and skipped: it never fails a call.
-func callCached(c *fiber.Ctx, b *broker, cache *replycache.Cache, log *slog.Logger, k *call) error {
+func callCached(c *fiber.Ctx, b *broker, cache *replycache.Cache, acc *accountant, log *slog.Logger, k *call) error {
 	m := tracked(c).metrics
 	lookup, store := cacheDirectives(c.Get(fiber.HeaderCacheControl))
 	key := replycache.Key(k.ct, k.body)
@@ -66,7 +66,7 @@ func callCached(c *fiber.Ctx, b *broker, cache *replycache.Cache, log *slog.Logg
 		m.cached(k.ct, "bypass")
 		c.Set(HeaderCache, "bypass")
 	}
-	if err := callSync(c, b, log, k); err != nil {
+	if err := callSync(c, b, acc, log, k); err != nil {
 		return err
 	}
 	if store && c.Response().StatusCode() == fiber.StatusOK {

@@ -48,11 +48,15 @@ func cachedGateway(t *testing.T, ns *server.Server, js jetstream.JetStream, dir 
 		t.Fatal(err)
 	}
 	received = &atomic.Int64{}
-	svc, err := refworker.Start(natstest.Conn(t, ns), []*contracts.Contract{ct}, refworker.WithReceived(func(string) { received.Add(1) }))
+	wc := natstest.Conn(t, ns)
+	svc, err := refworker.Start(wc, []*contracts.Contract{ct}, refworker.WithReceived(func(string) { received.Add(1) }))
 	if err != nil {
 		t.Fatal(err)
 	}
-	stopWorker = func() { _ = svc.Stop() }
+	if err := wc.Flush(); err != nil { // the server has the worker's subscriptions
+		t.Fatal(err)
+	}
+	stopWorker = func() { _ = svc.Stop(); _ = wc.Flush() }
 	t.Cleanup(stopWorker)
 	return g, received, stopWorker
 }

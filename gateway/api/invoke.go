@@ -58,7 +58,7 @@ func (k *call) request() *nats.Msg {
 // contract's mode says. svc may be nil when no contract is a job contract;
 // cache may be nil, and then no reply is cached; lim bounds the request
 // body (contracts.Limits).
-func Invoke(reg *contracts.Registry, b *broker, svc *jobs.Service, cache *replycache.Cache, log *slog.Logger, lim contracts.Limits) fiber.Handler {
+func Invoke(reg *contracts.Registry, b *broker, svc *jobs.Service, cache *replycache.Cache, acc *accountant, log *slog.Logger, lim contracts.Limits) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		k, err := admit(reg, c, lim)
 		if err != nil {
@@ -71,9 +71,9 @@ func Invoke(reg *contracts.Registry, b *broker, svc *jobs.Service, cache *replyc
 			return submitJob(c, b, svc, k)
 		}
 		if k.ct.Cache != nil && cache != nil {
-			return callCached(c, b, cache, log, k)
+			return callCached(c, b, cache, acc, log, k)
 		}
-		return callSync(c, b, log, k)
+		return callSync(c, b, acc, log, k)
 	}
 }
 
@@ -123,12 +123,20 @@ func admit(reg *contracts.Registry, c *fiber.Ctx, lim contracts.Limits) (*call, 
 
 // callSync sends one request and checks its one reply. The wait ends at
 // the deadline, or at once when the connection to NATS drops: the reply
-// could not come through any more.
-func callSync(c *fiber.Ctx, b *broker, log *slog.Logger, k *call) error {
+// could not come through any more. Its key's budgets hold the call's
+// estimate meanwhile, settled with what the worker reported (nothing,
+// without a reply).
+func callSync(c *fiber.Ctx, b *broker, acc *accountant, log *slog.Logger, k *call) error {
 	l, p := b.link()
 	if p != nil {
 		return p
 	}
+	res, err := acc.reserve(c, k)
+	if err != nil {
+		return err
+	}
+	var acct accounts
+	defer func() { acc.settle(c, k, res, acct) }()
 	ctx, cancel := context.WithDeadline(l.ctx, k.deadline)
 	defer cancel()
 	k.dispatched = time.Now()
@@ -145,7 +153,7 @@ func callSync(c *fiber.Ctx, b *broker, log *slog.Logger, k *call) error {
 	default:
 		return natsUnavailable(err.Error())
 	}
-	acct := accountsOf(reply.Header, log, k)
+	acct = accountsOf(reply.Header, log, k)
 	acct.setHeaders(c)
 	if code := reply.Header.Get(wire.HeaderServiceErrorCode); code != "" {
 		p = fromWorkerError(k.ct, code, reply.Header.Get(wire.HeaderServiceError), reply.Data, k.timeout)

@@ -23,6 +23,9 @@ type DocOptions struct {
 	// Keys says the gateway requires API keys (Config.Keys): calls and job
 	// routes then declare the bearer scheme and their 401 and 403.
 	Keys bool
+	// Usage says the gateway keeps a usage ledger (Config.Ledger), served
+	// at GET /usage.
+	Usage bool
 }
 
 // OpenAPI builds the gateway's OpenAPI 3.1 document from the contracts:
@@ -89,6 +92,9 @@ func OpenAPI(reg *contracts.Registry, opts DocOptions) (*openapi.Document, error
 			doc.Paths[href(ct)+"/jobs"] = &openapi.PathItem{Summary: ct.Description, Post: &submit}
 		}
 	}
+	if opts.Usage {
+		usagePath(doc)
+	}
 	if opts.Keys {
 		requireKeys(doc)
 	}
@@ -102,7 +108,7 @@ func requireKeys(doc *openapi.Document) {
 			Description: "An API key from `notebridge keys create`, sent as Authorization: Bearer <key>"},
 	}
 	for path, item := range doc.Paths {
-		if !strings.HasPrefix(path, "/api/") && !strings.HasPrefix(path, "/jobs") {
+		if !strings.HasPrefix(path, "/api/") && !strings.HasPrefix(path, "/jobs") && path != "/usage" {
 			continue
 		}
 		for _, op := range []*openapi.Operation{item.Post, item.Delete, item.Get} {
@@ -112,8 +118,14 @@ func requireKeys(doc *openapi.Document) {
 			op.Security = []openapi.SecurityRequirement{{"apiKey": {}}}
 			op.Responses["401"] = &openapi.Response{Ref: "#/components/responses/Unauthorized"}
 			op.Responses["429"] = &openapi.Response{Ref: "#/components/responses/RateLimited"}
+			if path == "/usage" {
+				op.Responses["403"] = &openapi.Response{Ref: "#/components/responses/Forbidden"}
+			}
 			if strings.HasPrefix(path, "/api/") {
 				op.Responses["403"] = &openapi.Response{Ref: "#/components/responses/Forbidden"}
+				if !strings.HasSuffix(path, "/jobs") {
+					op.Responses["402"] = &openapi.Response{Ref: "#/components/responses/BudgetExhausted"}
+				}
 			}
 		}
 	}

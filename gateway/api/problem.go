@@ -13,6 +13,7 @@ import (
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/jobs"
 	"github.com/notebridge/notebridge/gateway/keys"
+	"github.com/notebridge/notebridge/gateway/usage"
 )
 
 // Problem is an RFC 9457 problem detail. Every error the gateway answers
@@ -36,6 +37,10 @@ type Problem struct {
 	Column int `json:"column,omitempty"`
 	// Job is the job the problem is about.
 	Job string `json:"job,omitempty"`
+	// Budget is the spent budget (402), and ResetsAt when it is whole again
+	// (RFC 3339).
+	Budget   string `json:"budget,omitempty"`
+	ResetsAt string `json:"resets_at,omitempty"`
 
 	retryAfter      time.Duration
 	allow           string
@@ -76,6 +81,31 @@ func forbidden(ct *contracts.Contract, k *keys.Key) *Problem {
 func rateLimited(k *keys.Key, wait time.Duration) *Problem {
 	p := probRateLimited.new(fmt.Sprintf("the API key %q may make %v calls a second (%d at once); try again in %s", k.Name, k.Rate, max(k.Burst, 1), wait.Round(time.Millisecond)))
 	p.retryAfter = time.Duration(ceilSeconds(wait)) * time.Second
+	return p
+}
+
+func budgetExhausted(ct *contracts.Contract, e *usage.ExhaustedError, now time.Time) *Problem {
+	p := probBudgetExhausted.new(fmt.Sprintf("the API key's budget %s is spent for this %s; it resets at %s", e.Budget, e.Budget.Period, e.ResetsAt.Format(time.RFC3339)))
+	p.Contract, p.Budget, p.ResetsAt = ct.ID(), e.Budget.String(), e.ResetsAt.Format(time.RFC3339)
+	p.retryAfter = time.Duration(ceilSeconds(e.ResetsAt.Sub(now))) * time.Second
+	return p
+}
+
+func usageForbidden(name string) *Problem {
+	return probForbidden.new(fmt.Sprintf("the API key %q may read its own usage only; a usage reader (notebridge keys create -usage-reader) reads every key's", name))
+}
+
+func usageUnavailable(err error) *Problem {
+	p := probBrokerUnavailable.new(fmt.Sprintf("the usage ledger cannot be read: %v", err))
+	p.retryAfter = time.Second
+	return p
+}
+
+// budgetStateUnavailable is broker-unavailable: budgets live in
+// JetStream, which did not answer.
+func budgetStateUnavailable(err error) *Problem {
+	p := probBrokerUnavailable.new(fmt.Sprintf("the budget of the API key cannot be checked: %v", err))
+	p.retryAfter = time.Second
 	return p
 }
 

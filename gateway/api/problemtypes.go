@@ -55,6 +55,9 @@ var (
 		"the `Idempotency-Key` was first sent with another contract or body", "`contract`"}
 	probCallbackNotAllowed = problemClass{"callback-not-allowed", fiber.StatusUnprocessableEntity, "Callback not allowed",
 		"the `Callback-Url` host is not in `-webhook-allow` (the detail names it)", ""}
+	probBudgetExhausted = problemClass{"budget-exhausted", fiber.StatusPaymentRequired, "Budget exhausted",
+		"a budget of the API key that applies to the contract (`notebridge keys create -budget`) is spent for its period, counted across every gateway replica; sync calls",
+		"`contract`, `budget`, `resets_at`, `Retry-After` header"}
 	probRateLimited = problemClass{"rate-limited", fiber.StatusTooManyRequests, "Rate limited",
 		"the API key has spent its rate (`notebridge keys create -rate -burst`), counted across every gateway replica",
 		"`Retry-After`, `RateLimit`, `RateLimit-Policy` headers"}
@@ -100,7 +103,7 @@ var problemClasses = []*problemClass{
 	&probUnauthorized, &probForbidden, &probNotFound, &probMethodNotAllowed, &probNotAcceptable, &probJobFinished,
 	&probBodyTooLarge, &probUnsupportedMediaType,
 	&probInvalidRequest, &probIdempotencyKeyReused, &probCallbackNotAllowed,
-	&probRateLimited, &probHeadersTooLarge, &probClientClosed, &probInternal, &probNotImplemented,
+	&probBudgetExhausted, &probRateLimited, &probHeadersTooLarge, &probClientClosed, &probInternal, &probNotImplemented,
 	&probWorkerError, &probInvalidReply, &probContractDrift, &probWorkerLost,
 	&probNoWorker, &probWorkerBusy, &probBrokerUnavailable, &probOverloaded, &probDeadlineExceeded,
 	&probHTTPError,
@@ -114,6 +117,7 @@ var problemResponses = map[string][]*problemClass{
 	"Unauthorized":         {&probUnauthorized},
 	"Forbidden":            {&probForbidden},
 	"RateLimited":          {&probRateLimited},
+	"BudgetExhausted":      {&probBudgetExhausted},
 	"NotFound":             {&probNotFound},
 	"NotAcceptable":        {&probNotAcceptable},
 	"JobFinished":          {&probJobFinished},

@@ -13,6 +13,8 @@ import (
 func routes(app *fiber.App, cfg Config, spec []byte) []allowRule {
 	reg, svc, log := cfg.Registry, cfg.Jobs, cfg.Logger
 	b := newBroker(cfg.Conn)
+	acc := newAccountant(cfg.Budgets, cfg.Ledger, log)
+	app.Hooks().OnShutdown(func() error { acc.close(ledgerWait); return nil })
 	// keyed puts RequireKey before the routes that call workers or read
 	// jobs; the catalog, the documents and the probes stay open.
 	keyed := func(h fiber.Handler) []fiber.Handler { return []fiber.Handler{h} }
@@ -34,7 +36,7 @@ func routes(app *fiber.App, cfg Config, spec []byte) []allowRule {
 
 	app.Get("/metrics", cfg.Metrics.Handler())
 	only("/metrics", fiber.MethodGet)
-	app.Get("/openapi.json", ServeOpenAPI(reg, DocOptions{Keys: cfg.Keys != nil}, spec, log))
+	app.Get("/openapi.json", ServeOpenAPI(reg, DocOptions{Keys: cfg.Keys != nil, Usage: cfg.Ledger != nil}, spec, log))
 	only("/openapi.json", fiber.MethodGet)
 	app.Get("/docs", Docs())
 	only("/docs", fiber.MethodGet)
@@ -42,10 +44,10 @@ func routes(app *fiber.App, cfg Config, spec []byte) []allowRule {
 	app.Get("/api", Catalog(reg, b.nc, log))
 	only("/api", fiber.MethodGet)
 	app.Get("/api/:name", Describe(reg))
-	app.Post("/api/:name", call(Invoke(reg, b, svc, cfg.Cache, log, cfg.Limits))...)
+	app.Post("/api/:name", call(Invoke(reg, b, svc, cfg.Cache, acc, log, cfg.Limits))...)
 	only("/api/:name", fiber.MethodGet, fiber.MethodPost)
 	app.Get("/api/:name/:version", Describe(reg))
-	app.Post("/api/:name/:version", call(Invoke(reg, b, svc, cfg.Cache, log, cfg.Limits))...)
+	app.Post("/api/:name/:version", call(Invoke(reg, b, svc, cfg.Cache, acc, log, cfg.Limits))...)
 	only("/api/:name/:version", fiber.MethodGet, fiber.MethodPost)
 	if reg.HasJobs() {
 		app.Post("/api/:name/:version/jobs", call(SubmitJob(reg, b, svc, cfg.Limits))...)
@@ -55,6 +57,11 @@ func routes(app *fiber.App, cfg Config, spec []byte) []allowRule {
 		app.Get("/jobs/:id", keyed(JobStatus(b, svc))...)
 		app.Delete("/jobs/:id", keyed(CancelJob(b, svc))...)
 		only("/jobs/:id", fiber.MethodGet, fiber.MethodDelete)
+	}
+
+	if cfg.Ledger != nil {
+		app.Get("/usage", keyed(Usage(cfg.Ledger))...)
+		only("/usage", fiber.MethodGet)
 	}
 
 	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })

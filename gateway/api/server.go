@@ -17,6 +17,7 @@ import (
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/jobs"
 	"github.com/notebridge/notebridge/gateway/replycache"
+	"github.com/notebridge/notebridge/gateway/usage"
 )
 
 // DefaultBodyLimit is the largest request body accepted unless configured.
@@ -93,6 +94,12 @@ type Config struct {
 	// Cache keeps the replies of contracts that declare "cache"; nil
 	// caches nothing.
 	Cache *replycache.Cache
+	// Ledger records what sync calls consumed (the usage their workers
+	// reported) and serves GET /usage; nil records nothing.
+	Ledger *usage.Ledger
+	// Budgets enforces API keys' budgets on sync calls; nil enforces none.
+	// It needs Keys.
+	Budgets *usage.Budgets
 }
 
 // Validate reports the first missing or impossible setting.
@@ -150,7 +157,7 @@ func New(cfg Config) (*fiber.App, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(cfg.Registry, cfg.Conn)
 	}
-	doc, err := OpenAPI(cfg.Registry, DocOptions{Keys: cfg.Keys != nil})
+	doc, err := OpenAPI(cfg.Registry, DocOptions{Keys: cfg.Keys != nil, Usage: cfg.Ledger != nil})
 	if err != nil {
 		return nil, err
 	}

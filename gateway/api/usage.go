@@ -1,14 +1,18 @@
 package api
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/nats-io/nats.go"
 
 	"github.com/notebridge/notebridge/gateway/contracts"
+	"github.com/notebridge/notebridge/gateway/usage"
 	"github.com/notebridge/notebridge/gateway/wire"
 )
 
@@ -120,4 +124,133 @@ func (s *labelSet) label(v string) string {
 	}
 	s.seen[v] = true
 	return v
+}
+
+// accountant reserves a sync call's estimate in its key's budgets before
+// the call, settles them with what the call reported after, and records
+// the call's usage in the ledger. A nil accountant does none of it.
+type accountant struct {
+	budgets *usage.Budgets // nil: no budgets
+	ledger  *usage.Ledger  // nil: no ledger
+	log     *slog.Logger
+
+	records chan usage.Call
+	stopped chan struct{}
+
+	mu      sync.Mutex
+	largest map[string]usage.Totals // per contract version: the most one call has reported
+}
+
+// recordQueue bounds the usage records waiting for the ledger; past it
+// they are dropped, and logged.
+const recordQueue = 4096
+
+// ledgerWait bounds the NATS work of one budget or ledger step.
+const ledgerWait = 2 * time.Second
+
+func newAccountant(budgets *usage.Budgets, ledger *usage.Ledger, log *slog.Logger) *accountant {
+	if budgets == nil && ledger == nil {
+		return nil
+	}
+	a := &accountant{budgets: budgets, ledger: ledger, log: log, largest: map[string]usage.Totals{},
+		records: make(chan usage.Call, recordQueue), stopped: make(chan struct{})}
+	go a.recordAll()
+	return a
+}
+
+// recordAll writes the queued records to the ledger, one at a time, off
+// the calls' path, until close.
+func (a *accountant) recordAll() {
+	defer close(a.stopped)
+	for call := range a.records {
+		ctx, cancel := context.WithTimeout(context.Background(), ledgerWait)
+		if err := a.ledger.Record(ctx, call); err != nil {
+			a.log.Warn("usage not recorded", "contract", call.Name, "version", call.Version, "err", err)
+		}
+		cancel()
+	}
+}
+
+// close writes the records still queued, within wait.
+func (a *accountant) close(wait time.Duration) {
+	if a == nil {
+		return
+	}
+	close(a.records)
+	select {
+	case <-a.stopped:
+	case <-time.After(wait):
+	}
+}
+
+// estimate is what a call of ct holds of a budget while it runs: the
+// contract's declared ceilings (repair's max_tokens and max_cost), else
+// the most one call has reported to this gateway.
+func (a *accountant) estimate(ct *contracts.Contract) (int64, float64) {
+	a.mu.Lock()
+	seen := a.largest[ct.ID()]
+	a.mu.Unlock()
+	tokens, cost := seen.InputTokens+seen.OutputTokens, seen.Cost
+	if r := ct.Repair; r != nil {
+		if r.MaxTokens > 0 {
+			tokens = r.MaxTokens
+		}
+		if r.MaxCost > 0 {
+			cost = r.MaxCost
+		}
+	}
+	return tokens, cost
+}
+
+// reserve holds the call's estimate in its key's budgets; a *Problem when
+// one is spent (402) or cannot be checked (503).
+func (a *accountant) reserve(c *fiber.Ctx, k *call) (*usage.Reservation, error) {
+	key := keyOf(c)
+	if a == nil || a.budgets == nil || key == nil || len(key.Budgets) == 0 {
+		return nil, nil
+	}
+	tokens, cost := a.estimate(k.ct)
+	ctx, cancel := context.WithTimeout(c.UserContext(), ledgerWait)
+	defer cancel()
+	now := time.Now()
+	res, err := a.budgets.Reserve(ctx, key, k.ct.Name, k.ct.Version, tokens, cost, now)
+	var exhausted *usage.ExhaustedError
+	switch {
+	case errors.As(err, &exhausted):
+		return nil, budgetExhausted(k.ct, exhausted, now)
+	case err != nil:
+		return nil, budgetStateUnavailable(err)
+	}
+	return res, nil
+}
+
+// settle ends the call's reservation with what it reported, and queues
+// its usage for the ledger.
+func (a *accountant) settle(c *fiber.Ctx, k *call, res *usage.Reservation, acct accounts) {
+	if a == nil {
+		return
+	}
+	if len(acct.usage) > 0 {
+		a.mu.Lock()
+		seen := a.largest[k.ct.ID()]
+		if acct.input+acct.output > seen.InputTokens+seen.OutputTokens || acct.cost > seen.Cost {
+			a.largest[k.ct.ID()] = usage.Totals{InputTokens: max(acct.input+acct.output, seen.InputTokens), Cost: max(acct.cost, seen.Cost)}
+		}
+		a.mu.Unlock()
+	}
+	if res != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), ledgerWait)
+		if err := a.budgets.Settle(ctx, res, acct.input+acct.output, acct.cost); err != nil {
+			a.log.Warn("budget not settled", "request_id", k.requestID, "contract", k.ct.ID(), "err", err)
+		}
+		cancel()
+	}
+	if a.ledger == nil || (len(acct.usage) == 0 && acct.attempts == 0) {
+		return
+	}
+	select {
+	case a.records <- usage.Call{At: time.Now(), Name: k.ct.Name, Version: k.ct.Version, Key: owner(c), Attempts: acct.attempts, Usage: acct.usage}:
+	default:
+		a.log.Warn("usage not recorded: the ledger's queue is full", "request_id", k.requestID, "contract", k.ct.ID())
+	}
 }

@@ -57,6 +57,10 @@ type Key struct {
 	// Burst is how many calls it may make at once; 0 means Rate rounded
 	// up, at least 1.
 	Burst int `json:"burst,omitempty"`
+	// Budgets bound what the key's calls may spend per period.
+	Budgets []Budget `json:"budgets,omitempty"`
+	// UsageReader lets the key read every key's usage (GET /usage).
+	UsageReader bool `json:"usage_reader,omitempty"`
 	// CreatedAt is when the key was issued.
 	CreatedAt time.Time `json:"created_at"`
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/jobs"
 	"github.com/notebridge/notebridge/gateway/replycache"
+	"github.com/notebridge/notebridge/gateway/usage"
 )
 
 // config is everything the command reads from flags and NOTEBRIDGE_* variables.
@@ -42,6 +43,7 @@ type config struct {
 	MaxInflight    int
 	MaxPerContract int
 	CacheMaxBytes  int
+	UsageRetention time.Duration
 	NATSAuth       string
 	// Credentials for -nats-url beyond the URL's user and password or
 	// token: a creds file, an nkey seed, TLS files.
@@ -148,6 +150,7 @@ func serveFlags(fs *flag.FlagSet, cfg *config) {
 	fs.StringVar(&cfg.NATSAuth, "nats-auth", envOr("NOTEBRIDGE_NATS_AUTH", busLocked), "embedded NATS: locked (a gateway user, a worker user that may only serve contracts, no anonymous client; their URLs in -data-dir's gateway.url and worker.url) or open (anyone on the machine: a laptop only) (env NOTEBRIDGE_NATS_AUTH)")
 	fs.IntVar(&cfg.MaxInflight, "max-inflight", envIntOr("NOTEBRIDGE_MAX_INFLIGHT", api.DefaultMaxInflight), "most sync and stream calls served at once; past it, 503 overloaded at once (env NOTEBRIDGE_MAX_INFLIGHT)")
 	fs.IntVar(&cfg.CacheMaxBytes, "cache-max-bytes", envIntOr("NOTEBRIDGE_CACHE_MAX_BYTES", replycache.DefaultMaxBytes), "bytes the reply cache of deterministic contracts (manifest \"cache\") may hold in JetStream; when full, new replies are not stored until old ones expire (env NOTEBRIDGE_CACHE_MAX_BYTES)")
+	fs.DurationVar(&cfg.UsageRetention, "usage-retention", envDurationOr("NOTEBRIDGE_USAGE_RETENTION", usage.DefaultRetention), "how long a day's usage totals (GET /usage) are kept in JetStream (env NOTEBRIDGE_USAGE_RETENTION)")
 	fs.IntVar(&cfg.MaxPerContract, "max-inflight-per-contract", envIntOr("NOTEBRIDGE_MAX_INFLIGHT_PER_CONTRACT", api.DefaultMaxInflightPerContract), "most calls of one contract version served at once; past it, 503 overloaded at once (env NOTEBRIDGE_MAX_INFLIGHT_PER_CONTRACT)")
 	fs.StringVar(&cfg.CORSOrigins, "cors-origins", envOr("NOTEBRIDGE_CORS_ORIGINS", ""), "origins browser apps may call from, comma-separated (https://shop.example.com), or *; empty turns CORS off (env NOTEBRIDGE_CORS_ORIGINS)")
 	natsFlags(fs, cfg, "nats-")

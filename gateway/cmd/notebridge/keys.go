@@ -50,12 +50,16 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var name, grants string
 	var rate float64
 	var burst int
+	var budgets budgetFlags
+	var usageReader bool
 	switch args[0] {
 	case "create":
 		fs.StringVar(&name, "name", "", "who the key is for, unique: 1 to 64 of A-Z a-z 0-9 . _ -")
 		fs.StringVar(&grants, "contracts", "", "what it may call, comma-separated: name (every version), name/vN, or * (everything)")
 		fs.Float64Var(&rate, "rate", 0, "calls per second it may make on average, across every gateway replica; 0: no limit")
 		fs.IntVar(&burst, "burst", 0, "calls it may make at once; 0: -rate rounded up")
+		fs.Var(&budgets, "budget", "what it may spend per period, across every gateway replica: \"cost=5,per=day\", \"tokens=100000,per=month,contract=flowchart\" (per: hour, day, month, UTC); repeat for several")
+		fs.BoolVar(&usageReader, "usage-reader", false, "it may read every key's usage at GET /usage (others read their own)")
 	case "list", "revoke":
 	default:
 		fmt.Fprintln(stderr, keysUsage)
@@ -87,7 +91,14 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	switch args[0] {
 	case "create":
-		k, token, err := keys.Create(ctx, kv, name, splitDirs(grants), keys.WithRate(rate, burst))
+		opts := []keys.Option{keys.WithRate(rate, burst)}
+		for _, b := range budgets {
+			opts = append(opts, keys.WithBudget(b))
+		}
+		if usageReader {
+			opts = append(opts, keys.WithUsageReader())
+		}
+		k, token, err := keys.Create(ctx, kv, name, splitDirs(grants), opts...)
 		if err != nil {
 			return err
 		}
@@ -99,13 +110,21 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tCONTRACTS\tRATE\tCREATED")
+		fmt.Fprintln(tw, "ID\tNAME\tCONTRACTS\tRATE\tBUDGETS\tCREATED")
 		for _, k := range all {
 			rate := "-"
 			if k.Rate > 0 {
 				rate = fmt.Sprintf("%v/s burst %d", k.Rate, k.Burst)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, strings.Join(k.Contracts, ","), rate, k.CreatedAt.Format(time.RFC3339))
+			budgets := "-"
+			if len(k.Budgets) > 0 {
+				var each []string
+				for _, b := range k.Budgets {
+					each = append(each, b.String())
+				}
+				budgets = strings.Join(each, "; ")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, strings.Join(k.Contracts, ","), rate, budgets, k.CreatedAt.Format(time.RFC3339))
 		}
 		return tw.Flush()
 	case "revoke":
@@ -118,6 +137,20 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		fmt.Fprintf(stdout, "revoked key %s (%s)\n", k.ID, k.Name)
 	}
+	return nil
+}
+
+// budgetFlags are the -budget flags of keys create.
+type budgetFlags []keys.Budget
+
+func (f *budgetFlags) String() string { return fmt.Sprint(*f) }
+
+func (f *budgetFlags) Set(s string) error {
+	b, err := keys.ParseBudget(s)
+	if err != nil {
+		return err
+	}
+	*f = append(*f, b)
 	return nil
 }
 

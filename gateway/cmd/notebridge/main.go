@@ -34,6 +34,7 @@ import (
 	"github.com/notebridge/notebridge/gateway/internal/redact"
 	"github.com/notebridge/notebridge/gateway/jobs"
 	"github.com/notebridge/notebridge/gateway/replycache"
+	"github.com/notebridge/notebridge/gateway/usage"
 	"github.com/notebridge/notebridge/gateway/webhook"
 )
 
@@ -72,9 +73,9 @@ func main() {
 	}
 }
 
-// usage is what `notebridge --help` prints before the flags of serve, the
+// serveUsage is what `notebridge --help` prints before the flags of serve, the
 // command that runs when none is named.
-const usage = `usage: notebridge [command] [flags]
+const serveUsage = `usage: notebridge [command] [flags]
 
 commands:
   serve      run the gateway (the default when no command is named)
@@ -92,7 +93,7 @@ func runServe(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("notebridge serve", flag.ContinueOnError)
 	serveFlags(fs, &cfg)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usage)
+		fmt.Fprint(fs.Output(), serveUsage)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -164,6 +165,10 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	ledger, budgets, err := accounting(nc, cfg.UsageRetention)
+	if err != nil {
+		return err
+	}
 	tracer, stopTracing, err := setupTracing(ctx)
 	if err != nil {
 		return fmt.Errorf("OpenTelemetry: %w", err)
@@ -178,7 +183,8 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	app, err := api.New(api.Config{Registry: reg, Conn: nc, Logger: log, BodyLimit: cfg.BodyLimit, HeaderLimit: cfg.HeaderLimit, Limits: cfg.Limits,
 		ReadTimeout: cfg.ReadTimeout, IdleTimeout: cfg.IdleTimeout, Jobs: svc, Keys: keyStore, RateLimiter: limiter, CORSOrigins: origins, TracerProvider: tracer,
-		MaxInflight: cfg.MaxInflight, MaxInflightPerContract: cfg.MaxPerContract, Cache: cache})
+		MaxInflight: cfg.MaxInflight, MaxInflightPerContract: cfg.MaxPerContract, Cache: cache,
+		Ledger: ledger, Budgets: budgets})
 	if err != nil {
 		return err
 	}
@@ -212,6 +218,19 @@ func replyCache(nc *nats.Conn, maxBytes int) (*replycache.Cache, error) {
 		return nil, err
 	}
 	return replycache.New(js, int64(maxBytes)), nil
+}
+
+// accounting is the usage ledger and, with API keys, their budgets, in
+// JetStream; their buckets are made on first use.
+func accounting(nc *nats.Conn, retention time.Duration) (*usage.Ledger, *usage.Budgets, error) {
+	if retention < 24*time.Hour {
+		return nil, nil, fmt.Errorf("-usage-retention %s: want at least 24h", retention)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, nil, err
+	}
+	return usage.NewLedger(js, retention), usage.NewBudgets(js), nil
 }
 
 // jobsConfig reads the job flags, so that a mistake in them stops the

@@ -39,7 +39,7 @@ func runOpenAPI(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	doc, err := api.OpenAPI(reg, api.DocOptions{Keys: auth == authKeys})
+	doc, err := api.OpenAPI(reg, api.DocOptions{Keys: auth == authKeys, Usage: true})
 	if err != nil {
 		return err
 	}
