@@ -95,6 +95,14 @@ A long job: 202 with its id and a Location at once; then its record shows the pr
   curl -s $base/jobs/JOB_ID            # JOB_ID from the Location header
   curl -s -XDELETE $base/jobs/JOB_ID   # cancels it while it runs
 
+Validate-and-repair: a model's flowchart has a cycle, a graph check finds it, the model fixes it
+from the violations (Notebridge-Attempts: 2, and the cost of both attempts); then the usage ledger:
+  curl -si -XPOST $base/api/flowchart -H 'Content-Type: application/json' -d '{"process": "Receive the order, then check the stock, then pack the parcel, then ship it."}'
+  curl -s "$base/usage?group_by=contract,model"
+
+A deterministic contract answered from the reply cache the second time (Notebridge-Cache: hit):
+  curl -si -XPOST $base/api/sentiment -H 'Content-Type: application/json' -d '{"text": "Great value"}'
+
 Errors, each a problem+json:
   422  curl -s -XPOST $base/api/sentiment -H 'Content-Type: application/json' -d '{"text": "", "extra": 1}'
   400  curl -s -XPOST $base/api/sentiment -H 'Content-Type: application/json' -d '{"text": '

@@ -53,6 +53,7 @@ func accountsOf(h nats.Header, log *slog.Logger, k *call) accounts {
 		a.output += u.OutputTokens
 		a.cost += u.Cost
 	}
+	a.cost = usage.RoundCost(a.cost)
 	return a
 }
 

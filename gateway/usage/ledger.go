@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -42,8 +43,12 @@ func (t *Totals) Add(o Totals) {
 	t.Attempts += o.Attempts
 	t.InputTokens += o.InputTokens
 	t.OutputTokens += o.OutputTokens
-	t.Cost += o.Cost
+	t.Cost = RoundCost(t.Cost + o.Cost)
 }
+
+// RoundCost rounds a sum of costs to 1e-10 of the unit, so that binary
+// floating point does not show (0.1 + 0.2 is 0.3).
+func RoundCost(c float64) float64 { return math.Round(c*1e10) / 1e10 }
 
 // Row is the totals of one day, contract version, key and model.
 type Row struct {

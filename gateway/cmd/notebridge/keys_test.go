@@ -84,6 +84,8 @@ func TestKeysCommandFailures(t *testing.T) {
 		{"unknown command", []string{"rotate"}},
 		{"create without a name", []string{"create", "-nats-url", url, "-contracts", "*"}},
 		{"create without contracts", []string{"create", "-nats-url", url, "-name", "x"}},
+		{"a budget without a period", []string{"create", "-nats-url", url, "-name", "x", "-contracts", "*", "-budget", "cost=5"}},
+		{"a budget of nothing", []string{"create", "-nats-url", url, "-name", "x", "-contracts", "*", "-budget", "per=day"}},
 		{"revoke without a key", []string{"revoke", "-nats-url", url}},
 		{"revoke an unknown key", []string{"revoke", "-nats-url", url, "nobody"}},
 		{"NATS down", []string{"list", "-nats-url", "nats://127.0.0.1:1"}},

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 import textwrap
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
-from notebridge_worker.testing import TestClient
+from notebridge_worker.testing import TestClient, run_nats_server
 
-from .conftest import REPO, Gateway, start_gateway, start_worker, stop, wait_until
+from .conftest import GATEWAY_BIN, REPO, Gateway, start_gateway, start_worker, stop, wait_until
 
 JSON = {"Content-Type": "application/json"}
 PROCESS = "Receive the order, then check the stock, then pack the parcel, then ship it."
@@ -163,3 +166,101 @@ def test_a_reply_that_cannot_be_repaired_is_502_with_its_violations_and_cost(
     assert ok.headers["notebridge-attempts"] == "1"
     assert ok.headers["notebridge-cost"] == "0.25"
     assert metric(gw, "notebridge_repair_outcomes_total", **labels, outcome="first_attempt") == 1
+
+
+PRICED = textwrap.dedent(
+    """
+    from notebridge_worker import Worker
+
+    worker = Worker(name="priced")
+
+
+    @worker.handler("label")
+    def label(request, context):
+        context.report_usage(model="m-1", input_tokens=7, output_tokens=3, cost=0.05)
+        return {"label": request["text"]}
+    """
+)
+
+
+def keys_create(nats_url: str, *args: str) -> str:
+    out = subprocess.run(
+        [str(GATEWAY_BIN), "keys", "create", "-nats-url", nats_url, *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+def test_a_budget_holds_across_two_gateways_and_usage_adds_up(tmp_path: Path) -> None:
+    contracts = tmp_path / "contracts"
+    write_label_contract(contracts)
+    (tmp_path / "priced.py").write_text(PRICED)
+    with run_nats_server(GATEWAY_BIN) as nats_url:
+        gateways = [
+            start_gateway(tmp_path, "--auth", "keys", nats_url=nats_url, contracts_dir=contracts)
+            for _ in range(2)
+        ]
+        worker = start_worker(nats_url, f"{tmp_path / 'priced.py'}:worker", contracts_dir=contracts)
+        try:
+            # A budget for twenty calls of 0.05; the gateways know a call's cost once one
+            # is made, so the first call runs alone.
+            team = keys_create(
+                nats_url, "-name", "team", "-contracts", "*", "-budget", "cost=1,per=day"
+            )
+            owner = keys_create(nats_url, "-name", "owner", "-contracts", "*", "-usage-reader")
+            bearer = {**JSON, "Authorization": f"Bearer {team}"}
+
+            def call(gw: Gateway) -> httpx.Response:
+                body = json.dumps({"text": "cat"})
+                return httpx.post(
+                    f"{gw.url}/api/label/v1", content=body, headers=bearer, timeout=15
+                )
+
+            for gw in gateways:
+                wait_until(lambda gw=gw: call(gw).status_code == 200, "the key and the worker")
+            with ThreadPoolExecutor(max_workers=32) as pool:
+                answers = list(pool.map(call, [gateways[i % 2] for i in range(100)]))
+            statuses = Counter(resp.status_code for resp in answers)
+            assert set(statuses) == {200, 402}, statuses
+            assert statuses[200] == 18, statuses  # two calls before: twenty in all
+            refused = next(resp for resp in answers if resp.status_code == 402)
+            problem = refused.json()
+            assert problem["type"] == "urn:notebridge:problem:budget-exhausted"
+            assert problem["budget"] == "cost=1,per=day"
+            assert int(refused.headers["retry-after"]) > 0
+
+            # The ledger adds up every call that ran, across both replicas.
+            admitted = 2 + statuses[200]
+            reader = {"Authorization": f"Bearer {owner}"}
+
+            def report() -> dict:
+                return httpx.get(
+                    f"{gateways[0].url}/usage?group_by=key,model", headers=reader, timeout=5
+                ).json()
+
+            wait_until(lambda: report()["total"]["calls"] == admitted, "every call in the ledger")
+            total = report()["total"]
+            assert total["cost"] == pytest.approx(0.05 * admitted)
+            assert total["cost"] <= 1 + 0.05
+            assert total["input_tokens"] == 7 * admitted
+            [group] = report()["groups"]
+            assert group["model"] == "m-1"
+            # A key that is not a usage reader sees its own usage, and no other key's.
+            own = httpx.get(
+                f"{gateways[1].url}/usage", headers={"Authorization": f"Bearer {team}"}, timeout=5
+            )
+            assert own.status_code == 200
+            assert own.json()["total"]["calls"] == admitted
+            other = httpx.get(
+                f"{gateways[1].url}/usage?key=000000000000",
+                headers={"Authorization": f"Bearer {team}"},
+                timeout=5,
+            )
+            assert other.status_code == 403
+        finally:
+            stop(worker)
+            for gw in gateways:
+                stop(gw.proc)
