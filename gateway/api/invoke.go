@@ -66,7 +66,7 @@ func Invoke(reg *contracts.Registry, b *broker, svc *jobs.Service, cache *replyc
 		}
 		switch k.ct.Mode {
 		case contracts.ModeStream:
-			return relayStream(c, b, log, k)
+			return relayStream(c, b, acc, log, k)
 		case contracts.ModeJob:
 			return submitJob(c, b, svc, k)
 		}
@@ -136,7 +136,8 @@ func callSync(c *fiber.Ctx, b *broker, acc *accountant, log *slog.Logger, k *cal
 		return err
 	}
 	var acct accounts
-	defer func() { acc.settle(c, k, res, acct) }()
+	who := owner(c)
+	defer func() { acc.settle(k, who, res, acct) }()
 	ctx, cancel := context.WithDeadline(l.ctx, k.deadline)
 	defer cancel()
 	k.dispatched = time.Now()

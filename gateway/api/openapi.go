@@ -625,7 +625,27 @@ var streamEndSchema = map[string]any{
 	"type":     "object",
 	"required": []string{"chunks"},
 	"properties": map[string]any{
-		"chunks": map[string]any{"type": "integer", "minimum": 0, "description": "How many chunks the stream sent"},
+		"chunks":   map[string]any{"type": "integer", "minimum": 0, "description": "How many chunks the stream sent"},
+		"attempts": map[string]any{"type": "integer", "minimum": 1, "description": "Contracts with repair: how many times the handler ran"},
+		"usage": map[string]any{
+			"type":        "object",
+			"description": "What the handler reported, summed over every attempt",
+			"required":    []string{"input_tokens", "output_tokens", "cost"},
+			"properties": map[string]any{
+				"input_tokens":  map[string]any{"type": "integer", "minimum": 0},
+				"output_tokens": map[string]any{"type": "integer", "minimum": 0},
+				"cost":          map[string]any{"type": "number", "minimum": 0},
+			},
+		},
+		"verdict": map[string]any{
+			"type":        "object",
+			"description": "Contracts whose repair is verdict: whether the chunks sent passed the worker's checks, and what they broke",
+			"required":    []string{"valid", "violations"},
+			"properties": map[string]any{
+				"valid":      map[string]any{"type": "boolean"},
+				"violations": map[string]any{"type": "array", "items": openapi.Ref("Violation")},
+			},
+		},
 	},
 }
 

@@ -56,7 +56,7 @@ var (
 	probCallbackNotAllowed = problemClass{"callback-not-allowed", fiber.StatusUnprocessableEntity, "Callback not allowed",
 		"the `Callback-Url` host is not in `-webhook-allow` (the detail names it)", ""}
 	probBudgetExhausted = problemClass{"budget-exhausted", fiber.StatusPaymentRequired, "Budget exhausted",
-		"a budget of the API key that applies to the contract (`notebridge keys create -budget`) is spent for its period, counted across every gateway replica; sync calls",
+		"a budget of the API key that applies to the contract (`notebridge keys create -budget`) is spent for its period, counted across every gateway replica; sync and stream calls",
 		"`contract`, `budget`, `resets_at`, `Retry-After` header"}
 	probRateLimited = problemClass{"rate-limited", fiber.StatusTooManyRequests, "Rate limited",
 		"the API key has spent its rate (`notebridge keys create -rate -burst`), counted across every gateway replica",

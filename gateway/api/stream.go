@@ -15,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/nats-io/nats.go"
 
+	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/wire"
 )
 
@@ -28,7 +29,7 @@ const streamBuffer = 256
 // application/json, the chunks merged into one reply. A client that leaves
 // before its answer starts is noticed on its socket, and the worker told
 // to stop, as the SSE relay does between chunks.
-func relayStream(c *fiber.Ctx, b *broker, log *slog.Logger, k *call) error {
+func relayStream(c *fiber.Ctx, b *broker, acc *accountant, log *slog.Logger, k *call) error {
 	wantJSON := prefersJSON(c.Get(fiber.HeaderAccept))
 	if wantJSON && k.ct.Merge == nil {
 		return notAcceptable(k.ct)
@@ -37,9 +38,22 @@ func relayStream(c *fiber.Ctx, b *broker, log *slog.Logger, k *call) error {
 	if p != nil {
 		return p
 	}
-	s, err := openStream(b.nc, l, log, k)
+	res, err := acc.reserve(c, k)
 	if err != nil {
 		return err
+	}
+	who := owner(c)
+	s, err := openStream(b.nc, l, log, k)
+	if err != nil {
+		acc.settle(k, who, res, accounts{})
+		return err
+	}
+	m := tracked(c).metrics
+	// The stream's attempts and usage come with its end (or its error): they
+	// are settled and recorded when it is over, however it ends.
+	settle := func(p *Problem) {
+		m.accounted(k.ct, s.acct, p)
+		acc.settle(k, who, res, s.acct)
 	}
 	gone, unwatch := watchHangup(c)
 	defer unwatch()
@@ -52,15 +66,18 @@ func relayStream(c *fiber.Ctx, b *broker, log *slog.Logger, k *call) error {
 	}
 	if first.problem != nil {
 		s.stop()
+		settle(first.problem)
 		return first.problem
 	}
-	m := tracked(c).metrics
 	if first.kind == wire.StreamChunk {
 		m.chunked(k)
 	}
 	if wantJSON {
 		defer s.stop()
-		return s.collect(c, first)
+		err := s.collect(c, first)
+		p, _ := err.(*Problem)
+		settle(p)
+		return err
 	}
 	c.Set(fiber.HeaderContentType, "text/event-stream")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
@@ -69,7 +86,9 @@ func relayStream(c *fiber.Ctx, b *broker, log *slog.Logger, k *call) error {
 	k.streaming = true // the writer records the end, once the stream is over
 	streamBody(c, log, requestID, instance, func(w *bufio.Writer) {
 		defer s.stop()
-		finishCall(m, k, fiber.StatusOK, s.relay(w, first, requestID, instance))
+		p := s.relay(w, first, requestID, instance)
+		settle(p)
+		finishCall(m, k, fiber.StatusOK, p)
 	})
 	return nil
 }
@@ -86,6 +105,17 @@ type stream struct {
 	cancel string // the worker's cancel subject, once it said it
 	seq    int    // chunks received
 	over   bool   // the worker has ended the stream, one way or another
+	// acct and verdict come with the end (acct with an error too): the
+	// attempts and usage, and the checks' verdict of a verdict stream.
+	acct    accounts
+	verdict *verdict
+}
+
+// verdict is the end of a stream whose repair is "verdict": whether its
+// chunks passed the worker's checks, and what they broke.
+type verdict struct {
+	Valid      bool                  `json:"valid"`
+	Violations []contracts.Violation `json:"violations"`
 }
 
 // event is one thing the worker said: a chunk, a heartbeat, the end, or
@@ -148,11 +178,23 @@ func (s *stream) read(msg *nats.Msg) event {
 	}
 	if code := msg.Header.Get(wire.HeaderServiceErrorCode); code != "" {
 		s.over = true
+		s.acct = accountsOf(msg.Header, s.log, s.k)
 		return event{problem: fromWorkerError(s.k.ct, code, msg.Header.Get(wire.HeaderServiceError), msg.Data, s.k.timeout)}
 	}
 	switch kind := msg.Header.Get(wire.HeaderStream); kind {
 	case wire.StreamEnd:
 		s.over = true
+		s.acct = accountsOf(msg.Header, s.log, s.k)
+		if len(msg.Data) > 0 {
+			var end struct {
+				Verdict *verdict `json:"verdict"`
+			}
+			if err := json.Unmarshal(msg.Data, &end); err != nil || end.Verdict == nil {
+				s.log.Warn("stream end with a body that is no verdict", "request_id", s.k.requestID, "contract", s.k.ct.ID())
+			} else {
+				s.verdict = end.Verdict
+			}
+		}
 		return event{kind: kind}
 	case wire.StreamHeartbeat:
 		return event{kind: kind}
@@ -183,8 +225,12 @@ func (s *stream) relay(w *bufio.Writer, ev event, requestID, instance string) *P
 			_ = w.Flush()
 			return ev.problem
 		case ev.kind == wire.StreamEnd:
-			writeEvent(w, "end", "", []byte(fmt.Sprintf(`{"chunks":%d}`, s.seq)))
+			writeEvent(w, "end", "", s.endEvent())
 			_ = w.Flush()
+			if s.verdict != nil && !s.verdict.Valid {
+				// Every chunk went out; the problem is for the access log and the metrics.
+				return invalidReply(s.k.ct, "the stream's verdict: its chunks broke the worker's checks", s.verdict.Violations...)
+			}
 			return nil
 		case ev.kind == wire.StreamChunk:
 			writeEvent(w, "chunk", strconv.Itoa(s.seq), ev.data)
@@ -210,6 +256,10 @@ func (s *stream) collect(c *fiber.Ctx, ev event) error {
 			chunks = append(chunks, ev.data)
 		}
 	}
+	s.acct.setHeaders(c)
+	if s.verdict != nil && !s.verdict.Valid {
+		return invalidReply(s.k.ct, "the stream's verdict: its chunks broke the worker's checks", s.verdict.Violations...)
+	}
 	merged, err := s.k.ct.Merge.Apply(chunks)
 	if err != nil {
 		return invalidReply(s.k.ct, err.Error())
@@ -219,6 +269,33 @@ func (s *stream) collect(c *fiber.Ctx, ev event) error {
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Send(merged)
+}
+
+// streamEnd is the data of a stream's end event.
+type streamEnd struct {
+	Chunks   int         `json:"chunks"`
+	Attempts int         `json:"attempts,omitempty"`
+	Usage    *usageTotal `json:"usage,omitempty"`
+	Verdict  *verdict    `json:"verdict,omitempty"`
+}
+
+// usageTotal is a call's usage summed over its attempts, as a stream's end
+// event says it (the headers of a sync reply say the same).
+type usageTotal struct {
+	InputTokens  int64   `json:"input_tokens"`
+	OutputTokens int64   `json:"output_tokens"`
+	Cost         float64 `json:"cost"`
+}
+
+// endEvent is the end event's data: the chunks, and the attempts, usage
+// and verdict the worker's end carried.
+func (s *stream) endEvent() []byte {
+	end := streamEnd{Chunks: s.seq, Attempts: s.acct.attempts, Verdict: s.verdict}
+	if len(s.acct.usage) > 0 {
+		end.Usage = &usageTotal{InputTokens: s.acct.input, OutputTokens: s.acct.output, Cost: s.acct.cost}
+	}
+	b, _ := json.Marshal(end) // plain numbers and strings always encode
+	return b
 }
 
 // stop tells a worker that is still going to stop, and lets go of the inbox.

@@ -226,8 +226,9 @@ func (a *accountant) reserve(c *fiber.Ctx, k *call) (*usage.Reservation, error) 
 }
 
 // settle ends the call's reservation with what it reported, and queues
-// its usage for the ledger.
-func (a *accountant) settle(c *fiber.Ctx, k *call, res *usage.Reservation, acct accounts) {
+// its usage for the ledger under its key's id (owner, "" without keys).
+// It takes no fiber.Ctx: a stream settles after its handler returned.
+func (a *accountant) settle(k *call, owner string, res *usage.Reservation, acct accounts) {
 	if a == nil {
 		return
 	}
@@ -250,7 +251,7 @@ func (a *accountant) settle(c *fiber.Ctx, k *call, res *usage.Reservation, acct 
 		return
 	}
 	select {
-	case a.records <- usage.Call{At: time.Now(), Name: k.ct.Name, Version: k.ct.Version, Key: owner(c), Attempts: acct.attempts, Usage: acct.usage}:
+	case a.records <- usage.Call{At: time.Now(), Name: k.ct.Name, Version: k.ct.Version, Key: owner, Attempts: acct.attempts, Usage: acct.usage}:
 	default:
 		a.log.Warn("usage not recorded: the ledger's queue is full", "request_id", k.requestID, "contract", k.ct.ID())
 	}

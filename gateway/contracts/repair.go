@@ -27,7 +27,20 @@ type Repair struct {
 	// MaxCost stops further attempts once the attempts so far reported
 	// this cost; 0 means no bound.
 	MaxCost float64 `json:"max_cost,omitempty"`
+	// Stream is how a stream contract's chunks are held to the checks:
+	// StreamBuffer or StreamVerdict; "" for sync and job contracts.
+	Stream string `json:"stream,omitempty"`
 }
+
+// Stream repair modes (docs/guardrails.md, "Streams").
+const (
+	// StreamBuffer holds a stream's chunks in the worker until they pass
+	// the checks, repairing as a sync reply is, then sends them.
+	StreamBuffer = "buffer"
+	// StreamVerdict sends the chunks as they come and ends the stream
+	// with the checks' verdict on them; nothing is repaired.
+	StreamVerdict = "verdict"
+)
 
 // Cache says a contract is deterministic: the gateway may answer a request
 // with the reply to an equal request (canonical JSON) for TTL.
@@ -67,17 +80,26 @@ func decodeObject[T any](file, ptr string, raw json.RawMessage) (*T, []Finding) 
 // the rules of docs/contracts.md.
 func (m *manifest) repairProblems(add func(ptr, format string, args ...any)) {
 	if r := m.Repair; r != nil {
-		if m.Mode == ModeStream {
-			add("/repair", "repair is for modes %q and %q: a stream's chunks are sent as they come", ModeSync, ModeJob)
+		switch {
+		case m.Mode == ModeStream && r.Stream != StreamBuffer && r.Stream != StreamVerdict:
+			add("/repair/stream", "%q: a stream contract's repair says how its chunks are checked: %q (held until they pass, repaired) or %q (sent as they come, judged at the end)", r.Stream, StreamBuffer, StreamVerdict)
+		case m.Mode != ModeStream && r.Stream != "":
+			add("/repair/stream", "is for stream contracts only")
 		}
-		if r.MaxAttempts < minRepairAttempts || r.MaxAttempts > maxRepairAttempts {
-			add("/repair/max_attempts", "%d must be >= %d and <= %d", r.MaxAttempts, minRepairAttempts, maxRepairAttempts)
-		}
-		if r.MaxTokens < 0 {
-			add("/repair/max_tokens", "%d must be >= 0 (0: no bound)", r.MaxTokens)
-		}
-		if r.MaxCost < 0 {
-			add("/repair/max_cost", "%v must be >= 0 (0: no bound)", r.MaxCost)
+		if r.Stream == StreamVerdict {
+			if r.MaxAttempts != 0 || r.MaxTokens != 0 || r.MaxCost != 0 {
+				add("/repair", "a verdict stream is not repaired: max_attempts, max_tokens and max_cost are for the other modes")
+			}
+		} else {
+			if r.MaxAttempts < minRepairAttempts || r.MaxAttempts > maxRepairAttempts {
+				add("/repair/max_attempts", "%d must be >= %d and <= %d", r.MaxAttempts, minRepairAttempts, maxRepairAttempts)
+			}
+			if r.MaxTokens < 0 {
+				add("/repair/max_tokens", "%d must be >= 0 (0: no bound)", r.MaxTokens)
+			}
+			if r.MaxCost < 0 {
+				add("/repair/max_cost", "%v must be >= 0 (0: no bound)", r.MaxCost)
+			}
 		}
 	}
 	if c := m.Cache; c != nil {

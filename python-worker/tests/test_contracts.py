@@ -57,6 +57,7 @@ def test_repository_and_test_contracts_load() -> None:
         "iris/v1",
         "generate/v1",
         "report/v1",
+        "flowchart/v1",
     }
     test_contracts = load_contracts(TEST_CONTRACTS)
     assert set(test_contracts) == {"echo/v1", "echo/v2", "tokens/v1"}

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from conftest import PYTHON_WORKER, REPO_CONTRACTS
 
-from notebridge_worker import RequestContext, ServiceError, Usage, Worker
+from notebridge_worker import Repair, RequestContext, ServiceError, Usage, Worker
 from notebridge_worker.contracts import ContractError
 from notebridge_worker.testing import CallError, TestClient
 
@@ -311,3 +311,126 @@ def test_the_example_contracts_load_with_their_repair_policy() -> None:
     policy = worker.contracts["flowchart/v1"].repair
     assert policy is not None
     assert (policy.max_attempts, policy.max_cost) == (3, 0.05)
+
+
+def stream_contracts(tmp_path: Path, repair: dict[str, Any]) -> Path:
+    """A stream contract ``spell/v1``: chunks {word} of lower-case letters, merged by concat."""
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "request.json").write_text(json.dumps({"type": "object"}))
+    (tmp_path / "schemas" / "chunk.json").write_text(
+        json.dumps(
+            {
+                "type": "object",
+                "required": ["word"],
+                "properties": {"word": {"type": "string", "pattern": "^[a-z]+$"}},
+            }
+        )
+    )
+    (tmp_path / "schemas" / "reply.json").write_text(json.dumps({"type": "object"}))
+    manifest = {
+        "name": "spell",
+        "version": 1,
+        "mode": "stream",
+        "timeout_seconds": 5,
+        "request_schema": "schemas/request.json",
+        "chunk_schema": "schemas/chunk.json",
+        "response_schema": "schemas/reply.json",
+        "merge": {"concat": "word"},
+        "repair": repair,
+        "examples": [{"name": "one", "request": {}}],
+    }
+    (tmp_path / "spell.v1.json").write_text(json.dumps(manifest))
+    return tmp_path
+
+
+def speller(directory: Path, attempts: list[list[str]], seen: list[Repair | None]) -> Worker:
+    """A stream worker that yields the words of ``attempts`` in turn, noting what each attempt
+    was told in ``seen``, and a check that no word comes twice."""
+    worker = Worker(name="speller", contracts_dir=directory)
+
+    @worker.handler("spell")
+    def spell(request: dict[str, Any], context: RequestContext) -> Any:
+        seen.append(context.repair)
+        context.report_usage(model="m", output_tokens=1)
+        for word in attempts[min(context.reply_attempt, len(attempts)) - 1]:
+            yield {"word": word}
+
+    @worker.check("spell")
+    def no_repeats(chunks: list[dict[str, Any]]) -> Any:
+        words = [chunk["word"] for chunk in chunks]
+        for number, word in enumerate(words):
+            if word in words[:number]:
+                yield f"/{number}/word", f"{word!r} comes twice"
+
+    return worker
+
+
+def test_a_buffered_stream_sends_only_the_chunks_that_passed(tmp_path: Path) -> None:
+    seen: list[Repair | None] = []
+    worker = speller(
+        stream_contracts(tmp_path, {"stream": "buffer", "max_attempts": 3}),
+        [["a", "a"], ["a", "B"], ["a", "b"]],
+        seen,
+    )
+    client = TestClient(worker)
+    assert client.stream("spell", {}) == [{"word": "a"}, {"word": "b"}]
+    got = client.exchange("spell", {})
+    assert got.value == [{"word": "a"}, {"word": "b"}]
+    assert got.attempts == 3
+    assert [usage.attempt for usage in got.usage] == [1, 2, 3]
+    # The first attempt repeated a word, the second broke the chunk schema: the second and
+    # third attempts were told so.
+    first, second, third = seen[-3:]
+    assert first is None
+    assert second is not None
+    assert second.previous_output == [{"word": "a"}, {"word": "a"}]
+    assert [(v["instancePath"], v["keyword"]) for v in second.violations] == [
+        ("/1/word", "no_repeats")
+    ]
+    assert third is not None
+    assert third.previous_output == [{"word": "a"}]  # chunk 2 never made it
+    assert [(v["instancePath"], v["keyword"]) for v in third.violations] == [("/1/word", "pattern")]
+
+
+def test_a_buffered_stream_that_cannot_be_repaired_sends_no_chunk(tmp_path: Path) -> None:
+    worker = speller(
+        stream_contracts(tmp_path, {"stream": "buffer", "max_attempts": 2}),
+        [["a", "a"], ["b", "b"]],
+        [],
+    )
+    with pytest.raises(CallError) as raised:
+        TestClient(worker).stream("spell", {})
+    assert raised.value.code == "invalid_reply"
+    assert raised.value.chunks == []
+    assert "after 2 attempt(s), stopped as max_attempts 2 reached" in raised.value.message
+
+
+@pytest.mark.parametrize(
+    ("words", "verdict"),
+    [
+        (["a", "b"], {"valid": True, "violations": []}),
+        (
+            ["a", "b", "a"],
+            {
+                "valid": False,
+                "violations": [
+                    {
+                        "instancePath": "/2/word",
+                        "keyword": "no_repeats",
+                        "message": "'a' comes twice",
+                    }
+                ],
+            },
+        ),
+    ],
+)
+def test_a_verdict_stream_sends_every_chunk_and_ends_with_the_verdict(
+    tmp_path: Path, words: list[str], verdict: dict[str, Any]
+) -> None:
+    seen: list[Repair | None] = []
+    worker = speller(stream_contracts(tmp_path, {"stream": "verdict"}), [words], seen)
+    got = TestClient(worker).exchange("spell", {})
+    assert got.value == [{"word": word} for word in words]
+    assert got.verdict == verdict
+    assert len(seen) == 1  # nothing is repaired
+    assert got.attempts == 1

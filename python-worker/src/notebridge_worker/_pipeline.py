@@ -42,7 +42,14 @@ from notebridge_worker._checks import (
     checked_request,
 )
 from notebridge_worker._eager import start_eagerly
-from notebridge_worker._repairing import reply_headers, run_checks, unrepaired, why_stop
+from notebridge_worker._repairing import (
+    judge,
+    reply_headers,
+    run_buffered_stream,
+    run_checks,
+    unrepaired,
+    why_stop,
+)
 from notebridge_worker._routes import Route
 from notebridge_worker._runtime import Runtime
 from notebridge_worker._streams import END, AsyncChunks, StreamSink, ThreadChunks
@@ -169,7 +176,15 @@ class Pipeline:
         if route.streams:
             if stream is None:
                 raise RuntimeError(f"{contract.ref} is a stream contract: it needs a stream")
-            await self._run_stream(route, argument, context, stream)
+            if contract.repair is not None and contract.repair.stream == "buffer":
+                checks = self.checks.get(contract.ref, ())
+
+                async def attempt(held: StreamSink) -> None:
+                    await self._run_stream(route, argument, context, held)
+
+                await run_buffered_stream(attempt, contract, checks, argument, context, stream)
+            else:
+                await self._run_stream(route, argument, context, stream)
             return None
         return await self._run_sync(route, argument, context)
 
@@ -237,6 +252,8 @@ class Pipeline:
         """
         contract = route.contract
         ref, request_id = contract.ref, context.request_id
+        judged = contract.repair is not None and contract.repair.stream == "verdict"
+        sent_chunks: list[bytes] = []
         label = f"handler {ref} (request {request_id})"
         generator = route.call(argument, context)
         chunks: AsyncChunks | ThreadChunks = (
@@ -288,8 +305,17 @@ class Pipeline:
                 body = checked_chunk(contract, chunk, request_id, sent + 1)
                 sent += 1
                 await stream.send(STREAM_CHUNK, body, seq=sent)
+                if judged:
+                    sent_chunks.append(body)
                 last_sent = loop.time()
-            await stream.send(STREAM_END, seq=sent)
+            checks = self.checks.get(ref, ())
+            verdict = (
+                judge(ref, checks, sent_chunks, as_json_value(argument), request_id)
+                if judged
+                else b""
+            )
+            headers = reply_headers(context, contract.repair is not None)
+            await stream.send(STREAM_END, verdict, seq=sent, headers=headers)
         except ErrorReply as error:
             # A handler that raised is over; one that yielded a bad chunk is not.
             exhausted = exhausted or error.raised_by_handler

@@ -1,18 +1,28 @@
-"""The steps of validate-and-repair that the pipeline's ``_run_sync`` takes between attempts:
-run a contract's checks on a reply, decide whether another attempt runs, and say what the
-reply carries beside its body (notebridge_worker.repair explains the whole)."""
+"""The steps of validate-and-repair that the pipeline takes between attempts: run a
+contract's checks on a reply, decide whether another attempt runs, say what the reply carries
+beside its body, and the two stream modes, ``buffer`` (held, then repaired like a sync reply)
+and ``verdict`` (judged at the end) (notebridge_worker.repair explains the whole)."""
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from notebridge_worker import exactjson
-from notebridge_worker._checks import describe, violations_body
+from notebridge_worker._checks import as_json_value, describe, violations_body
+from notebridge_worker._streams import BufferedStream, StreamSink
 from notebridge_worker.context import RequestContext
-from notebridge_worker.contracts import RepairPolicy, Violation
+from notebridge_worker.contracts import Contract, RepairPolicy, Violation
 from notebridge_worker.errors import ErrorReply
-from notebridge_worker.protocol import HEADER_ATTEMPTS, HEADER_USAGE, INTERNAL, INVALID_REPLY
-from notebridge_worker.repair import ReplyCheck
+from notebridge_worker.protocol import (
+    HEADER_ATTEMPTS,
+    HEADER_USAGE,
+    INTERNAL,
+    INVALID_REPLY,
+    STREAM_CHUNK,
+    STREAM_END,
+)
+from notebridge_worker.repair import Repair, ReplyCheck
+from notebridge_worker.tracing import attempt_span
 
 logger = logging.getLogger("notebridge_worker")
 
@@ -43,6 +53,82 @@ def run_checks(
             violations_body(found),
             violations=found,
         )
+
+
+async def run_buffered_stream(
+    attempt: Callable[[StreamSink], Awaitable[None]],
+    contract: Contract,
+    checks: Sequence[ReplyCheck],
+    argument: Any,
+    context: RequestContext,
+    stream: StreamSink,
+) -> None:
+    """A stream whose repair is ``buffer``: each attempt (the pipeline's stream run) sends
+    its chunks to a BufferedStream, which holds them until every one passed the chunk schema
+    and all of them the contract's checks; a failure is repaired as a sync reply is
+    (``context.repair.previous_output`` is the list of chunks). Then the chunks are sent,
+    and the end carries the attempts and the usage. Heartbeats go out meanwhile.
+    """
+    policy = contract.repair
+    assert policy is not None
+    previous: list[Violation] | None = None
+    while True:
+        held = BufferedStream(stream)
+        ended = False
+        try:
+            with attempt_span(contract.ref, context.reply_attempt, True):
+                await attempt(held)
+                ended = True
+                if stream.cancelled.is_set():
+                    return
+                chunks = [exactjson.parse(body) for body in held.chunks]
+                if checks:
+                    request = as_json_value(argument)
+                    run_checks(contract.ref, checks, chunks, request, context.request_id)
+            for number, body in enumerate(held.chunks, start=1):
+                await stream.send(STREAM_CHUNK, body, seq=number)
+            headers = reply_headers(context, True)
+            await stream.send(STREAM_END, seq=len(held.chunks), headers=headers)
+            return
+        except ErrorReply as error:
+            error.headers = reply_headers(context, True)
+            if error.code != INVALID_REPLY or not error.violations:
+                raise
+            # A chunk that broke the chunk schema: its pointers, like the checks', are
+            # into the list of chunks.
+            at = "" if ended else f"/{len(held.chunks)}"
+            found = [Violation(v, instancePath=at + v["instancePath"]) for v in error.violations]
+        stop = why_stop(policy, context, found, previous)
+        if stop is not None:
+            raise unrepaired(contract.ref, context, found, stop)
+        previous = found
+        context.reply_attempt += 1
+        sent = [exactjson.parse(body) for body in held.chunks]
+        context.repair = Repair(context.reply_attempt, policy.max_attempts, sent, found)
+        logger.info(
+            "%s: the chunks of request %s broke the contract; repair attempt %d of %d",
+            contract.ref,
+            context.request_id,
+            context.reply_attempt,
+            policy.max_attempts,
+        )
+
+
+def judge(
+    ref: str, checks: Sequence[ReplyCheck], chunks: list[bytes], request: Any, request_id: str
+) -> bytes:
+    """The end of a stream whose repair is ``verdict``: the checks' judgement of every chunk
+    sent, ``{"verdict": {"valid": ..., "violations": [...]}}``."""
+    found: list[Violation] = []
+    if checks:
+        values = [exactjson.parse(body) for body in chunks]
+        try:
+            run_checks(ref, checks, values, request, request_id)
+        except ErrorReply as error:
+            if error.code != INVALID_REPLY:
+                raise
+            found = error.violations
+    return exactjson.dumps({"verdict": {"valid": not found, "violations": found}})
 
 
 def unrepaired(ref: str, context: RequestContext, found: list[Violation], stop: str) -> ErrorReply:

@@ -14,7 +14,13 @@ from typing import Any
 
 from nats.micro.request import Request
 
-from notebridge_worker.protocol import HEADER_CANCEL, HEADER_SEQ, HEADER_STREAM, STREAM_CHUNK
+from notebridge_worker.protocol import (
+    HEADER_CANCEL,
+    HEADER_SEQ,
+    HEADER_STREAM,
+    STREAM_CHUNK,
+    STREAM_HEARTBEAT,
+)
 
 logger = logging.getLogger("notebridge_worker")
 
@@ -30,9 +36,40 @@ class StreamSink:
         self.started = False
         self.cancelled = asyncio.Event()
 
-    async def send(self, kind: str, body: bytes = b"", seq: int | None = None) -> None:
-        """Send one message of ``kind`` (a STREAM_* name); ``seq`` for chunks and the end."""
+    async def send(
+        self,
+        kind: str,
+        body: bytes = b"",
+        seq: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Send one message of ``kind`` (a STREAM_* name); ``seq`` for chunks and the end;
+        ``headers`` go with it (the end's attempts and usage)."""
         raise NotImplementedError
+
+
+class BufferedStream(StreamSink):
+    """Holds a stream's chunks back while they are checked (a contract whose repair is
+    ``buffer``); heartbeats go through to ``stream`` at once, so the caller knows the worker
+    is alive, and its cancellation is ``stream``'s."""
+
+    def __init__(self, stream: StreamSink) -> None:
+        super().__init__()
+        self.stream = stream
+        self.cancelled = stream.cancelled
+        self.chunks: list[bytes] = []
+
+    async def send(
+        self,
+        kind: str,
+        body: bytes = b"",
+        seq: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        if kind == STREAM_CHUNK:
+            self.chunks.append(body)
+        elif kind == STREAM_HEARTBEAT:
+            await self.stream.send(kind)
 
 
 class NatsStream(StreamSink):
@@ -51,8 +88,14 @@ class NatsStream(StreamSink):
             headers[HEADER_SEQ] = str(seq)
         return headers
 
-    async def send(self, kind: str, body: bytes = b"", seq: int | None = None) -> None:
-        await self.request.respond(body, headers=self.headers(kind, seq))
+    async def send(
+        self,
+        kind: str,
+        body: bytes = b"",
+        seq: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        await self.request.respond(body, headers={**self.headers(kind, seq), **(headers or {})})
         if kind == STREAM_CHUNK:
             self.started = True
 

@@ -32,6 +32,7 @@ WORKERS = [
     "iris.ipynb",
     "generate.py:worker",
     "report.py:worker",
+    "flowchart.py:worker",
 ]
 MADE_BY = "made by `make clients`; run it first"
 

@@ -18,7 +18,16 @@ import pytest
 
 from notebridge_worker.testing import TestClient, run_nats_server
 
-from .conftest import GATEWAY_BIN, REPO, Gateway, start_gateway, start_worker, stop, wait_until
+from .conftest import (
+    GATEWAY_BIN,
+    REPO,
+    Gateway,
+    events,
+    start_gateway,
+    start_worker,
+    stop,
+    wait_until,
+)
 
 JSON = {"Content-Type": "application/json"}
 PROCESS = "Receive the order, then check the stock, then pack the parcel, then ship it."
@@ -264,3 +273,127 @@ def test_a_budget_holds_across_two_gateways_and_usage_adds_up(tmp_path: Path) ->
             stop(worker)
             for gw in gateways:
                 stop(gw.proc)
+
+
+SPELLER = textwrap.dedent(
+    """
+    from notebridge_worker import Worker
+
+    worker = Worker(name="speller")
+
+
+    def words(request, context):
+        context.report_usage(model="m-1", output_tokens=len(request["words"]), cost=0.01)
+        # A repair attempt drops the words the check named.
+        told = context.repair.violations if context.repair else []
+        bad = {v["message"].split("'")[1] for v in told}
+        for word in request["words"]:
+            if word not in bad:
+                yield {"word": word + " "}
+
+
+    def no_stopwords(chunks):
+        for number, chunk in enumerate(chunks):
+            if chunk["word"].strip() in ("the", "and"):
+                yield f"/{number}/word", f"'{chunk['word'].strip()}' is a stopword"
+
+
+    for name in ("buffered", "judged"):
+        worker.add_handler(name, words)
+        worker.check(name)(no_stopwords)
+    """
+)
+
+
+def write_stream_contracts(directory: Path) -> None:
+    (directory / "schemas").mkdir(parents=True)
+    (directory / "schemas" / "request.json").write_text(
+        json.dumps({"type": "object", "properties": {"words": {"type": "array"}}})
+    )
+    (directory / "schemas" / "chunk.json").write_text(
+        json.dumps({"type": "object", "properties": {"word": {"type": "string"}}})
+    )
+    (directory / "schemas" / "reply.json").write_text(json.dumps({"type": "object"}))
+    for name, repair in (
+        ("buffered", {"stream": "buffer", "max_attempts": 3}),
+        ("judged", {"stream": "verdict"}),
+    ):
+        manifest = {
+            "name": name,
+            "version": 1,
+            "mode": "stream",
+            "timeout_seconds": 5,
+            "request_schema": "schemas/request.json",
+            "chunk_schema": "schemas/chunk.json",
+            "response_schema": "schemas/reply.json",
+            "merge": {"concat": "word"},
+            "repair": repair,
+            "examples": [{"name": "two", "request": {"words": ["a", "b"]}}],
+        }
+        (directory / f"{name}.v1.json").write_text(json.dumps(manifest))
+
+
+def test_streams_are_buffered_until_they_pass_or_judged_at_their_end(tmp_path: Path) -> None:
+    contracts = tmp_path / "contracts"
+    write_stream_contracts(contracts)
+    (tmp_path / "speller.py").write_text(SPELLER)
+    gw = start_gateway(tmp_path, contracts_dir=contracts)
+    worker = start_worker(gw.nats_url, f"{tmp_path / 'speller.py'}:worker", contracts_dir=contracts)
+    body = json.dumps({"words": ["a", "the", "cat"]})
+    try:
+        wait_until(lambda: gw.workers("judged", 1) >= 1, "the speller")
+        # Buffered: the first attempt's chunks never leave the worker; the client gets the
+        # repaired ones, and the end says what the two attempts took.
+        with httpx.stream("POST", f"{gw.url}/api/buffered/v1", content=body, headers=JSON) as resp:
+            assert resp.status_code == 200
+            got = list(events(resp))
+        assert [e["data"] for e in got if e["event"] == "chunk"] == [
+            '{"word":"a "}',
+            '{"word":"cat "}',
+        ]
+        end = json.loads(got[-1]["data"])
+        assert end == {
+            "chunks": 2,
+            "attempts": 2,
+            "usage": {"input_tokens": 0, "output_tokens": 6, "cost": 0.02},
+        }
+        merged = httpx.post(
+            f"{gw.url}/api/buffered/v1",
+            content=body,
+            headers={**JSON, "Accept": "application/json"},
+        )
+        assert merged.json() == {"word": "a cat "}
+        assert merged.headers["notebridge-attempts"] == "2"
+
+        # Judged: every chunk goes out as it comes; the end carries the verdict.
+        with httpx.stream("POST", f"{gw.url}/api/judged/v1", content=body, headers=JSON) as resp:
+            assert resp.status_code == 200
+            got = list(events(resp))
+        assert len([e for e in got if e["event"] == "chunk"]) == 3
+        end = json.loads(got[-1]["data"])
+        assert end["verdict"] == {
+            "valid": False,
+            "violations": [
+                {
+                    "instancePath": "/1/word",
+                    "keyword": "no_stopwords",
+                    "message": "'the' is a stopword",
+                }
+            ],
+        }
+        assert end["attempts"] == 1
+        # Merged, a reply the checks refused is not delivered.
+        refused = httpx.post(
+            f"{gw.url}/api/judged/v1", content=body, headers={**JSON, "Accept": "application/json"}
+        )
+        assert refused.status_code == 502
+        assert refused.json()["errors"][0]["keyword"] == "no_stopwords"
+        fine = httpx.post(
+            f"{gw.url}/api/judged/v1",
+            content=json.dumps({"words": ["a", "cat"]}),
+            headers={**JSON, "Accept": "application/json"},
+        )
+        assert (fine.status_code, fine.json()) == (200, {"word": "a cat "})
+    finally:
+        stop(worker)
+        stop(gw.proc)

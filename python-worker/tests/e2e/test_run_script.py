@@ -101,6 +101,6 @@ def test_make_run_replaces_a_worker_that_dies_and_keeps_serving(tmp_path: Path) 
     # Ctrl-C (or a TERM) stops everything it started.
     assert status == 143, log_path.read_text()
     workers = started_workers(log_path.read_text())
-    assert len(workers) == 8, workers  # seven, and the tokens worker's successor
+    assert len(workers) == 9, workers  # eight, and the tokens worker's successor
     for _, pid in workers:
         assert not running(pid), f"worker {pid} outlived make run"

@@ -144,7 +144,8 @@ def _repair_policy(repair: dict[str, Any] | None) -> RepairPolicy | None:
     if repair is None:
         return None
     return RepairPolicy(
-        max_attempts=repair["max_attempts"],
+        max_attempts=repair.get("max_attempts") or 1,
         max_tokens=repair.get("max_tokens", 0),
         max_cost=float(repair.get("max_cost", 0)),
+        stream=repair.get("stream") or "",
     )

@@ -43,7 +43,8 @@ MANIFEST_FIELDS = frozenset(
     }
 )
 
-REPAIR_FIELDS = frozenset({"max_attempts", "max_tokens", "max_cost"})
+REPAIR_FIELDS = frozenset({"max_attempts", "max_tokens", "max_cost", "stream"})
+STREAM_REPAIR_MODES = ("buffer", "verdict")
 CACHE_FIELDS = frozenset({"ttl_seconds"})
 MIN_REPAIR_ATTEMPTS, MAX_REPAIR_ATTEMPTS = 2, 10
 MAX_CACHE_TTL_SECONDS = 86400
@@ -174,25 +175,7 @@ def _repair_problems(manifest: dict[str, Any], mode: Any) -> list[str]:
             problems.extend(
                 f"/repair/{key}: unknown field" for key in sorted(set(repair) - REPAIR_FIELDS)
             )
-            if mode == STREAM:
-                problems.append(
-                    f"/repair: repair is for modes {SYNC!r} and {JOB!r}: a stream's chunks are "
-                    "sent as they come"
-                )
-            attempts = repair.get("max_attempts")
-            if not _is_int(attempts) or not MIN_REPAIR_ATTEMPTS <= attempts <= MAX_REPAIR_ATTEMPTS:
-                problems.append(
-                    f"/repair/max_attempts: {attempts!r} must be an integer >= "
-                    f"{MIN_REPAIR_ATTEMPTS} and <= {MAX_REPAIR_ATTEMPTS}"
-                )
-            tokens = repair.get("max_tokens", 0)
-            if not _is_int(tokens) or tokens < 0:
-                problems.append(
-                    f"/repair/max_tokens: {tokens!r} must be an integer >= 0 (0: no bound)"
-                )
-            cost = repair.get("max_cost", 0)
-            if not _is_number(cost) or cost < 0:
-                problems.append(f"/repair/max_cost: {cost!r} must be a number >= 0 (0: no bound)")
+            problems.extend(_repair_mode_problems(repair, mode))
     if "cache" in manifest:
         cache = manifest["cache"]
         if not isinstance(cache, dict):
@@ -208,6 +191,43 @@ def _repair_problems(manifest: dict[str, Any], mode: Any) -> list[str]:
                 problems.append(
                     f"/cache/ttl_seconds: {ttl!r} must be > 0 and <= {MAX_CACHE_TTL_SECONDS}"
                 )
+    return problems
+
+
+def _repair_mode_problems(repair: dict[str, Any], mode: Any) -> list[str]:
+    """How ``repair`` breaks the rules of its mode, as the Go gateway's repairProblems.
+
+    Like Go, a member that is 0, "" or absent is "not given".
+    """
+    problems = []
+    stream = repair.get("stream") or ""
+    if mode == STREAM and stream not in STREAM_REPAIR_MODES:
+        problems.append(
+            f"/repair/stream: {stream!r}: a stream contract's repair says how its chunks are "
+            "checked: 'buffer' (held until they pass, repaired) or 'verdict' (sent as they "
+            "come, judged at the end)"
+        )
+    elif mode != STREAM and stream:
+        problems.append("/repair/stream: is for stream contracts only")
+    if stream == "verdict":
+        if any(repair.get(key) for key in ("max_attempts", "max_tokens", "max_cost")):
+            problems.append(
+                "/repair: a verdict stream is not repaired: max_attempts, max_tokens and "
+                "max_cost are for the other modes"
+            )
+        return problems
+    attempts = repair.get("max_attempts")
+    if not _is_int(attempts) or not MIN_REPAIR_ATTEMPTS <= attempts <= MAX_REPAIR_ATTEMPTS:
+        problems.append(
+            f"/repair/max_attempts: {attempts!r} must be an integer >= "
+            f"{MIN_REPAIR_ATTEMPTS} and <= {MAX_REPAIR_ATTEMPTS}"
+        )
+    tokens = repair.get("max_tokens", 0)
+    if not _is_int(tokens) or tokens < 0:
+        problems.append(f"/repair/max_tokens: {tokens!r} must be an integer >= 0")
+    cost = repair.get("max_cost", 0)
+    if not _is_number(cost) or cost < 0:
+        problems.append(f"/repair/max_cost: {cost!r} must be a number >= 0 (0: no bound)")
     return problems
 
 

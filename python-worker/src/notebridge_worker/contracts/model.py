@@ -114,6 +114,9 @@ class RepairPolicy:
     max_attempts: int
     max_tokens: int = 0
     max_cost: float = 0.0
+    stream: str = ""
+    """A stream contract's mode: ``buffer`` (chunks held until they pass, repaired) or
+    ``verdict`` (sent as they come, judged at the end: one attempt); "" for other modes."""
 
 
 @dataclass(frozen=True)

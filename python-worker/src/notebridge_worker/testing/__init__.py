@@ -30,7 +30,8 @@ Real processes::
             ...  # send requests to nats_url; worker.log() has what the worker logged
 """
 
-from notebridge_worker.testing.client import CallError, ExampleResult, Exchange, TestClient
+from notebridge_worker.testing.client import ExampleResult, TestClient
+from notebridge_worker.testing.exchange import CallError, Exchange
 from notebridge_worker.testing.processes import (
     WorkerProcess,
     run_nats_server,

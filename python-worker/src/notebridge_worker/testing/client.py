@@ -5,58 +5,34 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from notebridge_worker import exactjson
 from notebridge_worker._blocking import run_blocking
-from notebridge_worker._checks import describe, violations_body
 from notebridge_worker._pipeline import Pipeline, Reply
 from notebridge_worker._routes import Route
 from notebridge_worker._streams import StreamSink
-from notebridge_worker.contracts import Contract, Example, Violation
+from notebridge_worker.contracts import Example
 from notebridge_worker.errors import ErrorReply
 from notebridge_worker.protocol import (
     HEADER_DEADLINE,
     HEADER_REQUEST_ID,
-    INVALID_REPLY,
     STREAM_CHUNK,
+    STREAM_END,
     STREAM_HEARTBEAT,
     contract_ref,
 )
-from notebridge_worker.repair import Usage
-from notebridge_worker.testing.exchange import Exchange, accounts
+from notebridge_worker.testing.exchange import (
+    CallError,
+    Exchange,
+    accounts,
+    merged_reply,
+    same_json,
+)
 from notebridge_worker.worker import Worker
 
 STOP_WAIT_SECONDS = 5.0
 """How long a stream call waits for a generator it stopped to run its finally blocks."""
-
-
-class CallError(Exception):
-    """The error reply a served request would have got: its code, message and violations.
-
-    For a stream, ``chunks`` holds the chunks sent before the error (as JSON values). For a
-    contract with ``repair``, ``attempts`` is how many times the handler ran (else None);
-    ``usage`` holds what every attempt reported.
-    """
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        violations: list[Violation],
-        chunks: list[Any] | None = None,
-        *,
-        attempts: int | None = None,
-        usage: list[Usage] | None = None,
-    ) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.violations = violations
-        self.chunks = chunks or []
-        self.attempts = attempts
-        self.usage = usage or []
 
 
 class _CollectedStream(StreamSink):
@@ -66,13 +42,23 @@ class _CollectedStream(StreamSink):
         super().__init__()
         self.chunks: list[bytes] = []
         self.heartbeats = 0
+        self.end_body = b""
+        self.end_headers: dict[str, str] = {}
 
-    async def send(self, kind: str, body: bytes = b"", seq: int | None = None) -> None:
+    async def send(
+        self,
+        kind: str,
+        body: bytes = b"",
+        seq: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         if kind == STREAM_CHUNK:
             self.chunks.append(body)
             self.started = True
         elif kind == STREAM_HEARTBEAT:
             self.heartbeats += 1
+        elif kind == STREAM_END:
+            self.end_body, self.end_headers = body, headers or {}
 
 
 @dataclass(frozen=True)
@@ -139,7 +125,8 @@ class TestClient:
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
     ) -> Exchange:
-        """Like :meth:`call` for a sync or job contract, with the reply's attempts and usage.
+        """Like :meth:`call`, with the reply's attempts and usage; for a stream contract the
+        value is the list of chunks, and ``verdict`` the end's judgement (repair ``verdict``).
 
         Raises :class:`CallError`, whose ``attempts`` and ``usage`` are set the same way.
         """
@@ -158,10 +145,15 @@ class TestClient:
     ) -> Exchange:
         """:meth:`exchange`, for code that already runs an event loop."""
         route = self._route(contract_ref(contract, version))
-        if route.streams:
-            raise ValueError(f"{route.contract.ref} is a stream contract: use stream()")
         data, sent = _request(request, headers, timeout)
         async with self.worker.pipeline() as pipeline:
+            if route.streams:
+                collected = await self._collect_stream(pipeline, route, data, sent)
+                attempts, usage = accounts(collected.end_headers)
+                chunks = [exactjson.parse(chunk) for chunk in collected.chunks]
+                end = exactjson.parse(collected.end_body) if collected.end_body else {}
+                verdict = end.get("verdict")
+                return Exchange(chunks, attempts, usage, collected.end_headers, verdict)
             reply = await self._send(pipeline, route, data, sent)
         attempts, usage = accounts(reply.headers)
         return Exchange(exactjson.parse(reply.body), attempts, usage, reply.headers)
@@ -186,7 +178,7 @@ class TestClient:
         async with self.worker.pipeline() as pipeline:
             if route.streams:
                 chunks = await self._send_stream(pipeline, route, data, sent)
-                return exactjson.parse(_merged(route.contract, chunks))
+                return exactjson.parse(merged_reply(route.contract, chunks))
             return exactjson.parse((await self._send(pipeline, route, data, sent)).body)
 
     def call_many(
@@ -325,12 +317,12 @@ class TestClient:
                         f"the example gives a response, but {ref} declares no merge that "
                         "makes one of its chunks",
                     )
-                body = _merged(route.contract, chunks)
+                body = merged_reply(route.contract, chunks)
         except CallError as error:
             return ExampleResult(ref, example.name, str(error))
         if example.response is not None:
             got = exactjson.parse_exact(body)
-            if not _same_json(got, example.response):
+            if not same_json(got, example.response):
                 expected = exactjson.dumps(example.response).decode()
                 return ExampleResult(
                     ref,
@@ -354,6 +346,11 @@ class TestClient:
     async def _send_stream(
         self, pipeline: Pipeline, route: Route, data: bytes, headers: dict[str, str]
     ) -> list[bytes]:
+        return (await self._collect_stream(pipeline, route, data, headers)).chunks
+
+    async def _collect_stream(
+        self, pipeline: Pipeline, route: Route, data: bytes, headers: dict[str, str]
+    ) -> "_CollectedStream":
         request_id = headers.get(HEADER_REQUEST_ID) or f"test-{uuid.uuid4().hex[:12]}"
         stream = _CollectedStream()
         runtime = pipeline.runtime
@@ -368,7 +365,7 @@ class TestClient:
             stopping = runtime.stragglers - running
             if stopping:
                 await asyncio.wait(stopping, timeout=STOP_WAIT_SECONDS)
-        return stream.chunks
+        return stream
 
     def _route(self, ref: str) -> Route:
         route = self.worker.routes.get(ref)
@@ -396,38 +393,3 @@ def _call_error(error: ErrorReply, chunks: list[bytes] | None = None) -> CallErr
     sent = [exactjson.parse(chunk) for chunk in chunks or []]
     attempts, usage = accounts(error.headers)
     return CallError(error.code, error.message, violations, sent, attempts=attempts, usage=usage)
-
-
-def _merged(contract: Contract, chunks: list[bytes]) -> bytes:
-    """The chunks merged as the gateway merges them, checked against the response schema."""
-    assert contract.merge is not None
-    sent = [exactjson.parse(chunk) for chunk in chunks]
-    try:
-        merged = contract.merge.apply([exactjson.parse_exact(chunk) for chunk in chunks])
-    except ValueError as error:
-        raise CallError(INVALID_REPLY, f"{contract.ref}: {error}", [], sent) from None
-    body = exactjson.dumps(merged)
-    found = contract.response_violations(exactjson.parse_exact(body))
-    if found:
-        raise CallError(
-            INVALID_REPLY,
-            f"{contract.ref} merged reply broke the contract: {describe(found, 'reply')}",
-            exactjson.parse(violations_body(found))["violations"],
-            sent,
-        )
-    return body
-
-
-def _same_json(a: Any, b: Any) -> bool:
-    """Equal as JSON values: numbers by value (1.0 == 1), but true is not 1."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if isinstance(a, int | float | Decimal):
-        return isinstance(b, int | float | Decimal) and a == b
-    if isinstance(a, dict):
-        return (
-            isinstance(b, dict) and a.keys() == b.keys() and all(_same_json(a[k], b[k]) for k in a)
-        )
-    if isinstance(a, list):
-        return isinstance(b, list) and len(a) == len(b) and all(map(_same_json, a, b))
-    return type(a) is type(b) and a == b
