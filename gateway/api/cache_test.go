@@ -41,7 +41,7 @@ func cachedContracts(t *testing.T, ttl, maxLength int) string {
 // until stopWorker.
 func cachedGateway(t *testing.T, ns *server.Server, js jetstream.JetStream, dir string) (g *gateway, received *atomic.Int64, stopWorker func()) {
 	t.Helper()
-	cache := replycache.New(js, 0)
+	cache := replycache.New(js, 0, replycache.DefaultLocalBytes)
 	g = buildGateway(t, ns, ns.ClientURL(), []string{dir}, func(cfg *api.Config) { cfg.Cache = cache })
 	ct, err := g.reg.Lookup("lookup", 1)
 	if err != nil {

@@ -11,6 +11,7 @@
 package replycache
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -34,6 +35,10 @@ const MaxTTL = 24 * time.Hour
 // DefaultMaxBytes bounds the bucket when the gateway's flag does not say.
 const DefaultMaxBytes = 256 << 20
 
+// DefaultLocalBytes bounds the entries each gateway keeps in memory when
+// its flag does not say.
+const DefaultLocalBytes = 8 << 20
+
 // ErrNotCached is returned by Get when no fresh entry answers the request.
 var ErrNotCached = errors.New("not cached")
 
@@ -43,6 +48,7 @@ var ErrNotCached = errors.New("not cached")
 type Cache struct {
 	js       jetstream.JetStream
 	maxBytes int64
+	local    *local // nil: every lookup asks JetStream
 
 	mu sync.Mutex
 	kv jetstream.KeyValue
@@ -51,12 +57,18 @@ type Cache struct {
 // New returns a cache in the bucket wire.CacheBucket of js, which holds at
 // most maxBytes (0: DefaultMaxBytes). When it is full, new replies are not
 // stored until old ones age out (JetStream key-value buckets discard new
-// writes, not old entries).
-func New(js jetstream.JetStream, maxBytes int64) *Cache {
+// writes, not old entries). The most recently used entries are kept in
+// memory too, within localBytes (0: none), so that their hits need no
+// round trip to JetStream.
+func New(js jetstream.JetStream, maxBytes int64, localBytes int) *Cache {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxBytes
 	}
-	return &Cache{js: js, maxBytes: maxBytes}
+	c := &Cache{js: js, maxBytes: maxBytes}
+	if localBytes > 0 {
+		c.local = newLocal(localBytes)
+	}
+	return c
 }
 
 // Key is the entry key of a request body to contract ct.
@@ -72,6 +84,9 @@ func Key(ct *contracts.Contract, body []byte) string {
 // Get returns the cached reply under key and its age, or ErrNotCached when
 // there is none younger than ttl.
 func (c *Cache) Get(ctx context.Context, key string, ttl time.Duration) ([]byte, time.Duration, error) {
+	if reply, age, ok := c.local.get(key, ttl); ok {
+		return reply, age, nil
+	}
 	kv, err := c.bucket(ctx)
 	if err != nil {
 		return nil, 0, err
@@ -87,6 +102,7 @@ func (c *Cache) Get(ctx context.Context, key string, ttl time.Duration) ([]byte,
 	if age >= ttl {
 		return nil, 0, ErrNotCached
 	}
+	c.local.put(key, e.Value(), e.Created())
 	return e.Value(), age, nil
 }
 
@@ -96,8 +112,12 @@ func (c *Cache) Put(ctx context.Context, key string, reply []byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = kv.Put(ctx, key, reply)
-	return err
+	stored := time.Now()
+	if _, err = kv.Put(ctx, key, reply); err != nil {
+		return err
+	}
+	c.local.put(key, bytes.Clone(reply), stored) // the caller may reuse reply's memory
+	return nil
 }
 
 func (c *Cache) bucket(ctx context.Context) (jetstream.KeyValue, error) {

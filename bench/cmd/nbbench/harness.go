@@ -252,7 +252,7 @@ func (h *harness) run() ([]result, error) {
 		name string
 		run  func() ([]result, error)
 	}{
-		{"R0", h.rowR0}, {"R1", h.rowR1}, {"G", h.rowG}, {"P", h.rowP}, {"F", h.rowF}, {"B", h.rowB},
+		{"R0", h.rowR0}, {"R1", h.rowR1}, {"G", h.rowG}, {"C", h.rowC}, {"P", h.rowP}, {"F", h.rowF}, {"B", h.rowB},
 	}
 	for _, g := range groups {
 		if !h.opts.wants(g.name) {
@@ -352,6 +352,33 @@ func (h *harness) rowG() ([]result, error) {
 	}
 	many, err := h.measure("G@many", "G holding many keep-alive connections (memory)", url, h.opts.manyConns, gw.Process.Pid)
 	return []result{g, g1, n1, many}, err
+}
+
+// rowC is G's gateway and worker answering mirror_cached, whose replies
+// the gateway serves from its JetStream reply cache: every request after
+// the first is a hit.
+func (h *harness) rowC() ([]result, error) {
+	natsURL, err := h.startNATS()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := h.benchnode("mirror", "-nats", natsURL, "-contracts", "bench/contracts"); err != nil {
+		return nil, err
+	}
+	url, gw, err := h.startGateway(natsURL)
+	if err != nil {
+		return nil, err
+	}
+	url = strings.Replace(url, "/api/mirror/v1", "/api/mirror_cached/v1", 1)
+	if err := h.waitServing(url, 1); err != nil {
+		return nil, err
+	}
+	c, err := h.measure("C", "G's contract with a reply cache: every request a hit", url, h.opts.conns, gw.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
+	c1, err := h.measure("C@1", "C at one connection (latency)", url, 1, gw.Process.Pid)
+	return []result{c, c1}, err
 }
 
 // directNATS times sequential NATS requests from Go to the same worker:

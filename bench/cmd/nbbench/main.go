@@ -19,7 +19,7 @@ func main() {
 	flag.DurationVar(&opts.duration, "duration", 10*time.Second, "how long wrk drives each row")
 	flag.IntVar(&opts.conns, "connections", 64, "concurrent connections of the throughput rows")
 	flag.IntVar(&opts.manyConns, "many-connections", 1000, "connections of the memory row")
-	flag.StringVar(&opts.rows, "rows", "R0,R1,G,P,F,B", "row groups to run")
+	flag.StringVar(&opts.rows, "rows", "R0,R1,G,C,P,F,B", "row groups to run")
 	flag.BoolVar(&opts.smoke, "smoke", false, "check that every row serves without errors; no figures")
 	flag.StringVar(&opts.root, "root", ".", "the repository root")
 	flag.Parse()

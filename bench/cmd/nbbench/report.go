@@ -33,6 +33,7 @@ func report(w io.Writer, opts options, rs []result) {
 	ratio("G / R1 (cost of validating both hops)", "G", "R1", "≥ 0.85")
 	ratio("R1h / R1 (cost of the protocol's request headers)", "R1h", "R1", "-")
 	ratio("G / R1h (cost of validating both hops, same headers)", "G", "R1h", "-")
+	ratio("C / G (a reply cache hit vs a call of the worker)", "C", "G", "-")
 	ratio("P1 / F (Python worker behind notebridge vs FastAPI)", "P1", "F", "≥ 1.5")
 	ratio("P2 / F", "P2", "F", "-")
 	ratio("P2 / P1 (scaling out)", "P2", "P1", "-")

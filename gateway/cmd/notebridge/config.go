@@ -31,20 +31,21 @@ type config struct {
 	ReadTimeout  time.Duration
 	IdleTimeout  time.Duration
 	// Limits bound a request body's nesting and numbers.
-	Limits         contracts.Limits
-	LogFormat      string
-	LogLevel       string
-	DebugListen    string
-	JobTTL         time.Duration
-	WebhookSecret  string
-	WebhookAllow   string
-	Auth           string
-	CORSOrigins    string
-	MaxInflight    int
-	MaxPerContract int
-	CacheMaxBytes  int
-	UsageRetention time.Duration
-	NATSAuth       string
+	Limits          contracts.Limits
+	LogFormat       string
+	LogLevel        string
+	DebugListen     string
+	JobTTL          time.Duration
+	WebhookSecret   string
+	WebhookAllow    string
+	Auth            string
+	CORSOrigins     string
+	MaxInflight     int
+	MaxPerContract  int
+	CacheMaxBytes   int
+	CacheLocalBytes int
+	UsageRetention  time.Duration
+	NATSAuth        string
 	// Credentials for -nats-url beyond the URL's user and password or
 	// token: a creds file, an nkey seed, TLS files.
 	NATSCreds, NATSNkeySeed, NATSTLSCA, NATSTLSCert, NATSTLSKey string
@@ -150,6 +151,7 @@ func serveFlags(fs *flag.FlagSet, cfg *config) {
 	fs.StringVar(&cfg.NATSAuth, "nats-auth", envOr("NOTEBRIDGE_NATS_AUTH", busLocked), "embedded NATS: locked (a gateway user, a worker user that may only serve contracts, no anonymous client; their URLs in -data-dir's gateway.url and worker.url) or open (anyone on the machine: a laptop only) (env NOTEBRIDGE_NATS_AUTH)")
 	fs.IntVar(&cfg.MaxInflight, "max-inflight", envIntOr("NOTEBRIDGE_MAX_INFLIGHT", api.DefaultMaxInflight), "most sync and stream calls served at once; past it, 503 overloaded at once (env NOTEBRIDGE_MAX_INFLIGHT)")
 	fs.IntVar(&cfg.CacheMaxBytes, "cache-max-bytes", envIntOr("NOTEBRIDGE_CACHE_MAX_BYTES", replycache.DefaultMaxBytes), "bytes the reply cache of deterministic contracts (manifest \"cache\") may hold in JetStream; when full, new replies are not stored until old ones expire (env NOTEBRIDGE_CACHE_MAX_BYTES)")
+	fs.IntVar(&cfg.CacheLocalBytes, "cache-local-bytes", envIntOr("NOTEBRIDGE_CACHE_LOCAL_BYTES", replycache.DefaultLocalBytes), "bytes of the reply cache's most recently used entries each gateway keeps in memory too, so their hits need no JetStream round trip; 0: none (env NOTEBRIDGE_CACHE_LOCAL_BYTES)")
 	fs.DurationVar(&cfg.UsageRetention, "usage-retention", envDurationOr("NOTEBRIDGE_USAGE_RETENTION", usage.DefaultRetention), "how long a day's usage totals (GET /usage) are kept in JetStream (env NOTEBRIDGE_USAGE_RETENTION)")
 	fs.IntVar(&cfg.MaxPerContract, "max-inflight-per-contract", envIntOr("NOTEBRIDGE_MAX_INFLIGHT_PER_CONTRACT", api.DefaultMaxInflightPerContract), "most calls of one contract version served at once; past it, 503 overloaded at once (env NOTEBRIDGE_MAX_INFLIGHT_PER_CONTRACT)")
 	fs.StringVar(&cfg.CORSOrigins, "cors-origins", envOr("NOTEBRIDGE_CORS_ORIGINS", ""), "origins browser apps may call from, comma-separated (https://shop.example.com), or *; empty turns CORS off (env NOTEBRIDGE_CORS_ORIGINS)")

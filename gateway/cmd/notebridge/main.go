@@ -161,7 +161,7 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cache, err := replyCache(nc, cfg.CacheMaxBytes)
+	cache, err := replyCache(nc, cfg.CacheMaxBytes, cfg.CacheLocalBytes)
 	if err != nil {
 		return err
 	}
@@ -209,15 +209,18 @@ func runServe(ctx context.Context, args []string) error {
 
 // replyCache is the cache of deterministic contracts' replies, in
 // JetStream; its bucket is made on first use.
-func replyCache(nc *nats.Conn, maxBytes int) (*replycache.Cache, error) {
+func replyCache(nc *nats.Conn, maxBytes, localBytes int) (*replycache.Cache, error) {
 	if maxBytes < 1<<20 {
 		return nil, fmt.Errorf("-cache-max-bytes %d: want at least 1 MiB", maxBytes)
+	}
+	if localBytes < 0 {
+		return nil, fmt.Errorf("-cache-local-bytes %d: want 0 (none) or more", localBytes)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
 	}
-	return replycache.New(js, int64(maxBytes)), nil
+	return replycache.New(js, int64(maxBytes), localBytes), nil
 }
 
 // accounting is the usage ledger and, with API keys, their budgets, in
