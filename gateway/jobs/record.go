@@ -68,7 +68,10 @@ type Record struct {
 	// Failed, the reason for a retry when it is Queued.
 	Error *Error `json:"error,omitempty"`
 	// Attempts counts the deliveries to a worker so far.
-	Attempts  int       `json:"attempts"`
+	Attempts int `json:"attempts"`
+	// Usage is what the handler reported over every run of every
+	// delivery; nil when it reported nothing. Workers write it.
+	Usage     *Usage    `json:"usage,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 	// RequestID is the id of the HTTP request that submitted the job.
@@ -81,6 +84,14 @@ type Record struct {
 	Owner string `json:"owner,omitempty"`
 
 	rest map[string]json.RawMessage // members this version does not know
+}
+
+// Usage is a job's handler runs and reported usage, summed.
+type Usage struct {
+	Runs         int     `json:"runs"`
+	InputTokens  int64   `json:"input_tokens"`
+	OutputTokens int64   `json:"output_tokens"`
+	Cost         float64 `json:"cost"`
 }
 
 // recordFields is Record without its methods, for the JSON encoding.

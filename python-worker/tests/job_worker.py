@@ -4,6 +4,7 @@ Both take ``steps`` steps of ``step_ms`` each and report progress after each; th
 a ServiceError on the attempts ``fail_on`` lists, and break the result schema when asked;
 ``die`` (a poison job) ends the whole worker process at once, as a crashing native library
 would.
+Each delivery reports usage: 10 input tokens, 2 output, a cost of 0.25.
 ``steps`` is an ``async def`` (``await ctx.progress``), ``ticks`` a plain ``def`` run in a
 thread (``ctx.report_progress``, ``ctx.cancelled``). Each logs when it is stopped.
 """
@@ -21,6 +22,8 @@ worker = Worker("jobs-test", os.path.join(os.path.dirname(__file__), "job_contra
 
 
 def _result(request: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+    # Every delivery costs something, whether it succeeds or not.
+    ctx.report_usage(model="job-model", input_tokens=10, output_tokens=2, cost=0.25)
     if ctx.attempt in request.get("fail_on", []):
         raise ServiceError("job_failed", f"asked to fail on attempt {ctx.attempt}")
     if request.get("bad_result"):

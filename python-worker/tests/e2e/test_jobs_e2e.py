@@ -140,11 +140,15 @@ def test_failed_attempts_are_retried_until_max_attempts(job_gateway):
     assert (final["status"], final["attempts"]) == ("succeeded", 2), final
     assert final["result"] == {"text": "again", "attempt": 2}
     assert "error" not in final  # the first attempt's error is gone with the success
+    # The failed delivery cost what it cost: the record sums both.
+    assert final["usage"] == {"runs": 2, "input_tokens": 20, "output_tokens": 4, "cost": 0.5}
 
     final, _ = wait_for_status(job_gateway, always, FINAL)
     assert (final["status"], final["attempts"]) == ("failed", 3), final
     assert final["error"] == {"code": "job_failed", "message": "asked to fail on attempt 3"}
     assert "result" not in final
+    assert final["usage"]["runs"] == 3
+    assert final["usage"]["cost"] == 0.75
 
     final, _ = wait_for_status(job_gateway, broken, FINAL)
     assert (final["status"], final["attempts"]) == ("failed", 3), final

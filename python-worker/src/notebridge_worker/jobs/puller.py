@@ -25,7 +25,13 @@ from notebridge_worker._routes import Route
 from notebridge_worker.contracts import JOB
 from notebridge_worker.errors import ErrorReply, StartError
 from notebridge_worker.jobs.control import JobControl
-from notebridge_worker.jobs.store import NATS_TROUBLE, JobNotFound, JobStore, SkipUpdate
+from notebridge_worker.jobs.store import (
+    NATS_TROUBLE,
+    JobNotFound,
+    JobStore,
+    SkipUpdate,
+    add_usage,
+)
 from notebridge_worker.protocol import (
     HEADER_JOB_ID,
     HEADER_REQUEST_ID,
@@ -350,7 +356,7 @@ class _JobRun:
                 heartbeat.cancel()
                 await self._cancelled(processing, job_id)
                 return
-            result, error = _outcome(processing, job_id)
+            result, error, spent = _outcome(processing, job_id)
             outcome_error = None if error is None else f"{error['code']}: {error['message']}"
             self.puller.runtime.count(ref, started, outcome_error)
             # A thread's last reports reached the loop before its result did: store them
@@ -370,7 +376,7 @@ class _JobRun:
             cancel_wait.cancel()
             with contextlib.suppress(*NATS_TROUBLE):
                 await cancels.unsubscribe()
-        await self._store_outcome(job_id, attempt, result, error)
+        await self._store_outcome(job_id, attempt, result, error, spent)
 
     async def _cancelled(self, processing: asyncio.Future[Any], job_id: str) -> None:
         """Stop the handler and ack, writing nothing: the gateway has stored ``cancelled``."""
@@ -386,13 +392,19 @@ class _JobRun:
             processing.exception()
 
     async def _store_outcome(
-        self, job_id: str, attempt: int, result: bytes | None, error: dict[str, str] | None
+        self,
+        job_id: str,
+        attempt: int,
+        result: bytes | None,
+        error: dict[str, str] | None,
+        spent: Mapping[str, str],
     ) -> None:
         last = attempt >= self.contract.max_attempts
 
         def finish(record: dict[str, Any]) -> bool:
             if record.get("status") in JOB_FINAL:
                 raise SkipUpdate  # cancelled meanwhile: the result is not wanted
+            add_usage(record, spent)
             if error is None:
                 record["status"] = JOB_SUCCEEDED
                 record["result"] = exactjson.parse_exact(result or b"null")
@@ -424,16 +436,18 @@ class _JobRun:
 
 def _outcome(
     processing: asyncio.Future[Any], job_id: str
-) -> tuple[bytes | None, dict[str, str] | None]:
-    """The checked result, or the error of the attempt, as the record stores it."""
+) -> tuple[bytes | None, dict[str, str] | None, Mapping[str, str]]:
+    """The checked result, or the error of the attempt, as the record stores it, and the
+    reply's headers (its handler runs and usage)."""
     try:
         reply = processing.result()
-        return (reply.body if reply is not None else None), None
+        return (reply.body if reply is not None else None), None, reply.headers
     except ErrorReply as error:
-        return None, {"code": error.code, "message": one_line(error.message)}
+        return None, {"code": error.code, "message": one_line(error.message)}, error.headers
     except Exception:
         logger.exception("job %s: the worker failed running it", job_id)
-        return None, {"code": INTERNAL, "message": f"internal error in the worker (job {job_id})"}
+        failure = {"code": INTERNAL, "message": f"internal error in the worker (job {job_id})"}
+        return None, failure, {}
 
 
 def _spent(record: dict[str, Any], attempt: int) -> bool:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import nats.errors
 
 from notebridge_worker import exactjson
-from notebridge_worker.protocol import JOB_KEY_PREFIX
+from notebridge_worker.protocol import HEADER_ATTEMPTS, HEADER_USAGE, JOB_KEY_PREFIX
+
+logger = logging.getLogger("notebridge_worker")
 
 if TYPE_CHECKING:
     from nats.js.kv import KeyValue
@@ -90,3 +93,27 @@ class JobStore:
                 continue  # someone wrote in between: read again, decide again
             return
         raise RuntimeError(f"job {job_id}: too many concurrent writers of its record")
+
+
+def add_usage(record: dict[str, Any], reply_headers: Mapping[str, str]) -> None:
+    """Add one delivery's handler runs and usage (its reply's Nb-Attempts and Nb-Usage) to the
+    record's ``usage``, which sums every delivery's: what the whole job cost. A usage the
+    record cannot hold is logged and left out: the outcome is stored all the same."""
+    runs, reports = reply_headers.get(HEADER_ATTEMPTS), reply_headers.get(HEADER_USAGE)
+    if runs is None and reports is None:
+        return
+    try:
+        # The record was read with exact numbers: each member back to a plain one.
+        old = record.get("usage")
+        usage = {"runs": 0, "input_tokens": 0, "output_tokens": 0, "cost": 0.0}
+        if isinstance(old, dict):
+            usage = {key: type(value)(old.get(key, value)) for key, value in usage.items()}
+        usage["runs"] += int(runs or 1)
+        for report in exactjson.parse((reports or "[]").encode()):
+            usage["input_tokens"] += int(report.get("input_tokens", 0))
+            usage["output_tokens"] += int(report.get("output_tokens", 0))
+            usage["cost"] = round(usage["cost"] + float(report.get("cost", 0)), 10)
+    except (TypeError, ValueError, AttributeError) as error:
+        logger.warning("job %s: its usage is not recorded (%s)", record.get("id"), error)
+        return
+    record["usage"] = usage
