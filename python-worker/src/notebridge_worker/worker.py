@@ -219,7 +219,8 @@ class Worker:
     ) -> Callable[[CheckT], CheckT]:
         """Register the decorated function as a code-level check of a contract's replies.
 
-        The function takes the reply (JSON values) and optionally the request, and returns
+        The function takes the reply (JSON values; for a stream contract, the list of its
+        chunks) and optionally the request, and returns
         the violations it finds: each a message, or a pair ``(JSON pointer, message)``;
         nothing when the reply passes. It runs after the response schema accepted the reply,
         on the event loop (keep it quick), for every reply of the contract. A reply that
