@@ -114,12 +114,19 @@ func (b Budget) validate() error {
 	return nil
 }
 
-// WithBudget gives the key a budget; a key may have several, and a call
-// must fit in every one that applies to it.
+// MaxBudgets bounds a key's budgets: each one that applies costs a call
+// two JetStream updates.
+const MaxBudgets = 8
+
+// WithBudget gives the key a budget; a key may have up to MaxBudgets, and
+// a call must fit in every one that applies to it.
 func WithBudget(b Budget) Option {
 	return func(k *Key) error {
 		if err := b.validate(); err != nil {
 			return err
+		}
+		if len(k.Budgets) >= MaxBudgets {
+			return fmt.Errorf("%w: a key has at most %d budgets", ErrInvalid, MaxBudgets)
 		}
 		k.Budgets = append(k.Budgets, b)
 		return nil

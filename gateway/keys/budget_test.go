@@ -65,3 +65,16 @@ func TestBudgetPeriods(t *testing.T) {
 		}
 	}
 }
+
+func TestAKeyHasAtMostMaxBudgets(t *testing.T) {
+	k := &keys.Key{}
+	b := keys.Budget{Period: keys.PeriodDay, Cost: 1}
+	for i := range keys.MaxBudgets {
+		if err := keys.WithBudget(b)(k); err != nil {
+			t.Fatalf("budget %d: %v", i+1, err)
+		}
+	}
+	if err := keys.WithBudget(b)(k); !errors.Is(err, keys.ErrInvalid) {
+		t.Errorf("budget %d: %v; want ErrInvalid", keys.MaxBudgets+1, err)
+	}
+}

@@ -434,3 +434,17 @@ def test_a_verdict_stream_sends_every_chunk_and_ends_with_the_verdict(
     assert got.verdict == verdict
     assert len(seen) == 1  # nothing is repaired
     assert got.attempts == 1
+
+
+def test_a_check_that_finds_too_much_is_cut_short(tmp_path: Path) -> None:
+    worker = labeller(contracts(tmp_path, None), [{"label": "cat"}], [])
+    worker.check("label", name="noisy")(lambda reply: [f"problem {n}" for n in range(5000)])
+    with pytest.raises(CallError) as raised:
+        TestClient(worker).call("label", {"text": "x"})
+    violations = raised.value.violations
+    assert len(violations) == 101
+    assert violations[-1] == {
+        "instancePath": "",
+        "keyword": "checks",
+        "message": "and 4900 more, not listed",
+    }

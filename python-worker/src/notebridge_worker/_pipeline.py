@@ -171,6 +171,23 @@ class Pipeline:
         )
         if route.request_model is not None:
             argument = as_model(route, argument, request_id)
+        if contract.repair is None:
+            return await self._run(route, argument, context, stream)
+        try:
+            reply = await self._run(route, argument, context, stream)
+        except ErrorReply as error:
+            outcome = "unrepaired" if error.code == INVALID_REPLY else "failed"
+            self.runtime.count_repair(contract.ref, context.reply_attempt, outcome)
+            raise
+        outcome = "repaired" if context.reply_attempt > 1 else "first_attempt"
+        self.runtime.count_repair(contract.ref, context.reply_attempt, outcome)
+        return reply
+
+    async def _run(
+        self, route: Route, argument: Any, context: RequestContext, stream: StreamSink | None
+    ) -> Reply | None:
+        """Run a checked request the way its contract's mode says."""
+        contract = route.contract
         # Each contract mode runs a request its own way: a sync request gets one reply, a
         # stream request a sequence of messages.
         if route.streams:

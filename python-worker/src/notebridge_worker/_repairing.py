@@ -26,6 +26,9 @@ from notebridge_worker.tracing import attempt_span
 
 logger = logging.getLogger("notebridge_worker")
 
+MAX_CHECK_VIOLATIONS = 100
+"""Violations of a reply's checks kept at most; the rest are counted in one more."""
+
 
 def run_checks(
     ref: str, checks: Sequence[ReplyCheck], reply: Any, request: Any, request_id: str
@@ -43,6 +46,13 @@ def run_checks(
             raise ErrorReply(
                 INTERNAL, f"internal error in check {check.name} (request {request_id})"
             ) from None
+    if len(found) > MAX_CHECK_VIOLATIONS:
+        # The error reply, and the next attempt's prompt, stay small.
+        more = len(found) - MAX_CHECK_VIOLATIONS
+        found = [
+            *found[:MAX_CHECK_VIOLATIONS],
+            Violation(instancePath="", keyword="checks", message=f"and {more} more, not listed"),
+        ]
     if found:
         logger.error(
             "%s reply broke its checks (request %s): %s", ref, request_id, describe(found, "reply")

@@ -34,6 +34,11 @@ class Counters:
     errors: int = 0
     processing_ns: int = 0
     last_error: str = ""
+    runs: int = 0
+    """Contracts with repair: the handler's runs, first attempts and repairs."""
+    repairs: dict[str, int] = field(default_factory=dict)
+    """Contracts with repair: requests by outcome (first_attempt, repaired, unrepaired,
+    failed), as the gateway's notebridge_repair_outcomes_total counts them."""
 
 
 @dataclass
@@ -75,6 +80,12 @@ class Runtime:
         self.stragglers.add(work)
         work.add_done_callback(self.stragglers.discard)
         work.add_done_callback(log_unexpected_failure)
+
+    def count_repair(self, ref: str, runs: int, outcome: str) -> None:
+        """Count a request of a contract with repair: its handler runs and its outcome."""
+        counters = self.counters[ref]
+        counters.runs += runs
+        counters.repairs[outcome] = counters.repairs.get(outcome, 0) + 1
 
     def count(self, ref: str, started_ns: int, error: str | None) -> None:
         counters = self.counters[ref]

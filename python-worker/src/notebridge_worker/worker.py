@@ -549,13 +549,14 @@ class Worker:
         finally:
             runtime.close()
 
-    def _endpoint_stats(self, stats: EndpointStats) -> dict[str, int]:
+    def _endpoint_stats(self, stats: EndpointStats) -> dict[str, Any]:
         """Fill an endpoint's ``$SRV.STATS`` entry with the SDK's own counters.
 
         micro counts the requests right (its callback sees each one), but the time it counts
         is the callback's, here only the admission of a request, and it never sees an error,
         since the SDK answers every error itself: those counters are replaced by the ones the
-        SDK keeps as it answers. ``data`` has the requests in flight. A job contract's
+        SDK keeps as it answers. ``data`` has the requests in flight and, for a contract with
+        repair, the handler's runs and the requests by repair outcome. A job contract's
         endpoint counts the job attempts this process ran, not the status queries it answered.
         """
         pipeline = self._pipeline
@@ -570,7 +571,11 @@ class Worker:
         stats.last_error = counters.last_error
         stats.processing_time = counters.processing_ns
         stats.average_processing_time = counters.processing_ns // max(counters.answered, 1)
-        return {"inflight": len(runtime.answering[ref])}
+        data: dict[str, Any] = {"inflight": len(runtime.answering[ref])}
+        if self.contracts[ref].repair is not None:
+            data["handler_runs"] = counters.runs
+            data["repair_outcomes"] = dict(counters.repairs)
+        return data
 
     async def _on_job_status(self, pipeline: Pipeline, ref: str, request: Request) -> None:
         """Say how this process fares with a job contract's jobs (its status endpoint)."""

@@ -3,6 +3,7 @@ break a check, and the attempts and summed usage the client sees (docs/repair.md
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
@@ -14,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import nats
 import pytest
 
 from notebridge_worker.testing import TestClient, run_nats_server
@@ -104,6 +106,15 @@ def label_gateway(tmp_path: Path) -> Iterator[Gateway]:
         stop(gw.proc)
 
 
+async def micro_stats(nats_url: str, service: str) -> dict:
+    nc = await nats.connect(nats_url)
+    try:
+        reply = await nc.request(f"$SRV.STATS.{service}", b"", timeout=5)
+    finally:
+        await nc.close()
+    return json.loads(reply.data)
+
+
 def metric(gw: Gateway, name: str, **labels: str) -> float:
     text = httpx.get(f"{gw.url}/metrics", timeout=5).text
     wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
@@ -141,6 +152,13 @@ def test_the_flowchart_is_repaired_and_every_attempt_is_paid_for(flowchart_gatew
     )
     labels = {"contract": "flowchart", "version": "1"}
     assert metric(gw, "notebridge_repair_outcomes_total", **labels, outcome="repaired") == 1
+    # The worker counts the same in its NATS micro stats (nats micro stats flowchart).
+    [endpoint] = asyncio.run(micro_stats(gw.operator_url, "flowchart"))["endpoints"]
+    assert endpoint["data"] == {
+        "inflight": 0,
+        "handler_runs": 2,
+        "repair_outcomes": {"repaired": 1},
+    }
     assert metric(gw, "notebridge_handler_attempts_total", **labels) == 2
     model = {**labels, "model": "stand-in-flowchart-1"}
     assert metric(gw, "notebridge_tokens_total", **model, direction="input") == int(
