@@ -44,7 +44,7 @@ const shutdownGrace = 15 * time.Second
 func main() {
 	args := os.Args[1:]
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "nats" || args[0] == "contracts" || args[0] == "openapi" || args[0] == "keys") {
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "nats" || args[0] == "contracts" || args[0] == "openapi" || args[0] == "keys" || args[0] == "healthcheck") {
 		cmd, args = args[0], args[1:]
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -60,6 +60,8 @@ func main() {
 		err = runOpenAPI(args, os.Stdout, os.Stderr)
 	case "keys":
 		err = runKeys(ctx, args, os.Stdout, os.Stderr)
+	case "healthcheck":
+		err = runHealthcheck(ctx, args, os.Stderr)
 	default:
 		err = runServe(ctx, args)
 	}
@@ -83,6 +85,7 @@ commands:
   contracts  lint, test and diff contracts in CI (notebridge contracts -h)
   openapi    write the OpenAPI document of the contracts, as /openapi.json serves it
   keys       create, list and revoke the API keys clients call with (notebridge keys -h)
+  healthcheck  exit 0 when a gateway's /readyz answers 200 (a container's healthcheck)
 
 Each command takes -h. The flags of serve:
 `

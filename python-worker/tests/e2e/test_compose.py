@@ -92,3 +92,33 @@ def test_gateway_joins_nats_and_publishes_only_on_loopback():
     dockerfile = (REPO / "gateway/Dockerfile").read_text()
     # Inside its container the gateway must listen on every interface.
     assert "NOTEBRIDGE_LISTEN=0.0.0.0:8080" in dockerfile
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_every_service_restarts_and_says_when_it_is_healthy(name):
+    """A restart policy on every service, and a healthcheck: the compose file's, or its
+    image's HEALTHCHECK (the gateway probes its own /readyz, a worker its ready file)."""
+    service = SERVICES[name]
+    assert service.get("restart") in {"on-failure", "always", "unless-stopped"}, name
+    build = service.get("build")
+    in_image = (
+        build is not None
+        and "HEALTHCHECK" in (REPO / build["context"] / build["dockerfile"]).read_text()
+    )
+    assert "healthcheck" in service or in_image, name
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_services_wait_for_what_they_need_to_be_healthy(name):
+    needs = SERVICES[name].get("depends_on", {})
+    assert all(cond == {"condition": "service_healthy"} for cond in needs.values()), name
+    if name != "nats":
+        assert needs, f"{name} starts before NATS is ready"
+
+
+def test_the_images_run_as_non_root_users():
+    for dockerfile in ("gateway/Dockerfile", "python-worker/Dockerfile"):
+        text = (REPO / dockerfile).read_text()
+        user = re.findall(r"^USER (\S+)", text, re.MULTILINE)
+        assert user, dockerfile
+        assert not user[-1].startswith("root"), dockerfile
