@@ -49,6 +49,10 @@ type Config struct {
 	Webhook webhook.Sender
 	// Logger receives what happens in the background; nil means slog.Default().
 	Logger *slog.Logger
+	// JetStream creates and reaches job mode's streams and bucket; nil
+	// means jetstream.New on the connection (jsplace.Replicated decides
+	// their replicas).
+	JetStream jetstream.JetStream
 }
 
 // Validate reports the first impossible setting.
@@ -104,9 +108,12 @@ func New(nc *nats.Conn, reg *contracts.Registry, cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, err
+	js := cfg.JetStream
+	if js == nil {
+		var err error
+		if js, err = jetstream.New(nc); err != nil {
+			return nil, err
+		}
 	}
 	s := &Service{js: js, nc: nc, reg: reg, cfg: cfg, log: cfg.Logger}
 	s.ctx, s.cancel = context.WithCancel(context.Background())

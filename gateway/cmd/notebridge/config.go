@@ -45,6 +45,7 @@ type config struct {
 	CacheMaxBytes   int
 	CacheLocalBytes int
 	UsageRetention  time.Duration
+	JSReplicas      int
 	NATSAuth        string
 	// Credentials for -nats-url beyond the URL's user and password or
 	// token: a creds file, an nkey seed, TLS files.
@@ -152,6 +153,7 @@ func serveFlags(fs *flag.FlagSet, cfg *config) {
 	fs.IntVar(&cfg.MaxInflight, "max-inflight", envIntOr("NOTEBRIDGE_MAX_INFLIGHT", api.DefaultMaxInflight), "most sync and stream calls served at once; past it, 503 overloaded at once (env NOTEBRIDGE_MAX_INFLIGHT)")
 	fs.IntVar(&cfg.CacheMaxBytes, "cache-max-bytes", envIntOr("NOTEBRIDGE_CACHE_MAX_BYTES", replycache.DefaultMaxBytes), "bytes the reply cache of deterministic contracts (manifest \"cache\") may hold in JetStream; when full, new replies are not stored until old ones expire (env NOTEBRIDGE_CACHE_MAX_BYTES)")
 	fs.IntVar(&cfg.CacheLocalBytes, "cache-local-bytes", envIntOr("NOTEBRIDGE_CACHE_LOCAL_BYTES", replycache.DefaultLocalBytes), "bytes of the reply cache's most recently used entries each gateway keeps in memory too, so their hits need no JetStream round trip; 0: none (env NOTEBRIDGE_CACHE_LOCAL_BYTES)")
+	fs.IntVar(&cfg.JSReplicas, "js-replicas", envIntOr("NOTEBRIDGE_JS_REPLICAS", 1), "replicas of the JetStream streams and buckets the gateway creates (jobs, keys, rate limits, budgets, usage, cache): 3 on a three-node cluster; objects that exist keep theirs (env NOTEBRIDGE_JS_REPLICAS)")
 	fs.DurationVar(&cfg.UsageRetention, "usage-retention", envDurationOr("NOTEBRIDGE_USAGE_RETENTION", usage.DefaultRetention), "how long a day's usage totals (GET /usage) are kept in JetStream (env NOTEBRIDGE_USAGE_RETENTION)")
 	fs.IntVar(&cfg.MaxPerContract, "max-inflight-per-contract", envIntOr("NOTEBRIDGE_MAX_INFLIGHT_PER_CONTRACT", api.DefaultMaxInflightPerContract), "most calls of one contract version served at once; past it, 503 overloaded at once (env NOTEBRIDGE_MAX_INFLIGHT_PER_CONTRACT)")
 	fs.StringVar(&cfg.CORSOrigins, "cors-origins", envOr("NOTEBRIDGE_CORS_ORIGINS", ""), "origins browser apps may call from, comma-separated (https://shop.example.com), or *; empty turns CORS off (env NOTEBRIDGE_CORS_ORIGINS)")

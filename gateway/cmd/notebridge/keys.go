@@ -157,15 +157,11 @@ func (f *budgetFlags) Set(s string) error {
 // watchKeys starts following the API keys when -auth is keys; with none,
 // it says loudly that the gateway admits anyone. It returns the keys
 // and their rate limiter.
-func watchKeys(ctx context.Context, nc *nats.Conn, auth string, log *slog.Logger) (api.Authenticator, api.RateLimiter, error) {
+func watchKeys(ctx context.Context, js jetstream.JetStream, auth string, log *slog.Logger) (api.Authenticator, api.RateLimiter, error) {
 	if auth == authNone {
 		log.Warn("AUTHENTICATION IS OFF (-auth none): any client may call any contract and read any job; " +
 			"never expose this gateway beyond your machine. Run with -auth keys (the default) and `notebridge keys create`.")
 		return nil, nil, nil
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, nil, err
 	}
 	log.Info("API keys required on calls and job routes (-auth keys)", "bucket", "nb_keys")
 	return keys.Watch(ctx, js, log), keys.NewLimiter(js), nil

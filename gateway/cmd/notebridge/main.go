@@ -31,6 +31,7 @@ import (
 	"github.com/notebridge/notebridge/gateway/api"
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/embedded"
+	"github.com/notebridge/notebridge/gateway/internal/jsplace"
 	"github.com/notebridge/notebridge/gateway/internal/redact"
 	"github.com/notebridge/notebridge/gateway/jobs"
 	"github.com/notebridge/notebridge/gateway/replycache"
@@ -118,6 +119,9 @@ func runServe(ctx context.Context, args []string) error {
 	if err := checkAuth(cfg.Auth); err != nil {
 		return err
 	}
+	if cfg.JSReplicas < 1 || cfg.JSReplicas > 5 {
+		return fmt.Errorf("-js-replicas %d: want 1 to 5, JetStream's range", cfg.JSReplicas)
+	}
 	if cfg.NATSAuth != busLocked && cfg.NATSAuth != busOpen {
 		return fmt.Errorf("-nats-auth %q: want %s or %s", cfg.NATSAuth, busLocked, busOpen)
 	}
@@ -153,6 +157,13 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	defer nc.Drain() //nolint:errcheck // exiting anyway
 
+	// Every stream and bucket the gateway creates has -js-replicas replicas.
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	js = jsplace.Replicated(js, cfg.JSReplicas)
+	jobsCfg.JetStream = js
 	svc, err := startJobs(nc, reg, jobsCfg)
 	if err != nil {
 		return err
@@ -160,15 +171,15 @@ func runServe(ctx context.Context, args []string) error {
 	if svc != nil {
 		defer svc.Stop()
 	}
-	keyStore, limiter, err := watchKeys(ctx, nc, cfg.Auth, log)
+	keyStore, limiter, err := watchKeys(ctx, js, cfg.Auth, log)
 	if err != nil {
 		return err
 	}
-	cache, err := replyCache(nc, cfg.CacheMaxBytes, cfg.CacheLocalBytes)
+	cache, err := replyCache(js, cfg.CacheMaxBytes, cfg.CacheLocalBytes)
 	if err != nil {
 		return err
 	}
-	ledger, budgets, err := accounting(nc, cfg.UsageRetention)
+	ledger, budgets, err := accounting(js, cfg.UsageRetention)
 	if err != nil {
 		return err
 	}
@@ -212,29 +223,21 @@ func runServe(ctx context.Context, args []string) error {
 
 // replyCache is the cache of deterministic contracts' replies, in
 // JetStream; its bucket is made on first use.
-func replyCache(nc *nats.Conn, maxBytes, localBytes int) (*replycache.Cache, error) {
+func replyCache(js jetstream.JetStream, maxBytes, localBytes int) (*replycache.Cache, error) {
 	if maxBytes < 1<<20 {
 		return nil, fmt.Errorf("-cache-max-bytes %d: want at least 1 MiB", maxBytes)
 	}
 	if localBytes < 0 {
 		return nil, fmt.Errorf("-cache-local-bytes %d: want 0 (none) or more", localBytes)
 	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, err
-	}
 	return replycache.New(js, int64(maxBytes), localBytes), nil
 }
 
 // accounting is the usage ledger and, with API keys, their budgets, in
 // JetStream; their buckets are made on first use.
-func accounting(nc *nats.Conn, retention time.Duration) (*usage.Ledger, *usage.Budgets, error) {
+func accounting(js jetstream.JetStream, retention time.Duration) (*usage.Ledger, *usage.Budgets, error) {
 	if retention < 24*time.Hour {
 		return nil, nil, fmt.Errorf("-usage-retention %s: want at least 24h", retention)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, nil, err
 	}
 	return usage.NewLedger(js, retention), usage.NewBudgets(js), nil
 }
