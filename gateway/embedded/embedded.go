@@ -5,6 +5,7 @@ package embedded
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -34,6 +35,25 @@ type Config struct {
 	// and a worker user with the workers' permissions, and no anonymous
 	// client.
 	Lock *Lock
+	// Cluster, when its Name is set, makes the server one node of a
+	// cluster: JetStream then replicates across the nodes.
+	Cluster Cluster
+}
+
+// Cluster is a server's place in a NATS cluster.
+type Cluster struct {
+	// Name is the cluster's, the same on every node.
+	Name string
+	// ServerName is this node's, unique in the cluster; "" makes one of
+	// the client port.
+	ServerName string
+	// Host and Port are where this node listens for routes from the
+	// others; Host "" is the client Host.
+	Host string
+	Port int
+	// Routes are the other nodes' route URLs (nats://host:port); a node
+	// may list itself.
+	Routes []*url.URL
 }
 
 // Start starts a NATS server and waits until it accepts connections.
@@ -65,6 +85,18 @@ func Start(cfg Config) (*server.Server, error) {
 	if cfg.Lock != nil {
 		opts.Username, opts.Password, opts.Authorization = "", "", ""
 		opts.Users = cfg.Lock.users()
+	}
+	if c := cfg.Cluster; c.Name != "" {
+		routeHost := c.Host
+		if routeHost == "" {
+			routeHost = host
+		}
+		opts.ServerName = c.ServerName
+		if opts.ServerName == "" {
+			opts.ServerName = fmt.Sprintf("notebridge-%d", c.Port)
+		}
+		opts.Cluster = server.ClusterOpts{Name: c.Name, Host: routeHost, Port: c.Port}
+		opts.Routes = c.Routes
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {

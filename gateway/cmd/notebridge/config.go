@@ -46,7 +46,10 @@ type config struct {
 	CacheLocalBytes int
 	UsageRetention  time.Duration
 	JSReplicas      int
-	NATSAuth        string
+	// A node of a cluster ("nats" command).
+	ClusterName, ServerName, Routes string
+	ClusterPort                     int
+	NATSAuth                        string
 	// Credentials for -nats-url beyond the URL's user and password or
 	// token: a creds file, an nkey seed, TLS files.
 	NATSCreds, NATSNkeySeed, NATSTLSCA, NATSTLSCert, NATSTLSKey string
@@ -116,6 +119,14 @@ func natsFlags(fs *flag.FlagSet, cfg *config, prefix string) {
 	fs.StringVar(&cfg.DataDir, "data-dir", envOr("NOTEBRIDGE_DATA_DIR", ".notebridge/data"), "embedded NATS: JetStream data directory (env NOTEBRIDGE_DATA_DIR)")
 	fs.StringVar(&cfg.LogFormat, "log-format", envOr("NOTEBRIDGE_LOG_FORMAT", "text"), "log format: text or json (env NOTEBRIDGE_LOG_FORMAT)")
 	fs.StringVar(&cfg.LogLevel, "log-level", envOr("NOTEBRIDGE_LOG_LEVEL", "info"), "least level logged: debug, info (one line per request), warn or error (env NOTEBRIDGE_LOG_LEVEL)")
+}
+
+// natsClusterFlags are the "nats" command's: a node of a cluster.
+func natsClusterFlags(fs *flag.FlagSet, cfg *config) {
+	fs.StringVar(&cfg.ClusterName, "cluster-name", envOr("NOTEBRIDGE_NATS_CLUSTER_NAME", ""), "make this server a node of the cluster of this name; empty: a single server (env NOTEBRIDGE_NATS_CLUSTER_NAME)")
+	fs.StringVar(&cfg.ServerName, "server-name", envOr("NOTEBRIDGE_NATS_SERVER_NAME", ""), "this node's name, unique in the cluster (env NOTEBRIDGE_NATS_SERVER_NAME)")
+	fs.IntVar(&cfg.ClusterPort, "cluster-port", envIntOr("NOTEBRIDGE_NATS_CLUSTER_PORT", 6222), "port the other nodes' routes reach this one on (env NOTEBRIDGE_NATS_CLUSTER_PORT)")
+	fs.StringVar(&cfg.Routes, "routes", envOr("NOTEBRIDGE_NATS_ROUTES", ""), "the nodes' route URLs, comma-separated (nats://host:6222); a node may list itself (env NOTEBRIDGE_NATS_ROUTES)")
 }
 
 // natsAuthFlags are the "nats" command's: the credentials clients of the

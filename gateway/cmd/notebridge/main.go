@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	_ "net/http/pprof" // for -debug-listen
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -277,10 +278,18 @@ func runNATS(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("notebridge nats", flag.ContinueOnError)
 	natsFlags(fs, &cfg, "")
 	natsAuthFlags(fs, &cfg)
+	natsClusterFlags(fs, &cfg)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ns, err := startEmbedded(cfg)
+	cluster, err := clusterConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ns, err := embedded.Start(embedded.Config{
+		Host: cfg.NATSHost, Port: cfg.NATSPort, DataDir: cfg.DataDir,
+		User: cfg.NATSUser, Password: cfg.NATSPassword, Token: cfg.NATSToken, Cluster: cluster,
+	})
 	if err != nil {
 		return err
 	}
@@ -295,6 +304,28 @@ func startEmbedded(cfg config) (*server.Server, error) {
 		Host: cfg.NATSHost, Port: cfg.NATSPort, DataDir: cfg.DataDir,
 		User: cfg.NATSUser, Password: cfg.NATSPassword, Token: cfg.NATSToken,
 	})
+}
+
+// clusterConfig reads the "nats" command's cluster flags.
+func clusterConfig(cfg config) (embedded.Cluster, error) {
+	c := embedded.Cluster{Name: cfg.ClusterName, ServerName: cfg.ServerName, Port: cfg.ClusterPort}
+	if c.Name == "" {
+		if cfg.Routes != "" {
+			return c, errors.New("-routes needs -cluster-name")
+		}
+		return c, nil
+	}
+	for _, r := range strings.Split(cfg.Routes, ",") {
+		if r = strings.TrimSpace(r); r == "" {
+			continue
+		}
+		u, err := url.Parse(r)
+		if err != nil || u.Scheme != "nats" || u.Host == "" {
+			return c, fmt.Errorf("-routes: %q is not a nats://host:port URL", r)
+		}
+		c.Routes = append(c.Routes, u)
+	}
+	return c, nil
 }
 
 func stopEmbedded(ns *server.Server) {
