@@ -31,6 +31,7 @@ from notebridge_worker.jobs.store import (
     JobStore,
     SkipUpdate,
     add_usage,
+    update_patiently,
 )
 from notebridge_worker.protocol import (
     HEADER_JOB_ID,
@@ -331,7 +332,7 @@ class _JobRun:
             logger.warning("job %s: could not subscribe to its cancellation (%s)", job_id, error)
             return
         try:
-            await self.store.update(job_id, start)
+            await update_patiently(self.store, job_id, start, msg.in_progress)
         except (SkipUpdate, JobNotFound):
             await cancels.unsubscribe()
             await _settle(msg.ack, job_id, "ack")
@@ -415,7 +416,7 @@ class _JobRun:
             return True
 
         try:
-            await self.store.update(job_id, finish)
+            await update_patiently(self.store, job_id, finish, self.msg.in_progress)
         except SkipUpdate:
             await _settle(self.msg.ack, job_id, "ack")
             return

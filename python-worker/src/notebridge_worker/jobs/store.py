@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -117,3 +118,36 @@ def add_usage(record: dict[str, Any], reply_headers: Mapping[str, str]) -> None:
         logger.warning("job %s: its usage is not recorded (%s)", record.get("id"), error)
         return
     record["usage"] = usage
+
+
+BROKER_PATIENCE_SECONDS = 15.0
+"""How long a worker keeps trying to write a job's record while JetStream does not answer
+(a node lost, a leader being elected) before it leaves the delivery for later."""
+
+
+async def update_patiently(
+    store: JobStore,
+    job_id: str,
+    change: Callable[[dict[str, Any]], bool],
+    keep_delivery: Callable[[], Awaitable[Any]],
+) -> None:
+    """``store.update``, tried again while JetStream does not answer, for up to
+    BROKER_PATIENCE_SECONDS, with ``keep_delivery`` (the message's in-progress) between tries
+    so that the delivery stays this worker's: a record written late beats a job run again,
+    or given up on after its deliveries ran out during an election. Raises what ``update``
+    raises once the patience is spent."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + BROKER_PATIENCE_SECONDS
+    pause = 0.1
+    while True:
+        try:
+            await store.update(job_id, change)
+            return
+        except NATS_TROUBLE:
+            if loop.time() + pause > give_up:
+                raise
+        logger.info("job %s: JetStream does not answer; trying its record again", job_id)
+        with contextlib.suppress(*NATS_TROUBLE):
+            await keep_delivery()
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 2.0)

@@ -1,0 +1,203 @@
+"""A three-node NATS cluster under faults, with real processes on 127.0.0.1: three
+`notebridge nats` nodes routed together with JetStream (every object of the gateway with three
+replicas), two gateways and Python workers spread over the nodes. docs/reliability.md lists
+what these tests prove."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import nats
+import pytest
+from nats.js.api import StreamInfo
+
+from .conftest import (
+    ECHO_WORKER,
+    GATEWAY_BIN,
+    REPO,
+    TEST_CONTRACTS,
+    Gateway,
+    free_port,
+    start_gateway,
+    start_worker,
+    stop,
+    wait_until,
+)
+
+JOB_CONTRACTS = REPO / "python-worker" / "tests" / "job_contracts"
+JOB_WORKER = "tests/job_worker.py:worker"
+JSON = {"Content-Type": "application/json"}
+
+
+@dataclass
+class Cluster:
+    nodes: list[subprocess.Popen]
+    client_urls: list[str]
+    gateways: list[Gateway] = field(default_factory=list)
+    workers: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return ",".join(self.client_urls)
+
+
+def start_node(tmp: Path, index: int, client_port: int, route_ports: list[int]) -> subprocess.Popen:
+    routes = ",".join(f"nats://127.0.0.1:{port}" for port in route_ports)
+    log = (tmp / f"nats-{index}.log").open("w")
+    return subprocess.Popen(
+        [
+            str(GATEWAY_BIN), "nats", "-port", str(client_port),
+            "-data-dir", str(tmp / f"n{index}"),
+            "-cluster-name", "nb-e2e", "-server-name", f"n{index}",
+            "-cluster-port", str(route_ports[index]), "-routes", routes,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    client_ports = [free_port() for _ in range(3)]
+    route_ports = [free_port() for _ in range(3)]
+    c = Cluster(
+        nodes=[start_node(tmp_path, i, client_ports[i], route_ports) for i in range(3)],
+        client_urls=[f"nats://127.0.0.1:{port}" for port in client_ports],
+    )
+    try:
+        contracts = f"{TEST_CONTRACTS},{JOB_CONTRACTS}"
+        for n in range(2):
+            # Each gateway starts from another node (the first of its list).
+            urls = ",".join(c.client_urls[n:] + c.client_urls[:n])
+            c.gateways.append(
+                start_gateway(
+                    tmp_path, "--js-replicas", "3", nats_url=urls, contracts_dir=contracts
+                )
+            )
+        for n in range(2):
+            urls = ",".join(c.client_urls[n + 1 :] + c.client_urls[: n + 1])
+            c.workers.append(start_worker(urls, ECHO_WORKER))
+        log = tmp_path / "job-worker.log"
+        c.workers.append(
+            start_worker(
+                c.url, JOB_WORKER, contracts_dir=JOB_CONTRACTS, stdout=log.open("w"),
+                stderr=subprocess.STDOUT,
+            )
+        )  # fmt: skip
+        wait_until(lambda: c.gateways[0].workers("echo", 1) >= 2, "echo workers", 30)
+        wait_until(lambda: "pulling jobs of" in log.read_text(), "the job worker", 30)
+        yield c
+    finally:
+        for proc in [*c.workers, *(gw.proc for gw in c.gateways), *c.nodes]:
+            if proc.poll() is None:
+                stop(proc)
+
+
+def stream_info(c: Cluster, stream: str) -> StreamInfo:
+    """What the cluster says of ``stream`` now: its replicas, its leader."""
+
+    async def ask() -> StreamInfo:
+        nc = await nats.connect(servers=c.client_urls)
+        try:
+            return await nc.jetstream().stream_info(stream)
+        finally:
+            await nc.close()
+
+    return asyncio.run(ask())
+
+
+def test_losing_a_node_under_load_loses_no_job_and_sync_calls_recover(cluster: Cluster) -> None:
+    """Kill the node that leads the job stream, under steady sync traffic and job submissions:
+    sync calls go on once clients reconnect, every job accepted finishes, none runs twice."""
+    c = cluster
+    results: list[tuple[float, int]] = []  # (time, status) of each sync call
+    accepted: list[str] = []
+    stop_at = time.monotonic() + 9
+    lock = threading.Lock()
+
+    def sync_load(gw: Gateway) -> None:
+        with httpx.Client(timeout=5) as client:
+            while time.monotonic() < stop_at:
+                try:
+                    status = client.post(
+                        f"{gw.url}/api/echo/v1", content=b'{"text": "hi"}', headers=JSON
+                    ).status_code
+                except httpx.HTTPError:
+                    status = 0
+                with lock:
+                    results.append((time.monotonic(), status))
+
+    def job_load(gw: Gateway) -> None:
+        with httpx.Client(timeout=5) as client:
+            n = 0
+            while time.monotonic() < stop_at - 2:
+                n += 1
+                body = json.dumps({"text": f"job {n}", "steps": 1, "step_ms": 50})
+                try:
+                    resp = client.post(f"{gw.url}/api/steps/v1", content=body, headers=JSON)
+                except httpx.HTTPError:
+                    continue
+                if resp.status_code == 202:
+                    with lock:
+                        accepted.append(resp.json()["id"])
+                time.sleep(0.1)
+
+    leader = stream_info(c, "NB_JOBS").cluster.leader
+    victim = c.nodes[int(leader.removeprefix("n"))]
+    threads = [threading.Thread(target=sync_load, args=(gw,)) for gw in c.gateways]
+    threads += [threading.Thread(target=job_load, args=(gw,)) for gw in c.gateways]
+    for thread in threads:
+        thread.start()
+    time.sleep(3)
+    killed_at = time.monotonic()
+    victim.send_signal(signal.SIGKILL)
+    for thread in threads:
+        thread.join()
+
+    failed = [(t, s) for t, s in results if s != 200]
+    after = [s for t, s in results if t > killed_at]
+    recovered = [t for t, s in results if t > killed_at and s == 200]
+    last_failure = max((t for t, s in failed), default=killed_at)
+    print(
+        f"\nsync calls: {len(results)}, failed {len(failed)}; "
+        f"recovered {max(last_failure - killed_at, 0):.2f} s after the kill; jobs {len(accepted)}"
+    )
+    assert recovered, "no sync call succeeded after the node died"
+    assert after[-20:].count(200) == len(after[-20:]), "the last calls still fail"
+
+    # Every job accepted finishes, exactly once.
+    gw = c.gateways[0]
+
+    def finished(job_id: str) -> dict:
+        return httpx.get(f"{gw.url}/jobs/{job_id}", timeout=5).json()
+
+    deadline = time.monotonic() + 30
+    pending = list(accepted)
+    while pending and time.monotonic() < deadline:
+        pending = [job_id for job_id in pending if finished(job_id).get("status") != "succeeded"]
+        time.sleep(0.2)
+    assert not pending, [finished(job_id) for job_id in pending]
+    twice = [record for record in map(finished, accepted) if record["attempts"] != 1]
+    assert not twice, twice
+    assert len(accepted) > 10
+
+
+def test_gateways_and_workers_spread_over_the_nodes(cluster: Cluster) -> None:
+    """Each gateway answers through whichever node it is on, and the job bucket is replicated
+    on all three."""
+    for gw in cluster.gateways:
+        resp = httpx.post(f"{gw.url}/api/echo/v1", content=b'{"text": "x"}', headers=JSON)
+        assert resp.status_code == 200, resp.text
+    for stream in ("NB_JOBS", "KV_nb_jobs"):
+        info = stream_info(cluster, stream)
+        assert info.config.num_replicas == 3, stream
+        assert len(info.cluster.replicas or []) == 2, stream  # and the leader: three nodes
