@@ -11,6 +11,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,3 +202,55 @@ def test_gateways_and_workers_spread_over_the_nodes(cluster: Cluster) -> None:
         info = stream_info(cluster, stream)
         assert info.config.num_replicas == 3, stream
         assert len(info.cluster.replicas or []) == 2, stream  # and the leader: three nodes
+
+
+def test_killing_a_worker_and_a_gateway_leaves_no_request_hanging(cluster: Cluster) -> None:
+    """SIGKILL a worker, then a gateway, under load: every request to a live gateway is
+    answered within its deadline plus a small margin; one to the dead gateway fails at once."""
+    c = cluster
+    deadline, margin = 1.0, 1.5
+    answers: list[tuple[int, int, float]] = []  # (gateway, status, seconds); status 0: refused
+    timeouts: list[int] = []
+    stop_at = time.monotonic() + 7
+    lock = threading.Lock()
+
+    def load(index: int) -> None:
+        gw = c.gateways[index]
+        headers = {**JSON, "Request-Timeout": str(deadline)}
+        with httpx.Client(timeout=deadline + margin) as client:
+            while time.monotonic() < stop_at:
+                started = time.monotonic()
+                try:
+                    status = client.post(
+                        f"{gw.url}/api/echo/v1", content=b'{"text": "hi"}', headers=headers
+                    ).status_code
+                except httpx.TimeoutException:
+                    with lock:
+                        timeouts.append(index)
+                    continue
+                except httpx.TransportError:
+                    status = 0
+                    time.sleep(0.05)
+                with lock:
+                    answers.append((index, status, time.monotonic() - started))
+
+    threads = [threading.Thread(target=load, args=(i,)) for i in (0, 0, 1, 1)]
+    for thread in threads:
+        thread.start()
+    time.sleep(2)
+    c.workers[0].send_signal(signal.SIGKILL)  # an echo worker, mid-traffic
+    time.sleep(2)
+    c.gateways[1].proc.send_signal(signal.SIGKILL)
+    for thread in threads:
+        thread.join()
+
+    assert not timeouts, f"{len(timeouts)} requests got no answer within {deadline + margin} s"
+    live = [(status, took) for gw, status, took in answers if gw == 0]
+    assert {status for status, _ in live} <= {200, 502, 503, 504}, Counter(s for s, _ in live)
+    assert max(took for _, took in live) <= deadline + margin
+    assert Counter(status for status, _ in live)[200] > len(live) * 0.9
+    # The dead gateway's clients are refused at once, not left waiting.
+    assert any(gw == 1 and status == 0 for gw, status, _ in answers)
+    late = [took for gw, status, took in answers if gw == 1 and status == 0]
+    assert max(late) < 1, late
+    print(f"\nanswers by gateway and status: {Counter((gw, s) for gw, s, _ in answers)}")
