@@ -31,10 +31,33 @@ def known_variables() -> set[str]:
     return set(re.findall(r"NOTEBRIDGE_[A-Z_]+", gateway.stdout + gateway.stderr + worker.stdout))
 
 
-def test_the_stack_has_nats_a_gateway_and_workers():
-    assert {"nats", "gateway"} <= SERVICES.keys()
-    assert len(WORKERS) >= 2, WORKERS
-    assert "-js" in SERVICES["nats"]["command"], "the jobs need JetStream"
+NODES = ["nats-1", "nats-2", "nats-3"]
+GATEWAYS = ["gateway-1", "gateway-2"]
+NATS_CONF = (REPO / "deploy" / "nats" / "nats.conf").read_text()
+
+
+def test_the_stack_has_a_three_node_cluster_two_gateways_and_workers():
+    assert set(NODES + GATEWAYS) <= SERVICES.keys()
+    assert "worker" in WORKERS, "docker compose up --scale worker=4 names a service worker"
+    for node in NODES:
+        command = SERVICES[node]["command"]
+        assert command[:2] == ["-c", "/etc/nats/nats.conf"], node
+        assert command[command.index("--name") + 1] == node
+        assert "./deploy/nats/nats.conf:/etc/nats/nats.conf:ro" in SERVICES[node]["volumes"]
+    # The config: JetStream, the three routes, the two users of docs/operations.md.
+    assert "jetstream" in NATS_CONF
+    for node in NODES:
+        assert f"nats-route://{node}:6222" in NATS_CONF
+    operations = (REPO / "docs" / "operations.md").read_text()
+    permissions = re.search(r"\{user: worker.*?allow_responses[^}]*\}", NATS_CONF, re.DOTALL)
+    assert permissions is not None
+    assert " ".join(permissions[0].split()) in " ".join(operations.split()), (
+        "the worker's permissions differ from docs/operations.md"
+    )
+    for gateway in GATEWAYS:
+        env = SERVICES[gateway]["environment"]
+        assert env["NOTEBRIDGE_JS_REPLICAS"] == "3", gateway
+        assert all(f"@{node}:4222" in env["NOTEBRIDGE_NATS_URL"] for node in NODES), gateway
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
@@ -55,7 +78,9 @@ def test_every_build_names_files_that_exist(name):
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
 def test_every_variable_is_one_the_programs_read(name):
-    unknown = set(SERVICES[name].get("environment", {})) - known_variables()
+    """Our programs' variables are in their --help; a NATS node's, in its config file."""
+    known = known_variables() | set(re.findall(r"\$([A-Z_]+)", NATS_CONF))
+    unknown = set(SERVICES[name].get("environment", {})) - known
     assert not unknown, f"{name} sets variables nothing reads: {unknown}"
 
 
@@ -69,7 +94,9 @@ def test_workers_run_targets_that_exist_and_reach_nats(name):
     else:
         assert attr, target
         assert f"{attr} = Worker(" in (REPO / path).read_text(), target
-    assert SERVICES[name]["environment"]["NOTEBRIDGE_NATS_URL"] == "nats://nats:4222"
+    url = SERVICES[name]["environment"]["NOTEBRIDGE_NATS_URL"]
+    nodes = [f"nats://worker:${{NOTEBRIDGE_NATS_WORKER_PASSWORD}}@{node}:4222" for node in NODES]
+    assert url.split(",") == nodes, "a worker logs in as the worker user, on every node"
 
 
 @pytest.mark.parametrize("name", WORKERS)
@@ -85,10 +112,12 @@ def test_every_example_contract_has_a_worker_in_the_stack():
     assert served == contracts
 
 
-def test_gateway_joins_nats_and_publishes_only_on_loopback():
-    gateway = SERVICES["gateway"]
-    assert gateway["environment"]["NOTEBRIDGE_NATS_URL"] == "nats://nats:4222"
-    assert gateway["ports"] == ["127.0.0.1:8080:8080"]
+def test_gateways_join_every_node_and_publish_only_on_loopback():
+    for gateway, port in zip(GATEWAYS, (8080, 8081), strict=True):
+        url = SERVICES[gateway]["environment"]["NOTEBRIDGE_NATS_URL"]
+        nodes = [f"nats://gateway:${{NOTEBRIDGE_NATS_GATEWAY_PASSWORD}}@{n}:4222" for n in NODES]
+        assert url.split(",") == nodes, gateway
+        assert SERVICES[gateway]["ports"] == [f"127.0.0.1:{port}:8080"]
     dockerfile = (REPO / "gateway/Dockerfile").read_text()
     # Inside its container the gateway must listen on every interface.
     assert "NOTEBRIDGE_LISTEN=0.0.0.0:8080" in dockerfile
@@ -112,7 +141,7 @@ def test_every_service_restarts_and_says_when_it_is_healthy(name):
 def test_services_wait_for_what_they_need_to_be_healthy(name):
     needs = SERVICES[name].get("depends_on", {})
     assert all(cond == {"condition": "service_healthy"} for cond in needs.values()), name
-    if name != "nats":
+    if name not in NODES:
         assert needs, f"{name} starts before NATS is ready"
 
 
