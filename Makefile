@@ -140,6 +140,21 @@ $(CLIENTS_TS)/node_modules/.package-lock.json: $(CLIENTS_TS)/package-lock.json
 test-python: build venv clients ## Python SDK and end-to-end tests (real NATS and gateway binaries), the generated clients' included
 	cd python-worker && NOTEBRIDGE_BIN=$(CURDIR)/$(BIN) .venv/bin/pytest -q
 
+SOAK_SECONDS ?= 60
+CHAOS_ROUNDS ?= 3
+
+.PHONY: soak
+soak: build venv ## hold 200 calls/s for SOAK_SECONDS (60) across a three-node NATS cluster, a worker restarted halfway; prints the figures
+	cd python-worker && NOTEBRIDGE_BIN=$(CURDIR)/$(BIN) NOTEBRIDGE_SOAK_SECONDS=$(SOAK_SECONDS) \
+	  .venv/bin/pytest -q -s --timeout $$(( $(SOAK_SECONDS) + 120 )) tests/e2e/test_cluster_e2e.py -k soak
+
+.PHONY: chaos
+chaos: build venv ## the cluster fault tests (a node, a worker, a gateway killed under load) CHAOS_ROUNDS (3) times
+	@for i in $$(seq $(CHAOS_ROUNDS)); do \
+	  echo "round $$i of $(CHAOS_ROUNDS)"; \
+	  (cd python-worker && NOTEBRIDGE_BIN=$(CURDIR)/$(BIN) .venv/bin/pytest -q -s tests/e2e/test_cluster_e2e.py -k "not soak") || exit 1; \
+	done
+
 # Benchmarks drive real processes on loopback with wrk (Debian's package).
 .PHONY: wrk
 wrk: ## install Debian's wrk for the benchmarks, unless it is on the PATH

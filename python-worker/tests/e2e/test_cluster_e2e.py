@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import threading
@@ -254,3 +255,75 @@ def test_killing_a_worker_and_a_gateway_leaves_no_request_hanging(cluster: Clust
     late = [took for gw, status, took in answers if gw == 1 and status == 0]
     assert max(late) < 1, late
     print(f"\nanswers by gateway and status: {Counter((gw, s) for gw, s, _ in answers)}")
+
+
+SOAK_SECONDS = float(os.environ.get("NOTEBRIDGE_SOAK_SECONDS", "8"))
+"""How long the soak holds its rate: 8 s in make test, 60 s in make soak."""
+SOAK_RATE = 200
+"""Calls per second, spread over both gateways."""
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_soak_at_a_fixed_rate_with_a_worker_restart(cluster: Cluster, tmp_path: Path) -> None:
+    """A fixed rate across the cluster for SOAK_SECONDS, an echo worker stopped and replaced
+    halfway: nothing is lost (every call answered), and the figures are printed."""
+    c = cluster
+    rss_start = [rss_mib(gw.proc.pid) for gw in c.gateways]
+    sent: list[float] = []
+    answers: list[tuple[int, float]] = []  # (status, seconds); 0: no answer
+    lock = threading.Lock()
+    start = time.monotonic()
+    end = start + SOAK_SECONDS
+    workers = 8
+    interval = workers / SOAK_RATE
+
+    def paced(index: int) -> None:
+        gw = c.gateways[index % 2]
+        with httpx.Client(timeout=5) as client:
+            due = start + index * interval / workers
+            while due < end:
+                time.sleep(max(0.0, due - time.monotonic()))
+                began = time.monotonic()
+                with lock:
+                    sent.append(began)
+                try:
+                    status = client.post(
+                        f"{gw.url}/api/echo/v1", content=b'{"text": "soak"}', headers=JSON
+                    ).status_code
+                except httpx.HTTPError:
+                    status = 0
+                with lock:
+                    answers.append((status, time.monotonic() - began))
+                due += interval
+
+    threads = [threading.Thread(target=paced, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    time.sleep(SOAK_SECONDS / 2)
+    # A rolling restart of one echo worker: stopped gracefully, a new one started.
+    stop(c.workers[0])
+    c.workers[0] = start_worker(",".join(c.client_urls), ECHO_WORKER)
+    for thread in threads:
+        thread.join()
+    rss_end = [rss_mib(gw.proc.pid) for gw in c.gateways]
+
+    classes = Counter(f"{status // 100}xx" if status else "lost" for status, _ in answers)
+    times = sorted(took for status, took in answers if status == 200)
+    p50, p99 = times[len(times) // 2], times[int(len(times) * 0.99)]
+    report = (
+        f"soak {SOAK_SECONDS:.0f} s at {SOAK_RATE}/s: sent {len(sent)}, answered {dict(classes)}, "
+        f"p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, gateway RSS "
+        f"{', '.join(f'{a:.1f} → {b:.1f} MiB' for a, b in zip(rss_start, rss_end, strict=True))}"
+    )
+    print("\n" + report)
+    (tmp_path / "soak.txt").write_text(report + "\n")
+    assert classes["lost"] == 0, report
+    assert len(answers) == len(sent), report
+    assert classes["2xx"] == len(answers), report  # a graceful restart costs no call
+    assert len(sent) >= SOAK_SECONDS * SOAK_RATE * 0.9, report  # the rate was held
