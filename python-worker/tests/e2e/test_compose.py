@@ -3,6 +3,7 @@ running it, that everything it names exists and that every setting is one the pr
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -151,3 +152,69 @@ def test_the_images_run_as_non_root_users():
         user = re.findall(r"^USER (\S+)", text, re.MULTILINE)
         assert user, dockerfile
         assert not user[-1].startswith("root"), dockerfile
+
+
+KUBERNETES = REPO / "deploy" / "kubernetes"
+
+
+def manifests(name: str) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all((KUBERNETES / name).read_text()) if doc]
+
+
+def containers() -> list[dict]:
+    return [
+        container
+        for name in ("gateway.yaml", "workers.yaml")
+        for doc in manifests(name)
+        if doc["kind"] == "Deployment"
+        for container in doc["spec"]["template"]["spec"]["containers"]
+    ]
+
+
+def test_the_kubernetes_deployments_set_only_variables_the_programs_read():
+    known = known_variables()
+    for container in containers():
+        names = {env["name"] for env in container.get("env", [])}
+        assert names <= known, f"{container['name']}: {names - known}"
+        assert "NOTEBRIDGE_NATS_URL" in names
+        url = next(env for env in container["env"] if env["name"] == "NOTEBRIDGE_NATS_URL")
+        assert "secretKeyRef" in url["valueFrom"], "a NATS URL with its password is a secret"
+
+
+def test_the_kubernetes_pods_run_as_non_root_and_probe_what_exists():
+    for name in ("gateway.yaml", "workers.yaml"):
+        for doc in manifests(name):
+            if doc["kind"] == "Deployment":
+                assert doc["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+    [gateway] = [c for c in containers() if c["name"] == "gateway"]
+    assert gateway["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert gateway["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    envs = {env["name"]: env.get("value") for env in gateway["env"]}
+    assert envs["NOTEBRIDGE_JS_REPLICAS"] == "3"
+    for worker in (c for c in containers() if c["name"] == "worker"):
+        ready = worker["readinessProbe"]["exec"]["command"]
+        assert ready == ["test", "-f", "/tmp/notebridge-ready"]  # python-worker/Dockerfile's
+        target = worker["args"][0].partition(":")[0]
+        assert (REPO / target).is_file(), target
+
+
+def test_the_nats_chart_values_lock_the_bus_as_documented():
+    values = yaml.safe_load((KUBERNETES / "nats-values.yaml").read_text())
+    assert values["config"]["cluster"]["replicas"] == 3
+    assert values["config"]["jetstream"]["enabled"] is True
+    users = {u["user"]: u for u in values["config"]["merge"]["authorization"]["users"]}
+    assert set(users) == {"gateway", "worker"}
+    operations = " ".join((REPO / "docs" / "operations.md").read_text().split())
+    for rule in ("subscribe", "publish"):
+        allowed = users["worker"]["permissions"][rule]["allow"]
+        assert json.dumps(allowed) in operations, f"the worker's {rule} rules differ from the docs"
+
+
+def test_keda_scales_on_metrics_and_consumers_that_exist():
+    scaled = {doc["metadata"]["name"]: doc for doc in manifests("keda.yaml")}
+    inflight = scaled["summarize-worker"]["spec"]["triggers"][0]["metadata"]["query"]
+    assert "notebridge_inflight_requests" in inflight
+    jobs = scaled["report-worker"]["spec"]["triggers"][0]["metadata"]
+    assert (jobs["stream"], jobs["consumer"]) == ("NB_JOBS", "nb-jobs-report-v1")
+    deployments = {doc["metadata"]["name"] for doc in manifests("workers.yaml")}
+    assert {s["spec"]["scaleTargetRef"]["name"] for s in scaled.values()} <= deployments
