@@ -17,6 +17,15 @@ var ErrNotReady = errors.New("embedded NATS server not ready")
 // readyTimeout bounds the wait for the server to accept connections.
 const readyTimeout = 10 * time.Second
 
+// A client that stops answering pings (a stalled or partitioned worker) is
+// dropped after pingInterval × maxPingsOut, about 10 s, rather than NATS's
+// default 4 minutes: until then it keeps its share of its queue group's
+// requests, which wait for their deadlines.
+const (
+	pingInterval = 5 * time.Second
+	maxPingsOut  = 2
+)
+
 // Config says where the embedded server listens and keeps its data.
 type Config struct {
 	// Host is the interface to listen on; "" means 127.0.0.1.
@@ -68,13 +77,15 @@ func Start(cfg Config) (*server.Server, error) {
 		port = server.RANDOM_PORT
 	}
 	opts := &server.Options{
-		ServerName: "notebridge-embedded",
-		Host:       host,
-		Port:       port,
-		NoSigs:     true,
-		MaxPayload: 8 << 20,
-		Username:   cfg.User,
-		Password:   cfg.Password,
+		ServerName:   "notebridge-embedded",
+		Host:         host,
+		Port:         port,
+		NoSigs:       true,
+		MaxPayload:   8 << 20,
+		PingInterval: pingInterval,
+		MaxPingsOut:  maxPingsOut,
+		Username:     cfg.User,
+		Password:     cfg.Password,
 		// Authorization is the server's name for a client token.
 		Authorization: cfg.Token,
 	}

@@ -174,6 +174,8 @@ def test_losing_a_node_under_load_loses_no_job_and_sync_calls_recover(cluster: C
         f"recovered {max(last_failure - killed_at, 0):.2f} s after the kill; jobs {len(accepted)}"
     )
     assert recovered, "no sync call succeeded after the node died"
+    for gw in c.gateways:  # ready again on their own
+        wait_until(lambda gw=gw: httpx.get(f"{gw.url}/readyz").status_code == 200, "ready", 15)
     assert after[-20:].count(200) == len(after[-20:]), "the last calls still fail"
 
     # Every job accepted finishes, exactly once.
@@ -327,3 +329,44 @@ def test_soak_at_a_fixed_rate_with_a_worker_restart(cluster: Cluster, tmp_path: 
     assert len(answers) == len(sent), report
     assert classes["2xx"] == len(answers), report  # a graceful restart costs no call
     assert len(sent) >= SOAK_SECONDS * SOAK_RATE * 0.9, report  # the rate was held
+
+
+def test_a_stalled_worker_leaves_its_queue_group_within_seconds(cluster: Cluster) -> None:
+    """A worker that stops answering without dying (SIGSTOP: a hung process, a partition)
+    keeps its share of the requests only until NATS drops it for unanswered pings (about
+    10 s): meanwhile its requests get 504 at their deadline, never hang, and the other
+    worker serves the rest; after it, every call succeeds."""
+    c = cluster
+    stalled = c.workers[0]
+    answers: list[tuple[float, int, float]] = []  # (when, status, seconds)
+    deadline, margin = 1.0, 1.5
+    stalled.send_signal(signal.SIGSTOP)
+    stopped_at = time.monotonic()
+    try:
+        headers = {**JSON, "Request-Timeout": str(deadline)}
+
+        def load(gw: Gateway) -> None:
+            with httpx.Client(timeout=deadline + margin) as client:
+                while time.monotonic() < stopped_at + 22:
+                    began = time.monotonic()
+                    status = client.post(
+                        f"{gw.url}/api/echo/v1", content=b'{"text": "hi"}', headers=headers
+                    ).status_code
+                    answers.append((began - stopped_at, status, time.monotonic() - began))
+
+        threads = [threading.Thread(target=load, args=(gw,)) for gw in c.gateways for _ in "ab"]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        stalled.send_signal(signal.SIGCONT)
+    assert {status for _, status, _ in answers} <= {200, 504}, Counter(s for _, s, _ in answers)
+    assert max(took for _, _, took in answers) <= deadline + margin
+    timed_out = [when for when, status, _ in answers if status == 504]
+    assert timed_out, "no request reached the stalled worker: the test proves nothing"
+    print(f"\nthe last request to the stalled worker began {max(timed_out):.1f} s after the stop")
+    assert max(timed_out) < 16, "the stalled worker kept its share for more than 16 s"
+    late = [status for when, status, _ in answers if when > 18]
+    assert late, "no call after the stalled worker left"
+    assert all(status == 200 for status in late)
