@@ -38,7 +38,7 @@ lock: ## re-pin python-worker/constraints.txt from a fresh resolve of pyproject.
 # The lowest version of each runtime dependency that pyproject.toml allows, with test tools
 # that accept them: proof that the ranges researchers install with hold.
 .PHONY: test-lowest
-test-lowest: build ## the Python tests with the lowest allowed version of each SDK dependency
+test-lowest: build clients ## the Python tests with the lowest allowed version of each SDK dependency
 	rm -rf $(VENV).lowest && $(PYTHON) -m venv $(VENV).lowest
 	$(VENV).lowest/bin/pip install --quiet --upgrade pip
 	$(VENV).lowest/bin/python python-worker/scripts/lowest_constraints.py python-worker/pyproject.toml > $(VENV).lowest/constraints.txt

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -67,6 +68,19 @@ def start_node(tmp: Path, index: int, client_port: int, route_ports: list[int]) 
     )  # fmt: skip
 
 
+def job_contracts(tmp: Path) -> Path:
+    """The job test contracts with an ack wait of 10 s, longer than a leader election: with
+    the tests' usual 1 s, a job whose worker cannot reach JetStream during the election is
+    delivered again and runs twice (docs/reliability.md)."""
+    directory = tmp / "job_contracts"
+    shutil.copytree(JOB_CONTRACTS, directory)
+    for manifest in directory.glob("*.v1.json"):
+        data = json.loads(manifest.read_text())
+        data["ack_wait_seconds"] = 10
+        manifest.write_text(json.dumps(data))
+    return directory
+
+
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     client_ports = [free_port() for _ in range(3)]
@@ -75,8 +89,9 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         nodes=[start_node(tmp_path, i, client_ports[i], route_ports) for i in range(3)],
         client_urls=[f"nats://127.0.0.1:{port}" for port in client_ports],
     )
+    jobs = job_contracts(tmp_path)
     try:
-        contracts = f"{TEST_CONTRACTS},{JOB_CONTRACTS}"
+        contracts = f"{TEST_CONTRACTS},{jobs}"
         for n in range(2):
             # Each gateway starts from another node (the first of its list).
             urls = ",".join(c.client_urls[n:] + c.client_urls[:n])
@@ -91,7 +106,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         log = tmp_path / "job-worker.log"
         c.workers.append(
             start_worker(
-                c.url, JOB_WORKER, contracts_dir=JOB_CONTRACTS, stdout=log.open("w"),
+                c.url, JOB_WORKER, contracts_dir=jobs, stdout=log.open("w"),
                 stderr=subprocess.STDOUT,
             )
         )  # fmt: skip
