@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/notebridge/notebridge/gateway/api"
+	"github.com/notebridge/notebridge/gateway/internal/jsplace"
 	"github.com/notebridge/notebridge/gateway/internal/redact"
 	"github.com/notebridge/notebridge/gateway/keys"
 )
@@ -47,6 +48,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.SetOutput(stderr)
 	natsURL := fs.String("nats-url", envOr("NOTEBRIDGE_NATS_URL", ""), "NATS server `url` of the gateways, with the gateway's credentials (env NOTEBRIDGE_NATS_URL); empty: the embedded server's, from -data-dir's gateway.url, else nats://127.0.0.1:4222")
 	dataDir := fs.String("data-dir", envOr("NOTEBRIDGE_DATA_DIR", ".notebridge/data"), "the embedded server's data directory, whose gateway.url -nats-url defaults to (env NOTEBRIDGE_DATA_DIR)")
+	replicas := fs.Int("js-replicas", envIntOr("NOTEBRIDGE_JS_REPLICAS", 1), "replicas of the key bucket, should this command create it before any gateway did: the gateways' -js-replicas (env NOTEBRIDGE_JS_REPLICAS)")
 	var name, grants string
 	var rate float64
 	var burst int
@@ -85,7 +87,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	kv, err := keys.Bucket(ctx, js)
+	kv, err := keys.Bucket(ctx, jsplace.Replicated(js, *replicas))
 	if err != nil {
 		return fmt.Errorf("keys: the key bucket: %w", err)
 	}

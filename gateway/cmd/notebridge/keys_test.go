@@ -9,8 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/notebridge/notebridge/gateway/embedded"
 	"github.com/notebridge/notebridge/gateway/internal/natstest"
+	"github.com/notebridge/notebridge/gateway/wire"
 )
 
 // keysCmd runs "notebridge keys args..." and returns its stdout and stderr.
@@ -161,5 +165,32 @@ func TestRateLimitAcrossGatewayProcesses(t *testing.T) {
 	}
 	if !strings.Contains(limited.body, "rate-limited") {
 		t.Errorf("a refusal: %s; want a rate-limited problem", limited.body)
+	}
+}
+
+// On a cluster, a key bucket the CLI creates first has the gateways'
+// replicas.
+func TestKeysCreatesItsBucketWithTheGatewaysReplicas(t *testing.T) {
+	t.Parallel()
+	servers := natstest.Cluster(t, 3)
+	url := natstest.ClusterURL(servers)
+	if _, _, err := keysCmd(t, "create", "-nats-url", url, "-js-replicas", "3", "-name", "ops", "-contracts", "*"); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(context.Background(), "KV_"+wire.KeyBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.CachedInfo().Config.Replicas; got != 3 {
+		t.Errorf("the key bucket has %d replicas; want 3", got)
 	}
 }

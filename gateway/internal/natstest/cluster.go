@@ -55,9 +55,11 @@ func Cluster(t testing.TB, n int) []*server.Server {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	for !hasMetaLeader(servers) {
+	// A stream of n replicas can be placed once the leader knows every
+	// peer as current.
+	for !metaReady(servers, n) {
 		if time.Now().After(deadline) {
-			t.Fatal("the cluster elected no JetStream leader within 30 s")
+			t.Fatal("the cluster's JetStream did not know its nodes within 30 s")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -74,10 +76,11 @@ func ClusterURL(servers []*server.Server) string {
 	return strings.Join(urls, ",")
 }
 
-func hasMetaLeader(servers []*server.Server) bool {
+// metaReady reports whether a JetStream leader knows n current peers.
+func metaReady(servers []*server.Server, n int) bool {
 	for _, ns := range servers {
 		if ns.JetStreamIsLeader() {
-			return true
+			return len(ns.JetStreamClusterPeers()) >= n
 		}
 	}
 	return false
