@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/notebridge/notebridge/gateway/internal/jsplace"
 	"github.com/notebridge/notebridge/gateway/wire"
 )
 
@@ -45,49 +45,17 @@ type Decision struct {
 // JetStream key-value bucket updated by compare-and-set, so the limit holds
 // across every gateway replica sharing the NATS cluster.
 type Limiter struct {
-	js  jetstream.JetStream
-	now func() time.Time
-
-	mu sync.Mutex
-	kv jetstream.KeyValue // opened at the first decision that reaches JetStream
+	state *jsplace.Bucket // opened at the first decision that reaches JetStream
+	now   func() time.Time
 }
 
 // NewLimiter returns a limiter whose state is in js's rate bucket, opened
 // (or created) when first needed: the gateway may start before NATS.
 func NewLimiter(js jetstream.JetStream) *Limiter {
-	return &Limiter{js: js, now: time.Now}
-}
-
-// bucket is the rate bucket, opened or created once.
-func (l *Limiter) bucket(ctx context.Context) (jetstream.KeyValue, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.kv != nil {
-		return l.kv, nil
-	}
-	kv, err := openRateBucket(ctx, l.js)
-	if err != nil {
-		return nil, err
-	}
-	l.kv = kv
-	return kv, nil
-}
-
-func openRateBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
-	kv, err := js.KeyValue(ctx, wire.RateBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: wire.RateBucket, History: 1, TTL: rateStateTTL, Storage: jetstream.MemoryStorage,
-			Description: "notebridge per-key rate limit state (GCRA theoretical arrival times)",
-		})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = js.KeyValue(ctx, wire.RateBucket)
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrRateState, err)
-	}
-	return kv, nil
+	return &Limiter{now: time.Now, state: jsplace.NewBucket(js, jetstream.KeyValueConfig{
+		Bucket: wire.RateBucket, History: 1, TTL: rateStateTTL, Storage: jetstream.MemoryStorage,
+		Description: "notebridge per-key rate limit state (GCRA theoretical arrival times)",
+	})}
 }
 
 // rateState is what the bucket holds per key: the theoretical arrival
@@ -104,9 +72,9 @@ func (l *Limiter) Allow(ctx context.Context, k *Key) (Decision, error) {
 	burst := k.burst()
 	interval := time.Duration(float64(time.Second) / k.Rate)
 	tolerance := time.Duration(burst-1) * interval
-	kv, err := l.bucket(ctx)
+	kv, err := l.state.Open(ctx)
 	if err != nil {
-		return Decision{}, err
+		return Decision{}, fmt.Errorf("%w: %w", ErrRateState, err)
 	}
 	name := wire.RatePrefix + k.ID
 	for range casAttempts {
@@ -141,7 +109,7 @@ func (l *Limiter) Allow(ctx context.Context, k *Key) (Decision, error) {
 		} else {
 			_, err = kv.Update(ctx, name, value, revision)
 		}
-		if errors.Is(err, jetstream.ErrKeyExists) || isWrongSequence(err) {
+		if jsplace.Conflict(err) {
 			continue // another replica admitted a call of this key meanwhile
 		}
 		if err != nil {
@@ -154,12 +122,6 @@ func (l *Limiter) Allow(ctx context.Context, k *Key) (Decision, error) {
 		return d, nil
 	}
 	return Decision{}, fmt.Errorf("%w: %d replicas kept changing key %s's state", ErrRateState, casAttempts, k.ID)
-}
-
-// isWrongSequence reports JetStream's refusal of a stale revision.
-func isWrongSequence(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }
 
 // burst is the key's burst, at least one call.

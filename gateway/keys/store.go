@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/notebridge/notebridge/gateway/internal/jsplace"
 	"github.com/notebridge/notebridge/gateway/wire"
 )
 
@@ -115,17 +116,10 @@ func (s *Store) Authenticate(token string) (*Key, error) {
 
 // Bucket opens the key bucket, creating it if it is missing.
 func Bucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
-	kv, err := js.KeyValue(ctx, wire.KeyBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: wire.KeyBucket, History: 1, Storage: jetstream.FileStorage,
-			Description: "notebridge API keys: ids, names, grants and secret hashes",
-		})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			return js.KeyValue(ctx, wire.KeyBucket)
-		}
-	}
-	return kv, err
+	return jsplace.KeyValue(ctx, js, jetstream.KeyValueConfig{
+		Bucket: wire.KeyBucket, History: 1, Storage: jetstream.FileStorage,
+		Description: "notebridge API keys: ids, names, grants and secret hashes",
+	})
 }
 
 // Option changes a key being created.

@@ -18,12 +18,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/notebridge/notebridge/gateway/contracts"
+	"github.com/notebridge/notebridge/gateway/internal/jsplace"
 	"github.com/notebridge/notebridge/gateway/jsoneq"
 	"github.com/notebridge/notebridge/gateway/wire"
 )
@@ -46,12 +46,8 @@ var ErrNotCached = errors.New("not cached")
 // on first use, so a gateway that starts while NATS is away caches once it
 // is back.
 type Cache struct {
-	js       jetstream.JetStream
-	maxBytes int64
-	local    *local // nil: every lookup asks JetStream
-
-	mu sync.Mutex
-	kv jetstream.KeyValue
+	entries *jsplace.Bucket
+	local   *local // nil: every lookup asks JetStream
 }
 
 // New returns a cache in the bucket wire.CacheBucket of js, which holds at
@@ -64,7 +60,10 @@ func New(js jetstream.JetStream, maxBytes int64, localBytes int) *Cache {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxBytes
 	}
-	c := &Cache{js: js, maxBytes: maxBytes}
+	c := &Cache{entries: jsplace.NewBucket(js, jetstream.KeyValueConfig{
+		Bucket: wire.CacheBucket, History: 1, TTL: MaxTTL, MaxBytes: maxBytes, Storage: jetstream.FileStorage,
+		Description: "notebridge replies of deterministic contracts, by contract digest and canonical request",
+	})}
 	if localBytes > 0 {
 		c.local = newLocal(localBytes)
 	}
@@ -87,7 +86,7 @@ func (c *Cache) Get(ctx context.Context, key string, ttl time.Duration) ([]byte,
 	if reply, age, ok := c.local.get(key, ttl); ok {
 		return reply, age, nil
 	}
-	kv, err := c.bucket(ctx)
+	kv, err := c.entries.Open(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -108,7 +107,7 @@ func (c *Cache) Get(ctx context.Context, key string, ttl time.Duration) ([]byte,
 
 // Put stores reply under key.
 func (c *Cache) Put(ctx context.Context, key string, reply []byte) error {
-	kv, err := c.bucket(ctx)
+	kv, err := c.entries.Open(ctx)
 	if err != nil {
 		return err
 	}
@@ -118,24 +117,4 @@ func (c *Cache) Put(ctx context.Context, key string, reply []byte) error {
 	}
 	c.local.put(key, bytes.Clone(reply), stored) // the caller may reuse reply's memory
 	return nil
-}
-
-func (c *Cache) bucket(ctx context.Context) (jetstream.KeyValue, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.kv != nil {
-		return c.kv, nil
-	}
-	kv, err := c.js.KeyValue(ctx, wire.CacheBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = c.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: wire.CacheBucket, History: 1, TTL: MaxTTL, MaxBytes: c.maxBytes, Storage: jetstream.FileStorage,
-			Description: "notebridge replies of deterministic contracts, by contract digest and canonical request",
-		})
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reply cache bucket %s: %w", wire.CacheBucket, err)
-	}
-	c.kv = kv
-	return kv, nil
 }

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/notebridge/notebridge/gateway/internal/jsplace"
 	"github.com/notebridge/notebridge/gateway/keys"
 	"github.com/notebridge/notebridge/gateway/wire"
 )
@@ -71,15 +71,17 @@ type Reservation struct {
 // and settles with what it reported after, in the bucket wire.BudgetBucket
 // by compare-and-set.
 type Budgets struct {
-	js jetstream.JetStream
-
-	mu sync.Mutex
-	kv jetstream.KeyValue
+	spending *jsplace.Bucket
 }
 
 // NewBudgets returns the budgets of js; the bucket is opened, or created,
 // on first use.
-func NewBudgets(js jetstream.JetStream) *Budgets { return &Budgets{js: js} }
+func NewBudgets(js jetstream.JetStream) *Budgets {
+	return &Budgets{spending: jsplace.NewBucket(js, jetstream.KeyValueConfig{
+		Bucket: wire.BudgetBucket, History: 1, TTL: budgetStateTTL, Storage: jetstream.FileStorage,
+		Description: "notebridge API keys' budget spending per period: spent and held by calls under way",
+	})}
+}
 
 // Reserve holds tokens and cost in every budget of k that applies to
 // version of contract name, or returns an *ExhaustedError naming the first
@@ -95,7 +97,7 @@ func (b *Budgets) Reserve(ctx context.Context, k *keys.Key, name string, version
 	if len(applies) == 0 {
 		return nil, nil
 	}
-	kv, err := b.bucket(ctx)
+	kv, err := b.spending.Open(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +129,7 @@ func (b *Budgets) Settle(ctx context.Context, r *Reservation, tokens int64, cost
 	if r == nil || len(r.held) == 0 {
 		return nil
 	}
-	kv, err := b.bucket(ctx)
+	kv, err := b.spending.Open(ctx)
 	if err != nil {
 		return err
 	}
@@ -160,21 +162,4 @@ func update(ctx context.Context, kv jetstream.KeyValue, key string, change func(
 		}
 		return json.Marshal(s)
 	})
-}
-
-func (b *Budgets) bucket(ctx context.Context) (jetstream.KeyValue, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.kv != nil {
-		return b.kv, nil
-	}
-	kv, err := openOrCreate(ctx, b.js, jetstream.KeyValueConfig{
-		Bucket: wire.BudgetBucket, History: 1, TTL: budgetStateTTL, Storage: jetstream.FileStorage,
-		Description: "notebridge API keys' budget spending per period: spent and held by calls under way",
-	})
-	if err != nil {
-		return nil, err
-	}
-	b.kv = kv
-	return kv, nil
 }

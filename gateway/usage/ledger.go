@@ -15,11 +15,11 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/notebridge/notebridge/gateway/internal/jsplace"
 	"github.com/notebridge/notebridge/gateway/wire"
 )
 
@@ -71,11 +71,7 @@ type Call struct {
 
 // Ledger records calls' usage in the bucket wire.UsageBucket.
 type Ledger struct {
-	js        jetstream.JetStream
-	retention time.Duration
-
-	mu sync.Mutex
-	kv jetstream.KeyValue
+	totals *jsplace.Bucket
 }
 
 // NewLedger returns a ledger whose day totals are kept for retention
@@ -84,13 +80,16 @@ func NewLedger(js jetstream.JetStream, retention time.Duration) *Ledger {
 	if retention <= 0 {
 		retention = DefaultRetention
 	}
-	return &Ledger{js: js, retention: retention}
+	return &Ledger{totals: jsplace.NewBucket(js, jetstream.KeyValueConfig{
+		Bucket: wire.UsageBucket, History: 1, TTL: retention, Storage: jetstream.FileStorage,
+		Description: "notebridge usage totals per day, contract version, API key and model",
+	})}
 }
 
 // Record adds a call to its day's totals, one entry per model it used; a
 // call whose handler reported no usage counts under the model "".
 func (l *Ledger) Record(ctx context.Context, c Call) error {
-	kv, err := l.bucket(ctx)
+	kv, err := l.totals.Open(ctx)
 	if err != nil {
 		return err
 	}
@@ -162,7 +161,7 @@ func compareAndSet(ctx context.Context, kv jetstream.KeyValue, key string, chang
 		} else {
 			_, err = kv.Update(ctx, key, value, rev)
 		}
-		if err == nil || (!errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err)) {
+		if err == nil || !jsplace.Conflict(err) {
 			return err
 		}
 		select {
@@ -173,17 +172,11 @@ func compareAndSet(ctx context.Context, kv jetstream.KeyValue, key string, chang
 	}
 }
 
-// isWrongSequence is a compare-and-set that lost to another writer.
-func isWrongSequence(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
-}
-
 // Rows returns the totals of the days from since to until (UTC days,
 // inclusive), of contract (name, name/vN, or "" for all) and of key (an
 // id, or "" for all).
 func (l *Ledger) Rows(ctx context.Context, since, until time.Time, contract, key string) ([]Row, error) {
-	kv, err := l.bucket(ctx)
+	kv, err := l.totals.Open(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -229,34 +222,6 @@ func (l *Ledger) Rows(ctx context.Context, since, until time.Time, contract, key
 			})
 		}
 	}
-}
-
-func (l *Ledger) bucket(ctx context.Context) (jetstream.KeyValue, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.kv != nil {
-		return l.kv, nil
-	}
-	kv, err := openOrCreate(ctx, l.js, jetstream.KeyValueConfig{
-		Bucket: wire.UsageBucket, History: 1, TTL: l.retention, Storage: jetstream.FileStorage,
-		Description: "notebridge usage totals per day, contract version, API key and model",
-	})
-	if err != nil {
-		return nil, err
-	}
-	l.kv = kv
-	return kv, nil
-}
-
-func openOrCreate(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	kv, err := js.KeyValue(ctx, cfg.Bucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, cfg)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("bucket %s: %w", cfg.Bucket, err)
-	}
-	return kv, nil
 }
 
 // token makes a key id or a model name one key-value key token: "_" for

@@ -1,7 +1,9 @@
-// Package jsplace decides the replicas of the JetStream objects the
-// gateway creates (the job streams and every bucket), in one place: a
-// JetStream context whose create calls ask for n replicas when the config
-// names none. Objects that exist keep theirs: an operator's placement wins.
+// Package jsplace is how the gateway makes and keeps its JetStream objects,
+// in one place: the replicas of what it creates (the job streams and every
+// bucket: a JetStream context whose create calls ask for n replicas when
+// the config names none; objects that exist keep theirs, an operator's
+// placement wins), buckets opened or created on first use, and telling a
+// compare-and-set that lost to another writer.
 package jsplace
 
 import (
