@@ -169,17 +169,20 @@ class TestClient:
     ) -> Any:
         """:meth:`call`, for code that already runs an event loop."""
         route = self._route(contract_ref(contract, version))
-        data, sent = _request(request, headers, timeout)
-        if route.streams and route.contract.merge is None:
+        if not route.streams:
+            exchange = await self.aexchange(
+                contract, request, version=version, headers=headers, timeout=timeout
+            )
+            return exchange.value
+        if route.contract.merge is None:
             raise ValueError(
                 f"{route.contract.ref} is a stream contract without merge: its chunks do not "
                 "make one reply; use stream() for them"
             )
+        data, sent = _request(request, headers, timeout)
         async with self.worker.pipeline() as pipeline:
-            if route.streams:
-                chunks = await self._send_stream(pipeline, route, data, sent)
-                return exactjson.parse(merged_reply(route.contract, chunks))
-            return exactjson.parse((await self._send(pipeline, route, data, sent)).body)
+            chunks = await self._send_stream(pipeline, route, data, sent)
+        return exactjson.parse(merged_reply(route.contract, chunks))
 
     def call_many(
         self,
