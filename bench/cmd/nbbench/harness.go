@@ -323,19 +323,26 @@ func (h *harness) rowR1() ([]result, error) {
 	return []result{r, r1, rh}, err
 }
 
+// gatewayStack starts NATS, the Go mirror responder (it answers every
+// bench contract) and the gateway, and returns the NATS URL, the URL of
+// contract (name/vN) and the gateway, once the contract is served.
+func (h *harness) gatewayStack(contract string) (natsURL, url string, gw *exec.Cmd, err error) {
+	if natsURL, err = h.startNATS(); err != nil {
+		return "", "", nil, err
+	}
+	if _, err = h.benchnode("mirror", "-nats", natsURL, "-contracts", "bench/contracts"); err != nil {
+		return "", "", nil, err
+	}
+	if url, gw, err = h.startGateway(natsURL); err != nil {
+		return "", "", nil, err
+	}
+	url = strings.Replace(url, "/api/mirror/v1", "/api/"+contract, 1)
+	return natsURL, url, gw, h.waitServing(url, 1)
+}
+
 func (h *harness) rowG() ([]result, error) {
-	natsURL, err := h.startNATS()
+	natsURL, url, gw, err := h.gatewayStack("mirror/v1")
 	if err != nil {
-		return nil, err
-	}
-	if _, err := h.benchnode("mirror", "-nats", natsURL, "-contracts", "bench/contracts"); err != nil {
-		return nil, err
-	}
-	url, gw, err := h.startGateway(natsURL)
-	if err != nil {
-		return nil, err
-	}
-	if err := h.waitServing(url, 1); err != nil {
 		return nil, err
 	}
 	g, err := h.measure("G", "notebridge + Go worker, request and reply validated", url, h.opts.conns, gw.Process.Pid)
@@ -358,19 +365,8 @@ func (h *harness) rowG() ([]result, error) {
 // the gateway serves from its JetStream reply cache: every request after
 // the first is a hit.
 func (h *harness) rowC() ([]result, error) {
-	natsURL, err := h.startNATS()
+	_, url, gw, err := h.gatewayStack("mirror_cached/v1")
 	if err != nil {
-		return nil, err
-	}
-	if _, err := h.benchnode("mirror", "-nats", natsURL, "-contracts", "bench/contracts"); err != nil {
-		return nil, err
-	}
-	url, gw, err := h.startGateway(natsURL)
-	if err != nil {
-		return nil, err
-	}
-	url = strings.Replace(url, "/api/mirror/v1", "/api/mirror_cached/v1", 1)
-	if err := h.waitServing(url, 1); err != nil {
 		return nil, err
 	}
 	c, err := h.measure("C", "G's contract with a reply cache: every request a hit", url, h.opts.conns, gw.Process.Pid)
