@@ -21,6 +21,9 @@ GATEWAY_BIN = Path(os.environ.get("NOTEBRIDGE_BIN", REPO / "bin" / "notebridge")
 WORKER_BIN = Path(sys.executable).parent / "notebridge-worker"
 TEST_CONTRACTS = REPO / "testdata" / "contracts"
 ECHO_WORKER = "tests/echo_worker.py:worker"
+JOB_CONTRACTS = REPO / "python-worker" / "tests" / "job_contracts"
+JOB_WORKER = "tests/job_worker.py:worker"
+JSON = {"Content-Type": "application/json"}
 
 
 def free_port() -> int:

@@ -26,7 +26,9 @@ from nats.js.api import StreamInfo
 from .conftest import (
     ECHO_WORKER,
     GATEWAY_BIN,
-    REPO,
+    JOB_CONTRACTS,
+    JOB_WORKER,
+    JSON,
     TEST_CONTRACTS,
     Gateway,
     free_port,
@@ -35,10 +37,6 @@ from .conftest import (
     stop,
     wait_until,
 )
-
-JOB_CONTRACTS = REPO / "python-worker" / "tests" / "job_contracts"
-JOB_WORKER = "tests/job_worker.py:worker"
-JSON = {"Content-Type": "application/json"}
 
 
 @dataclass

@@ -14,6 +14,7 @@ import pytest
 
 from .conftest import (
     GATEWAY_BIN,
+    JSON,
     REPO,
     TEST_CONTRACTS,
     Gateway,
@@ -22,8 +23,6 @@ from .conftest import (
     stop,
     wait_until,
 )
-
-JSON = {"Content-Type": "application/json"}
 
 
 def post(gw: Gateway, path: str, body: object, **headers: str) -> httpx.Response:

@@ -10,9 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .conftest import Gateway, start_gateway, stop
-
-JSON = {"Content-Type": "application/json"}
+from .conftest import JSON, Gateway, start_gateway, stop
 
 
 def urllib_post(url: str, body: bytes, headers: dict[str, str]) -> urllib.error.HTTPError:

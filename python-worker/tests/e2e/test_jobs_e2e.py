@@ -24,6 +24,9 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
 from .conftest import (
+    JOB_CONTRACTS,
+    JOB_WORKER,
+    JSON,
     REPO,
     WORKER_BIN,
     Gateway,
@@ -33,9 +36,6 @@ from .conftest import (
     wait_until,
 )
 
-JOB_CONTRACTS = REPO / "python-worker" / "tests" / "job_contracts"
-JOB_WORKER = "tests/job_worker.py:worker"
-JSON = {"Content-Type": "application/json"}
 FINAL = {"succeeded", "failed", "cancelled"}
 # Records are written by the gateway (queued, cancelled) and by the SDK (running, progress,
 # the result or the error): each one read is checked against the protocol's schema.

@@ -22,6 +22,7 @@ from notebridge_worker.testing import TestClient, run_nats_server
 
 from .conftest import (
     GATEWAY_BIN,
+    JSON,
     REPO,
     Gateway,
     events,
@@ -31,7 +32,6 @@ from .conftest import (
     wait_until,
 )
 
-JSON = {"Content-Type": "application/json"}
 PROCESS = "Receive the order, then check the stock, then pack the parcel, then ship it."
 
 LABELLER = textwrap.dedent(

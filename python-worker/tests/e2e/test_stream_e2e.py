@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from .conftest import (
+    JSON,
     REPO,
     TEST_CONTRACTS,
     WORKER_BIN,
@@ -30,7 +31,6 @@ from .conftest import (
 )
 
 REPO_CONTRACTS = REPO / "contracts"
-JSON = {"Content-Type": "application/json"}
 GENERATE_EXAMPLE = json.loads((REPO_CONTRACTS / "generate.v1.json").read_text())["examples"][0]
 
 
