@@ -44,11 +44,10 @@ from notebridge_worker._checks import (
 from notebridge_worker._eager import start_eagerly
 from notebridge_worker._repairing import (
     judge,
+    next_attempt,
     reply_headers,
     run_buffered_stream,
     run_checks,
-    unrepaired,
-    why_stop,
 )
 from notebridge_worker._routes import Route
 from notebridge_worker._runtime import Runtime
@@ -72,7 +71,7 @@ from notebridge_worker.protocol import (
     heartbeat_interval,
     subject,
 )
-from notebridge_worker.repair import Repair, ReplyCheck
+from notebridge_worker.repair import ReplyCheck
 from notebridge_worker.tracing import attempt_span, mark_failed, request_span
 
 logger = logging.getLogger("notebridge_worker")
@@ -238,19 +237,8 @@ class Pipeline:
                 if policy is None or error.code != INVALID_REPLY or not error.violations:
                     raise
                 found = error.violations
-            stop = why_stop(policy, context, found, previous)
-            if stop is not None:
-                raise unrepaired(contract.ref, context, found, stop)
+            next_attempt(contract.ref, policy, context, found, previous, reply, "reply")
             previous = found
-            context.reply_attempt += 1
-            context.repair = Repair(context.reply_attempt, policy.max_attempts, reply, found)
-            logger.info(
-                "%s: the reply to request %s broke the contract; repair attempt %d of %d",
-                contract.ref,
-                context.request_id,
-                context.reply_attempt,
-                policy.max_attempts,
-            )
 
     async def _run_stream(
         self,

@@ -108,20 +108,35 @@ async def run_buffered_stream(
             # into the list of chunks.
             at = "" if ended else f"/{len(held.chunks)}"
             found = [Violation(v, instancePath=at + v["instancePath"]) for v in error.violations]
-        stop = why_stop(policy, context, found, previous)
-        if stop is not None:
-            raise unrepaired(contract.ref, context, found, stop)
-        previous = found
-        context.reply_attempt += 1
         sent = [exactjson.parse(body) for body in held.chunks]
-        context.repair = Repair(context.reply_attempt, policy.max_attempts, sent, found)
-        logger.info(
-            "%s: the chunks of request %s broke the contract; repair attempt %d of %d",
-            contract.ref,
-            context.request_id,
-            context.reply_attempt,
-            policy.max_attempts,
-        )
+        next_attempt(contract.ref, policy, context, found, previous, sent, "chunks")
+        previous = found
+
+
+def next_attempt(
+    ref: str,
+    policy: RepairPolicy,
+    context: RequestContext,
+    found: list[Violation],
+    previous: list[Violation] | None,
+    output: Any,
+    what: str,
+) -> None:
+    """Set up the repair attempt after one whose ``output`` (``what``: "reply", "chunks")
+    broke the contract with ``found``; raise the final ``invalid_reply`` when none runs."""
+    stop = why_stop(policy, context, found, previous)
+    if stop is not None:
+        raise unrepaired(ref, context, found, stop)
+    context.reply_attempt += 1
+    context.repair = Repair(context.reply_attempt, policy.max_attempts, output, found)
+    logger.info(
+        "%s: the %s of request %s broke the contract; repair attempt %d of %d",
+        ref,
+        what,
+        context.request_id,
+        context.reply_attempt,
+        policy.max_attempts,
+    )
 
 
 def judge(
