@@ -19,6 +19,10 @@ var fuzzRoutes = []string{"/api/echo/v1", "/api/echo", "/api/echo/v9", "/api/nop
 // request id. The worker answers every request with a valid reply at once,
 // so a 5xx could only be the gateway's fault. The seeds are one request of
 // each error class. `make test` fuzzes it briefly, `make fuzz` for longer.
+// maxFuzzHeader bounds each header value FuzzInvoke sends, so that the
+// whole head stays under the default header limit (4 KiB).
+const maxFuzzHeader = 1024
+
 func FuzzInvoke(f *testing.F) {
 	seeds := []struct {
 		body, contentType, timeout string
@@ -56,6 +60,9 @@ func FuzzInvoke(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, body []byte, contentType, timeout string, route uint8) {
+		// Heads over the header limit are rawhttp_test's (431 over a real
+		// socket): app.Test cannot read them, and fails without an answer.
+		contentType, timeout = contentType[:min(len(contentType), maxFuzzHeader)], timeout[:min(len(timeout), maxFuzzHeader)]
 		req := httptest.NewRequest("POST", fuzzRoutes[int(route)%len(fuzzRoutes)], bytes.NewReader(body))
 		req.Header.Set("Content-Type", contentType)
 		if timeout != "" {
