@@ -58,6 +58,9 @@ type Contract struct {
 	// Cache says the contract is deterministic and how long its replies may
 	// be served again; nil when they may not (sync mode).
 	Cache *Cache
+	// Compose is how the gateway makes the reply of a composed contract
+	// from other contracts'; nil for a contract that workers serve.
+	Compose *Compose
 
 	// Subject is the NATS subject requests of this contract are sent on:
 	// nb.<name>.v<N>, or nb.jobs.<name>.v<N> for a job contract.

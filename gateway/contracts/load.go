@@ -41,6 +41,7 @@ func Check(dirs ...string) (*Registry, []Finding) {
 	}
 	var out []Finding
 	claimed := map[string]string{} // subject -> manifest that claimed it first
+	var composed []*Contract       // added once the contracts they call are
 	for _, dir := range dirs {
 		files, err := filepath.Glob(filepath.Join(dir, "*.json"))
 		if err != nil {
@@ -67,9 +68,22 @@ func Check(dirs ...string) (*Registry, []Finding) {
 				out = append(out, fs...)
 				continue
 			}
+			if c.Composed() {
+				composed = append(composed, c)
+				continue
+			}
 			if err := reg.add(c); err != nil {
 				out = append(out, finding(file, "", "%v", err))
 			}
+		}
+	}
+	for _, c := range composed {
+		if fs := resolveCompose(reg, c, composed); len(fs) > 0 {
+			out = append(out, fs...)
+			continue
+		}
+		if err := reg.add(c); err != nil {
+			out = append(out, finding(c.ManifestFile, "", "%v", err))
 		}
 	}
 	return reg, out
@@ -113,6 +127,7 @@ func checkContract(file string) (*Contract, *manifest, []Finding) {
 		Merge:             m.Merge,
 		Repair:            m.Repair,
 		Cache:             m.Cache,
+		Compose:           m.Compose,
 	}
 	switch m.Mode {
 	case ModeStream:

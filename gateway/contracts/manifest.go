@@ -56,6 +56,9 @@ type manifest struct {
 	Repair *Repair `json:"repair"`
 	// Sync mode only: a deterministic contract's replies are cached.
 	Cache *Cache `json:"cache"`
+	// Sync and job modes: the contract is composed at the gateway from
+	// other contracts (compose.go).
+	Compose *Compose `json:"compose"`
 }
 
 // defaultIdleTimeout is how long a stream may be silent when the manifest
@@ -94,6 +97,11 @@ func decodeManifest(file string, raw []byte) (manifest, []Finding) {
 		case "cache":
 			var fs []Finding
 			m.Cache, fs = decodeObject[Cache](file, ptr, members[key])
+			out = append(out, fs...)
+			continue
+		case "compose":
+			var fs []Finding
+			m.Compose, fs = decodeCompose(file, members[key])
 			out = append(out, fs...)
 			continue
 		}
@@ -212,5 +220,6 @@ func (m *manifest) problems(file string) []Finding {
 		add("/examples", "a contract needs at least one example")
 	}
 	m.repairProblems(add)
+	m.composeProblems(add)
 	return out
 }
