@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,9 @@ type versionEntry struct {
 	Workers int `json:"workers"`
 	// DriftedWorkers counts those among them whose digest differs from ours.
 	DriftedWorkers int `json:"drifted_workers"`
+	// Calls lists the contracts a composed contract calls; its Workers
+	// are the fewest that serve one of them.
+	Calls []string `json:"calls,omitempty"`
 }
 
 type catalogEntry struct {
@@ -60,6 +64,11 @@ func Catalog(reg *contracts.Registry, nc *nats.Conn, log *slog.Logger) fiber.Han
 				Version: ct.Version, Mode: string(ct.Mode), Deprecated: ct.Deprecated,
 				TimeoutSeconds: ct.Timeout.Seconds(), Digest: ct.Digest, Href: href(ct),
 			}
+			if ct.Composed() {
+				v.Calls, v.Workers = composedWorkers(ct, live)
+				out[len(out)-1].Versions = append(out[len(out)-1].Versions, v)
+				continue
+			}
 			key := ct.Subject
 			if ct.Mode == contracts.ModeJob {
 				key = wire.JobMetadataPrefix + ct.ID()
@@ -74,6 +83,25 @@ func Catalog(reg *contracts.Registry, nc *nats.Conn, log *slog.Logger) fiber.Han
 		}
 		return c.JSON(fiber.Map{"contracts": out})
 	}
+}
+
+// composedWorkers lists the contracts ct calls and the fewest workers
+// that serve one of them: a composition answers when each has one.
+func composedWorkers(ct *contracts.Contract, live map[string][]string) ([]string, int) {
+	var calls []string
+	fewest := -1
+	for _, s := range ct.Compose.Steps {
+		for _, b := range s.Branches {
+			if slices.Contains(calls, b.Call) {
+				continue
+			}
+			calls = append(calls, b.Call)
+			if n := len(live[b.Target.Subject]); fewest < 0 || n < fewest {
+				fewest = n
+			}
+		}
+	}
+	return calls, max(fewest, 0)
 }
 
 // Describe returns one contract version: its schemas and examples.
@@ -117,6 +145,9 @@ func Describe(reg *contracts.Registry) fiber.Handler {
 		}
 		if ct.Cache != nil {
 			out["cache"] = ct.Cache
+		}
+		if ct.Composed() {
+			out["compose"] = ct.Compose.Manifest
 		}
 		if ct.Mode == contracts.ModeJob {
 			out["max_attempts"] = ct.MaxAttempts

@@ -70,6 +70,9 @@ func Invoke(reg *contracts.Registry, b *broker, svc *jobs.Service, cache *replyc
 		case contracts.ModeJob:
 			return submitJob(c, b, svc, k)
 		}
+		if k.ct.Composed() {
+			return callComposed(c, b, log, k)
+		}
 		if k.ct.Cache != nil && cache != nil {
 			return callCached(c, b, cache, acc, log, k)
 		}
@@ -140,33 +143,44 @@ func callSync(c *fiber.Ctx, b *broker, acc *accountant, log *slog.Logger, k *cal
 	defer func() { acc.settle(k, who, res, acct) }()
 	ctx, cancel := context.WithDeadline(l.ctx, k.deadline)
 	defer cancel()
-	k.dispatched = time.Now()
-	reply, err := b.nc.RequestMsgWithContext(ctx, k.request())
-	k.replied = time.Now()
-	switch {
-	case err == nil:
-	case errors.Is(err, nats.ErrNoResponders):
-		return noWorker(k.ct)
-	case lostDuring(ctx):
-		return brokerDown(ctx)
-	case errors.Is(err, context.DeadlineExceeded):
-		return deadlineExceeded(k.ct, k.timeout)
-	default:
-		return natsUnavailable(err.Error())
+	var reply *nats.Msg
+	reply, acct, p = exchange(ctx, b, log, k)
+	if reply == nil {
+		return p
 	}
-	acct = accountsOf(reply.Header, log, k)
 	acct.setHeaders(c)
-	if code := reply.Header.Get(wire.HeaderServiceErrorCode); code != "" {
-		p = fromWorkerError(k.ct, code, reply.Header.Get(wire.HeaderServiceError), reply.Data, k.timeout)
-	} else {
-		p = checkReply(log, k, reply.Data, k.ct.ValidateResponseJSON)
-	}
 	tracked(c).metrics.accounted(k.ct, acct, p)
 	if p != nil {
 		return p
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Send(reply.Data)
+}
+
+// exchange sends k's request and checks its one reply, waiting until
+// ctx ends: the reply and what the worker reported, with the problem to
+// answer when the reply is an error or breaks the contract; without a
+// reply, only the problem.
+func exchange(ctx context.Context, b *broker, log *slog.Logger, k *call) (*nats.Msg, accounts, *Problem) {
+	k.dispatched = time.Now()
+	reply, err := b.nc.RequestMsgWithContext(ctx, k.request())
+	k.replied = time.Now()
+	switch {
+	case err == nil:
+	case errors.Is(err, nats.ErrNoResponders):
+		return nil, accounts{}, noWorker(k.ct)
+	case lostDuring(ctx):
+		return nil, accounts{}, brokerDown(ctx)
+	case errors.Is(err, context.DeadlineExceeded):
+		return nil, accounts{}, deadlineExceeded(k.ct, k.timeout)
+	default:
+		return nil, accounts{}, natsUnavailable(err.Error())
+	}
+	acct := accountsOf(reply.Header, log, k)
+	if code := reply.Header.Get(wire.HeaderServiceErrorCode); code != "" {
+		return reply, acct, fromWorkerError(k.ct, code, reply.Header.Get(wire.HeaderServiceError), reply.Data, k.timeout)
+	}
+	return reply, acct, checkReply(log, k, reply.Data, k.ct.ValidateResponseJSON)
 }
 
 // checkReply validates what a worker sent, within the limits of replies;

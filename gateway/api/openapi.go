@@ -151,12 +151,11 @@ func contractPath(bundle *openapi.Bundle, ct *contracts.Contract, path string, l
 	if err != nil {
 		return nil, err
 	}
-	var respName, chunkName string
-	if ct.ResponseSchemaRef != "" { // a stream without merge has none
-		if respName, err = bundle.Component(ct, ct.ResponseSchemaRef); err != nil {
-			return nil, err
-		}
+	respName, err := responseComponent(bundle, ct)
+	if err != nil {
+		return nil, err
 	}
+	var chunkName string
 	if ct.ChunkSchemaRef != "" {
 		if chunkName, err = bundle.Component(ct, ct.ChunkSchemaRef); err != nil {
 			return nil, err
@@ -234,7 +233,11 @@ func invokeResponses(ct *contracts.Contract, respName, chunkName string, respExa
 			ok.Content[fiber.MIMEApplicationJSON] = openapi.MediaType{Schema: openapi.Ref(respName), Examples: respExamples}
 		}
 	} else {
-		ok = jsonResponse("The worker's reply, valid against the response schema: its bytes, unchanged", openapi.Ref(respName))
+		desc := "The worker's reply, valid against the response schema: its bytes, unchanged"
+		if ct.Composed() {
+			desc = "The result merged from the branches (valid against the response schema), whether every branch succeeded, and how each ended"
+		}
+		ok = jsonResponse(desc, openapi.Ref(respName))
 		ok.Content[fiber.MIMEApplicationJSON] = openapi.MediaType{Schema: openapi.Ref(respName), Examples: respExamples}
 	}
 	ok.Headers = map[string]*openapi.Header{"X-Request-Id": {Ref: "#/components/headers/RequestId"}}
@@ -267,6 +270,33 @@ func invokeResponses(ct *contracts.Contract, respName, chunkName string, respExa
 		responses["406"] = &openapi.Response{Ref: "#/components/responses/NotAcceptable"}
 	}
 	return responses
+}
+
+// responseComponent is the component of what a call of ct answers (a
+// job's result): its response schema, or for a composed contract the
+// envelope of its merged result; "" for a stream without merge.
+func responseComponent(bundle *openapi.Bundle, ct *contracts.Contract) (string, error) {
+	if ct.ResponseSchemaRef == "" {
+		return "", nil
+	}
+	name, err := bundle.Component(ct, ct.ResponseSchemaRef)
+	if err != nil || !ct.Composed() {
+		return name, err
+	}
+	// The bundle's names are paths with dots, which never end in ".composed".
+	envelope := fmt.Sprintf("%s.v%d.composed", ct.Name, ct.Version)
+	bundle.Schemas[envelope] = map[string]any{
+		"type":        "object",
+		"title":       fmt.Sprintf("%s v%d composed reply", ct.Name, ct.Version),
+		"description": fmt.Sprintf("The reply of %s, composed at the gateway: the result merged from its branches, whether every branch succeeded, and how each ended", ct.ID()),
+		"required":    []string{"result", "completed", "branches"},
+		"properties": map[string]any{
+			"result":    openapi.Ref(name),
+			"completed": map[string]any{"type": "boolean", "description": "false when a branch failed and its step went on without it (require any or quorum)"},
+			"branches":  map[string]any{"type": "array", "items": openapi.Ref("CompositionOutcome")},
+		},
+	}
+	return envelope, nil
 }
 
 // streamEventName is the component of one event of a stream contract's
@@ -315,7 +345,7 @@ func typeJobResult(doc *openapi.Document, bundle *openapi.Bundle, reg *contracts
 		if ct.Mode != contracts.ModeJob {
 			continue
 		}
-		name, err := bundle.Component(ct, ct.ResponseSchemaRef)
+		name, err := responseComponent(bundle, ct)
 		if err != nil {
 			return err
 		}
@@ -513,7 +543,7 @@ func components(bundle *openapi.Bundle) openapi.Components {
 				Schema: map[string]any{"type": "string", "format": "uri"}},
 		},
 	}
-	for _, name := range []string{"Problem", "Violation", "Catalog", "ContractVersion", "Job", "JobAccepted", "StreamEnd", "JobList"} {
+	for _, name := range []string{"Problem", "Violation", "Catalog", "ContractVersion", "Job", "JobAccepted", "StreamEnd", "JobList", "CompositionOutcome"} {
 		if _, taken := c.Schemas[name]; taken {
 			c.Schemas["contract."+name] = c.Schemas[name] // a schema file called Problem.json
 		}
@@ -525,6 +555,7 @@ func components(bundle *openapi.Bundle) openapi.Components {
 	c.Schemas["Job"] = jobSchema
 	c.Schemas["JobAccepted"] = jobAcceptedSchema
 	c.Schemas["StreamEnd"] = streamEndSchema
+	c.Schemas["CompositionOutcome"] = compositionOutcomeSchema
 	c.Schemas["JobList"] = map[string]any{
 		"type":     "object",
 		"required": []string{"jobs"},
@@ -583,8 +614,32 @@ func problemSchema() map[string]any {
 			"line":       map[string]any{"type": "integer", "description": "Where the JSON breaks (400 malformed-json, too-deep)"},
 			"column":     map[string]any{"type": "integer"},
 			"job":        map[string]any{"type": "string", "description": "The job the problem is about (409 job-finished)"},
+			"branches":   map[string]any{"type": "array", "items": openapi.Ref("CompositionOutcome"), "description": "A failed composition: how each branch ended"},
 		},
 	}
+}
+
+// compositionOutcomeSchema is how one branch of a composition ended
+// (compose.Outcome).
+var compositionOutcomeSchema = map[string]any{
+	"type":        "object",
+	"description": "How one branch (or one item of a map step) of a composed contract ended",
+	"required":    []string{"step", "outcome", "status", "attempts", "duration_ms"},
+	"properties": map[string]any{
+		"step":         map[string]any{"type": "string"},
+		"branch":       map[string]any{"type": "string", "description": "The branch of a parallel step"},
+		"index":        map[string]any{"type": "integer", "description": "The item of a map step"},
+		"outcome":      map[string]any{"type": "string", "enum": []string{"succeeded", "failed"}},
+		"status":       map[string]any{"type": "integer", "description": "The HTTP status the branch's last attempt would have had on its own"},
+		"attempts":     map[string]any{"type": "integer"},
+		"duration_ms":  map[string]any{"type": "number"},
+		"checkpointed": map[string]any{"type": "boolean", "description": "Job mode: taken from an earlier delivery's checkpoint, not called again"},
+		"error": map[string]any{
+			"type":       "object",
+			"required":   []string{"type", "detail"},
+			"properties": map[string]any{"type": map[string]any{"type": "string"}, "detail": map[string]any{"type": "string"}},
+		},
+	},
 }
 
 var jobStatusSchema = map[string]any{"type": "string", "enum": []string{"queued", "running", "succeeded", "failed", "cancelled"},
@@ -690,6 +745,7 @@ var catalogSchema = map[string]any{
 						"href":            map[string]any{"type": "string"},
 						"workers":         map[string]any{"type": "integer", "description": "Worker processes serving the version now"},
 						"drifted_workers": map[string]any{"type": "integer", "description": "Those among them whose schemas differ from the gateway's"},
+						"calls":           map[string]any{"type": "array", "items": map[string]any{"type": "string"}, "description": "A composed contract: the contracts it calls; workers is then the fewest serving one of them"},
 					},
 				}},
 			},
@@ -749,6 +805,8 @@ var contractVersionSchema = map[string]any{
 			"description":          "A deterministic contract: an equal request (as canonical JSON) is answered from the cache for ttl_seconds",
 			"properties":           map[string]any{"ttl_seconds": map[string]any{"type": "number"}},
 		},
+		"compose": map[string]any{"type": "object",
+			"description": "A composed contract: the steps the gateway runs, calling other contracts (docs/contracts.md, Composed contracts)"},
 		"schemas": map[string]any{"type": "object", "additionalProperties": map[string]any{},
 			"description": "Every schema file the version reaches, by path relative to its manifest"},
 		"schema_sources": map[string]any{"type": "object", "additionalProperties": map[string]any{"type": "string"},

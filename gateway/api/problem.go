@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
 
+	"github.com/notebridge/notebridge/gateway/compose"
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/jobs"
 	"github.com/notebridge/notebridge/gateway/keys"
@@ -41,6 +42,8 @@ type Problem struct {
 	// (RFC 3339).
 	Budget   string `json:"budget,omitempty"`
 	ResetsAt string `json:"resets_at,omitempty"`
+	// Branches is how each branch of a failed composition ended.
+	Branches []compose.Outcome `json:"branches,omitempty"`
 
 	retryAfter      time.Duration
 	allow           string

@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/notebridge/notebridge/gateway/compose"
 )
 
 // routes is the gateway's whole HTTP surface; docs/http-api.md documents it
@@ -15,6 +17,10 @@ func routes(app *fiber.App, cfg Config, spec []byte) []allowRule {
 	b := newBroker(cfg.Conn)
 	acc := newAccountant(cfg.Budgets, cfg.Ledger, log)
 	app.Hooks().OnShutdown(func() error { acc.close(ledgerWait); return nil })
+	if svc != nil { // this gateway runs the composed job contracts' jobs
+		runner := compose.StartJobs(b.nc, svc.JetStream(), reg.All(), branchCaller(b, log, cfg.Limits, "", ""), svc.TTL(), log)
+		app.Hooks().OnShutdown(func() error { runner.Stop(); return nil })
+	}
 	// keyed puts RequireKey before the routes that call workers or read
 	// jobs; the catalog, the documents and the probes stay open.
 	keyed := func(h fiber.Handler) []fiber.Handler { return []fiber.Handler{h} }

@@ -66,7 +66,9 @@ type Result struct {
 
 // RunTests sends every example of the selected contracts to the workers,
 // one at a time, exactly as the gateway sends a request
-// (contracts.Contract.NewRequest), and checks each reply.
+// (contracts.Contract.NewRequest), and checks each reply. Composed
+// contracts are left out: no worker serves them, and the contracts they
+// call are tested on their own.
 func RunTests(ctx context.Context, cfg TestConfig) ([]Result, error) {
 	selected, err := selectContracts(cfg.Registry, cfg.Contract)
 	if err != nil {
@@ -74,6 +76,9 @@ func RunTests(ctx context.Context, cfg TestConfig) ([]Result, error) {
 	}
 	var out []Result
 	for _, ct := range selected {
+		if ct.Composed() {
+			continue
+		}
 		for _, ex := range ct.Examples {
 			if err := ctx.Err(); err != nil {
 				return out, err

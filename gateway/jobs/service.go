@@ -174,6 +174,9 @@ func (s *Service) stopBackground() {
 	s.stops = nil
 }
 
+// JetStream is the JetStream context the service creates its objects in.
+func (s *Service) JetStream() jetstream.JetStream { return s.js }
+
 // TTL is how long records live after their last write.
 func (s *Service) TTL() time.Duration { return s.cfg.TTL }
 

@@ -1,0 +1,255 @@
+package compose
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/notebridge/notebridge/gateway/contracts"
+	"github.com/notebridge/notebridge/gateway/jobs"
+	"github.com/notebridge/notebridge/gateway/wire"
+)
+
+// jobConcurrency bounds the composed jobs one gateway runs at once, per
+// contract.
+const jobConcurrency = 8
+
+// CodeStepFailed is the error code of a composed job whose step did not get
+// the branches it requires.
+const CodeStepFailed = "step_failed"
+
+// JobRunner runs the jobs of composed job contracts, in the gateway, the
+// way docs/protocol.md says a job worker must: it pulls from the
+// contract's consumer, marks the job running, heartbeats, stores the
+// result or the error, and only then acknowledges. Every gateway runs one;
+// JetStream gives each job to one of them at a time.
+type JobRunner struct {
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	call Caller
+	cps  *JobCheckpoints
+	log  *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// StartJobs runs the jobs of every composed job contract in cts until
+// Stop; cts without one is no error (Stop is then all there is to do).
+// It keeps trying to reach the job stream, which the jobs service
+// creates, in the background.
+func StartJobs(nc *nats.Conn, js jetstream.JetStream, cts []*contracts.Contract, call Caller, ttl time.Duration, log *slog.Logger) *JobRunner {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &JobRunner{nc: nc, js: js, call: call, cps: NewJobCheckpoints(js, ttl), log: log, ctx: ctx, cancel: cancel}
+	for _, ct := range cts {
+		if ct.Composed() && ct.Mode == contracts.ModeJob {
+			r.wg.Add(1)
+			go r.serve(ct)
+		}
+	}
+	return r
+}
+
+// Stop stops pulling jobs and waits for the running ones to end; a job
+// stopped half way is delivered again, to this or another gateway, and
+// resumes from its checkpoints.
+func (r *JobRunner) Stop() {
+	r.cancel()
+	r.wg.Wait()
+}
+
+// serve pulls ct's jobs until Stop, setting up again after a failure (the
+// stream not there yet, or recreated).
+func (r *JobRunner) serve(ct *contracts.Contract) {
+	defer r.wg.Done()
+	for r.ctx.Err() == nil {
+		err := r.consume(ct)
+		if r.ctx.Err() != nil {
+			return
+		}
+		r.log.Debug("composed jobs: setting up again", "contract", ct.ID(), "err", err)
+		select {
+		case <-r.ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// consume runs ct's jobs until Stop or until the consumer goes away.
+func (r *JobRunner) consume(ct *contracts.Contract) error {
+	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+	defer cancel()
+	store, err := jobs.OpenStore(ctx, r.js)
+	if err != nil {
+		return err
+	}
+	c, err := r.js.CreateOrUpdateConsumer(ctx, wire.JobStream, jobs.ConsumerConfig(ct))
+	if err != nil {
+		return err
+	}
+	lost := make(chan error, 1)
+	sem := make(chan struct{}, jobConcurrency)
+	var running sync.WaitGroup
+	cc, err := c.Consume(func(msg jetstream.Msg) {
+		sem <- struct{}{}
+		running.Add(1)
+		go func() {
+			defer func() { <-sem; running.Done() }()
+			r.run(ct, store, msg)
+		}()
+	}, jetstream.PullMaxMessages(jobConcurrency), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+			select {
+			case lost <- err:
+			default:
+			}
+		}
+	}))
+	if err != nil {
+		return err
+	}
+	select {
+	case <-r.ctx.Done():
+		err = r.ctx.Err()
+	case err = <-lost:
+	}
+	cc.Stop()
+	running.Wait()
+	return err
+}
+
+// errSkip says a delivery is not to be run: the job is final, or the
+// message is a copy of one started already.
+var errSkip = errors.New("not to be run")
+
+// run is one delivery of a composed job.
+func (r *JobRunner) run(ct *contracts.Contract, store *jobs.Store, msg jetstream.Msg) {
+	id := msg.Headers().Get(wire.HeaderJobID)
+	md, err := msg.Metadata()
+	if err != nil || !jobs.ValidID(id) {
+		_ = msg.Term() // not a job message: never deliver it again
+		return
+	}
+	attempt := int(md.NumDelivered)
+	// The job's own context: its timeout, a cancel, or the gateway
+	// stopping (then the job is left to be delivered again).
+	jobCtx, cancel := context.WithTimeout(r.ctx, ct.Timeout)
+	defer cancel()
+	var cancelled atomic.Bool
+	sub, err := r.nc.Subscribe(wire.JobCancelSubject(id), func(*nats.Msg) {
+		cancelled.Store(true)
+		cancel()
+	})
+	if err != nil {
+		return
+	}
+	defer sub.Unsubscribe() //nolint:errcheck // best effort
+	if err := r.nc.Flush(); err != nil {
+		return
+	}
+	_, err = store.Update(jobCtx, id, func(rec *jobs.Record) error {
+		if rec.Status.Final() || attempt <= rec.Attempts {
+			return errSkip
+		}
+		rec.Status, rec.Attempts = jobs.Running, attempt
+		return nil
+	})
+	switch {
+	case errors.Is(err, errSkip), errors.Is(err, jobs.ErrNotFound):
+		_ = msg.Ack()
+		return
+	case err != nil:
+		return // NATS trouble: JetStream delivers it again
+	}
+
+	stopBeat := heartbeat(msg, ct.AckWait)
+	reply, runErr := Run(jobCtx, ct, msg.Data(), r.call, r.cps.For(id))
+	stopBeat()
+	switch {
+	case r.ctx.Err() != nil:
+		return // the gateway is stopping: another delivery resumes it
+	case cancelled.Load():
+		_ = msg.Ack() // the gateway has stored the cancellation
+		return
+	}
+	var result json.RawMessage
+	var jobErr *jobs.Error
+	if runErr == nil {
+		result, runErr = json.Marshal(reply)
+	}
+	if runErr != nil {
+		jobErr = jobError(runErr, jobCtx)
+		r.log.Warn("composed job attempt failed", "job", id, "contract", ct.ID(), "attempt", attempt, "err", runErr)
+	}
+	last := attempt >= ct.MaxAttempts
+	// The outcome is written with a fresh context: the job's may have
+	// ended at its timeout, and the outcome must still be stored.
+	writeCtx, done := context.WithTimeout(r.ctx, 15*time.Second)
+	defer done()
+	_, err = store.Update(writeCtx, id, func(rec *jobs.Record) error {
+		if rec.Status.Final() {
+			return errSkip // cancelled meanwhile
+		}
+		switch {
+		case jobErr == nil:
+			rec.Status, rec.Result, rec.Error = jobs.Succeeded, result, nil
+		case last:
+			rec.Status, rec.Error = jobs.Failed, jobErr
+		default:
+			rec.Status, rec.Error = jobs.Queued, jobErr
+		}
+		return nil
+	})
+	switch {
+	case err != nil && !errors.Is(err, errSkip):
+		return // not stored: JetStream delivers it again
+	case jobErr != nil && !last && err == nil:
+		_ = msg.Nak() // the failed branches are tried again; the finished ones are checkpointed
+	default:
+		_ = msg.Ack()
+	}
+}
+
+// jobError is a failed composition as a job record's error.
+func jobError(err error, jobCtx context.Context) *jobs.Error {
+	var se *StepError
+	var re *ResultError
+	switch {
+	case errors.As(err, &se):
+		return &jobs.Error{Code: CodeStepFailed, Message: se.Error()}
+	case errors.As(err, &re):
+		return &jobs.Error{Code: wire.CodeInvalidReply, Message: re.Error()}
+	case jobCtx.Err() != nil:
+		return &jobs.Error{Code: wire.CodeDeadlineExceeded, Message: "the attempt ran out of time"}
+	default:
+		return &jobs.Error{Code: wire.CodeInternal, Message: fmt.Sprintf("the composition failed: %v", err)}
+	}
+}
+
+// heartbeat tells JetStream the job is alive three times per ack wait
+// until the returned function is called.
+func heartbeat(msg jetstream.Msg, ackWait time.Duration) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(wire.HeartbeatInterval(ackWait))
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
+	return func() { close(done) }
+}
