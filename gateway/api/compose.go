@@ -5,25 +5,43 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/notebridge/notebridge/gateway/compose"
 	"github.com/notebridge/notebridge/gateway/contracts"
+	"github.com/notebridge/notebridge/gateway/usage"
 )
 
 // callComposed answers a sync call of a composed contract: the gateway
 // runs its steps, each branch a sync call of another contract, and
-// answers the merged result with how each branch ended.
-func callComposed(c *fiber.Ctx, b *broker, log *slog.Logger, k *call) error {
+// answers the merged result with how each branch ended. What the
+// branches' workers report is the composed call's usage: its key's
+// budgets hold the call's estimate meanwhile, as for any sync call.
+func callComposed(c *fiber.Ctx, b *broker, acc *accountant, log *slog.Logger, k *call) error {
+	res, err := acc.reserve(c, k)
+	if err != nil {
+		return err
+	}
+	spent := &branchAccounts{}
+	who := owner(c)
+	defer func() { acc.settle(k, who, res, spent.total()) }()
 	ctx, cancel := context.WithDeadline(context.Background(), k.deadline)
 	defer cancel()
 	k.dispatched = time.Now()
-	reply, err := compose.Run(ctx, k.ct, k.body, branchCaller(b, log, k.lim, k.requestID, k.traceparent), nil)
+	reply, err := compose.Run(ctx, k.ct, k.body, branchCaller(b, log, k.lim, k.requestID, k.traceparent, spent), nil)
 	k.replied = time.Now()
+	total := spent.total()
+	total.setHeaders(c)
+	var p *Problem
 	if err != nil {
-		return composeProblem(log, k.ct, k.requestID, err)
+		p = composeProblem(log, k.ct, k.requestID, err)
+	}
+	tracked(c).metrics.accounted(k.ct, total, p)
+	if p != nil {
+		return p
 	}
 	body, err := marshalJSON(reply)
 	if err != nil {
@@ -37,7 +55,7 @@ func callComposed(c *fiber.Ctx, b *broker, log *slog.Logger, k *call) error {
 // client's sync call would be: the request held to the called contract,
 // sent with the composed call's request id and trace, the reply checked.
 // Its errors are Problems, which compose reads as Failures.
-func branchCaller(b *broker, log *slog.Logger, lim contracts.Limits, requestID, traceparent string) compose.Caller {
+func branchCaller(b *broker, log *slog.Logger, lim contracts.Limits, requestID, traceparent string, spent *branchAccounts) compose.Caller {
 	return func(ctx context.Context, ct *contracts.Contract, body []byte) ([]byte, error) {
 		vs, err := ct.ValidateRequestJSON(body, lim)
 		if err != nil {
@@ -65,12 +83,41 @@ func branchCaller(b *broker, log *slog.Logger, lim contracts.Limits, requestID, 
 			}
 		})()
 		k := &call{ct: ct, body: body, requestID: requestID, timeout: time.Until(deadline), deadline: deadline, traceparent: traceparent, lim: lim}
-		reply, _, p := exchange(cctx, b, log, k)
+		reply, acct, p := exchange(cctx, b, log, k)
+		if reply != nil {
+			spent.add(acct)
+		}
 		if p != nil {
 			return nil, p
 		}
 		return reply.Data, nil
 	}
+}
+
+// branchAccounts sums the usage the branches of one composed call report,
+// from the goroutines that call them; nil sums nothing.
+type branchAccounts struct {
+	mu  sync.Mutex
+	sum accounts
+}
+
+func (s *branchAccounts) add(a accounts) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sum.usage = append(s.sum.usage, a.usage...)
+	s.sum.input += a.input
+	s.sum.output += a.output
+	s.sum.cost = usage.RoundCost(s.sum.cost + a.cost)
+}
+
+// total is the usage so far; attempts are the branches' own (branches).
+func (s *branchAccounts) total() accounts {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sum
 }
 
 func earliest(a, b time.Time) time.Time {

@@ -93,6 +93,7 @@ type answer struct {
 	text  string
 	code  string
 	pause time.Duration
+	usage string // the Nb-Usage header the worker sends, if any
 }
 
 func serveBranch(t *testing.T, ns *server.Server, reg *contracts.Registry, name string, reply func(text string, n int) answer) *branchWorker {
@@ -168,11 +169,19 @@ func decodeComposed(t *testing.T, r response) composed {
 
 func TestComposedCallMergesTheBranchesReplies(t *testing.T) {
 	g := newGatewayWith(t, composeContracts(t, false))
-	serveBranch(t, g.ns, g.reg, "a", echoAs("a:"))
-	serveBranch(t, g.ns, g.reg, "b", echoAs("b:"))
+	serveBranch(t, g.ns, g.reg, "a", func(text string, _ int) answer {
+		return answer{text: "a:" + text, usage: `[{"attempt": 1, "model": "m", "input_tokens": 3, "output_tokens": 2, "cost": 0.25}]`}
+	})
+	serveBranch(t, g.ns, g.reg, "b", func(text string, _ int) answer {
+		return answer{text: "b:" + text, usage: `[{"attempt": 1, "model": "m", "input_tokens": 1, "output_tokens": 1, "cost": 0.5}]`}
+	})
 	serveBranch(t, g.ns, g.reg, "c", echoAs("c:"))
 
-	got := decodeComposed(t, g.do(t, "POST", "/api/chain", `{"text": "hi"}`, "Content-Type", jsonCT))
+	r := g.do(t, "POST", "/api/chain", `{"text": "hi"}`, "Content-Type", jsonCT)
+	if cost, tokens := r.header.Get(api.HeaderCost), r.header.Get(api.HeaderInputTokens); cost != "0.75" || tokens != "4" {
+		t.Errorf("%s, %s = %q, %q; want the branches' sums 0.75, 4", api.HeaderCost, api.HeaderInputTokens, cost, tokens)
+	}
+	got := decodeComposed(t, r)
 	want := `{"first":{"text":"a:hi"},"out":{"second":{"text":"b:a:hi"}}}`
 	if b, _ := json.Marshal(got.Result); string(b) != want {
 		t.Errorf("result = %s; want %s (step two reads step one's reply)", b, want)

@@ -71,7 +71,7 @@ func Invoke(reg *contracts.Registry, b *broker, svc *jobs.Service, cache *replyc
 			return submitJob(c, b, svc, k)
 		}
 		if k.ct.Composed() {
-			return callComposed(c, b, log, k)
+			return callComposed(c, b, acc, log, k)
 		}
 		if k.ct.Cache != nil && cache != nil {
 			return callCached(c, b, cache, acc, log, k)
