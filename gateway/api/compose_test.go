@@ -129,6 +129,9 @@ func (w *branchWorker) answer(msg *nats.Msg, reply func(text string, n int) answ
 	a := reply(req.Text, n)
 	time.Sleep(a.pause)
 	out := nats.NewMsg(msg.Reply)
+	if a.usage != "" {
+		out.Header.Set(wire.HeaderUsage, a.usage)
+	}
 	if a.code != "" {
 		out.Header.Set(wire.HeaderServiceErrorCode, a.code)
 		out.Header.Set(wire.HeaderServiceError, "asked to fail")

@@ -316,7 +316,7 @@ func (r *composeReader) step(at string, raw json.RawMessage, declared map[string
 	_, hasParallel := members["parallel"]
 	_, hasCall := members["call"]
 	switch {
-	case hasMap && hasParallel, !hasMap && !hasParallel && !hasCall:
+	case hasMap && hasParallel, hasParallel && hasCall, !hasMap && !hasParallel && !hasCall:
 		r.add(at, "a step has one of call, parallel and map (a map step calls its call once per item)")
 		return nil
 	case hasMap:
