@@ -58,6 +58,7 @@ def test_repository_and_test_contracts_load() -> None:
         "generate/v1",
         "report/v1",
         "flowchart/v1",
+        "review_analysis/v1",
     }
     test_contracts = load_contracts(TEST_CONTRACTS)
     assert set(test_contracts) == {"echo/v1", "echo/v2", "tokens/v1"}

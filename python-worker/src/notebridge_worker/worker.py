@@ -85,6 +85,11 @@ HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])
 CheckT = TypeVar("CheckT", bound=Callable[..., Any])
 
 
+def composed_refusal(ref: str) -> str:
+    """Why no handler is registered for the composed contract ``ref``."""
+    return f"{ref} is composed at the gateway from other contracts; no worker serves it"
+
+
 class Worker:
     """Serves handlers for notebridge contracts over NATS.
 
@@ -173,10 +178,7 @@ class Worker:
         an item may be a :class:`ServiceError`, which only its caller gets. Each request is
         still checked, timed and answered on its own (notebridge_worker.batching).
         """
-        ref = contract_ref(contract, version)
-        if ref not in self.contracts:
-            known = ", ".join(sorted(self.contracts)) or "none"
-            raise ContractError(f"no contract {ref} in {self.contracts_dir} (it has: {known})")
+        ref = self._servable(contract_ref(contract, version))
         chosen_pool = None if pool is None else pool_kind(pool)
         if batch is not None and not isinstance(batch, Batch):
             raise TypeError(
@@ -229,10 +231,7 @@ class Worker:
         the handler gets another attempt with them (notebridge_worker.repair). The function
         is returned unchanged; registering the same name again replaces the check.
         """
-        ref = contract_ref(contract, version)
-        if ref not in self.contracts:
-            known = ", ".join(sorted(self.contracts)) or "none"
-            raise ContractError(f"no contract {ref} in {self.contracts_dir} (it has: {known})")
+        ref = self._servable(contract_ref(contract, version))
 
         def register(function: CheckT) -> CheckT:
             check = build_check(function, name)
@@ -249,6 +248,16 @@ class Worker:
         here; the new config is validated before it replaces the old (ValueError).
         """
         self.config = self.config.replace(**changes)
+
+    def _servable(self, ref: str) -> str:
+        """``ref`` if a handler or check may be registered for it; else ContractError."""
+        contract = self.contracts.get(ref)
+        if contract is None:
+            known = ", ".join(sorted(self.contracts)) or "none"
+            raise ContractError(f"no contract {ref} in {self.contracts_dir} (it has: {known})")
+        if contract.composed:
+            raise ContractError(composed_refusal(ref))
+        return ref
 
     @property
     def name(self) -> str:
@@ -306,6 +315,9 @@ class Worker:
         missing = sorted(ref for ref in self._routes if ref not in contracts)
         if missing:
             raise ContractError(f"{contracts_dir} has no contract {', '.join(missing)}")
+        for ref in sorted(self._routes):
+            if contracts[ref].composed:
+                raise ContractError(f"{contracts_dir}: {composed_refusal(ref)}")
         self.contracts_dir, self.contracts = Path(contracts_dir).absolute(), contracts
         # Checked again: the same contract version may have another mode there. Updated in
         # place, so that the view `routes` gave out follows.

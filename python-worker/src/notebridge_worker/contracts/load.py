@@ -136,6 +136,7 @@ def load_contract(manifest_path: str | os.PathLike[str]) -> Contract:
             float(manifest["cache"]["ttl_seconds"]) if "cache" in manifest else None
         ),
         ack_wait_seconds=float(manifest.get("ack_wait_seconds") or DEFAULT_ACK_WAIT_SECONDS),
+        compose=manifest.get("compose"),
         request_integers=schemas.integer_plan(roles["request"]),
     )
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from typing import Any
 
+from notebridge_worker.contracts.compose import compose_problems
 from notebridge_worker.contracts.model import (
     JOB,
     MAX_ACK_WAIT_SECONDS,
@@ -15,6 +15,8 @@ from notebridge_worker.contracts.model import (
     STREAM,
     SUPPORTED_MODES,
     SYNC,
+    is_integer,
+    is_number,
 )
 
 MANIFEST_FIELDS = frozenset(
@@ -40,6 +42,8 @@ MANIFEST_FIELDS = frozenset(
         "repair",
         # Sync mode only: a deterministic contract's replies are cached.
         "cache",
+        # Sync and job modes: composed at the gateway from other contracts (compose.py).
+        "compose",
     }
 )
 
@@ -66,15 +70,16 @@ def manifest_problems(manifest: Any) -> list[str]:
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         problems.append(f"/name: {name!r} must match {NAME_PATTERN.pattern}")
     version = manifest.get("version")
-    if not _is_int(version) or version < 1:
+    if not is_integer(version) or version < 1:
         problems.append(f"/version: {version!r} must be an integer >= 1")
     if not isinstance(manifest.get("description", ""), str):
         problems.append("/description: must be a string")
     mode = manifest.get("mode")
     timeout = manifest.get("timeout_seconds")
-    problems.extend(_mode_problems(manifest, mode, timeout if _is_number(timeout) else 0))
+    problems.extend(_mode_problems(manifest, mode, timeout if is_number(timeout) else 0))
     limit = MAX_JOB_TIMEOUT_SECONDS if mode == JOB else MAX_TIMEOUT_SECONDS
-    if not _is_number(timeout) or not 0 < timeout <= limit:
+    valid_timeout = is_number(timeout) and 0 < timeout <= limit
+    if not valid_timeout:
         problems.append(f"/timeout_seconds: {timeout!r} must be > 0 and <= {limit}")
     if not isinstance(manifest.get("deprecated", False), bool):
         problems.append("/deprecated: must be true or false")
@@ -88,6 +93,7 @@ def manifest_problems(manifest: Any) -> list[str]:
         ):
             problems.append(f"/{key}: must be a path relative to the manifest")
     problems.extend(_repair_problems(manifest, mode))
+    problems.extend(compose_problems(manifest, mode, timeout if valid_timeout else None))
     examples = manifest.get("examples")
     if not isinstance(examples, list) or not examples:
         problems.append("/examples: a contract needs at least one example")
@@ -118,7 +124,7 @@ def _mode_problems(manifest: dict[str, Any], mode: Any, timeout: Any) -> list[st
     max_attempts, ack_wait = manifest.get("max_attempts"), manifest.get("ack_wait_seconds")
     if chunk_schema is not None and not isinstance(chunk_schema, str):
         problems.append("/chunk_schema: must be a path relative to the manifest")
-    if idle_timeout is not None and not _is_number(idle_timeout):
+    if idle_timeout is not None and not is_number(idle_timeout):
         problems.append("/idle_timeout_seconds: must be a number")
         idle_timeout = None
     if merge is not None and not (
@@ -127,10 +133,10 @@ def _mode_problems(manifest: dict[str, Any], mode: Any, timeout: Any) -> list[st
     ):
         problems.append('/merge: must be an object: {"concat": field} or {"collect": field}')
         merge = None
-    if max_attempts is not None and not _is_int(max_attempts):
+    if max_attempts is not None and not is_integer(max_attempts):
         problems.append("/max_attempts: must be an integer")
         max_attempts = None
-    if ack_wait is not None and not _is_number(ack_wait):
+    if ack_wait is not None and not is_number(ack_wait):
         problems.append("/ack_wait_seconds: must be a number")
         ack_wait = None
 
@@ -187,7 +193,7 @@ def _repair_problems(manifest: dict[str, Any], mode: Any) -> list[str]:
             if mode != SYNC:
                 problems.append(f"/cache: cache is for mode {SYNC!r} only")
             ttl = cache.get("ttl_seconds")
-            if not _is_number(ttl) or not 0 < ttl <= MAX_CACHE_TTL_SECONDS:
+            if not is_number(ttl) or not 0 < ttl <= MAX_CACHE_TTL_SECONDS:
                 problems.append(
                     f"/cache/ttl_seconds: {ttl!r} must be > 0 and <= {MAX_CACHE_TTL_SECONDS}"
                 )
@@ -217,23 +223,15 @@ def _repair_mode_problems(repair: dict[str, Any], mode: Any) -> list[str]:
             )
         return problems
     attempts = repair.get("max_attempts")
-    if not _is_int(attempts) or not MIN_REPAIR_ATTEMPTS <= attempts <= MAX_REPAIR_ATTEMPTS:
+    if not is_integer(attempts) or not MIN_REPAIR_ATTEMPTS <= attempts <= MAX_REPAIR_ATTEMPTS:
         problems.append(
             f"/repair/max_attempts: {attempts!r} must be an integer >= "
             f"{MIN_REPAIR_ATTEMPTS} and <= {MAX_REPAIR_ATTEMPTS}"
         )
     tokens = repair.get("max_tokens", 0)
-    if not _is_int(tokens) or tokens < 0:
+    if not is_integer(tokens) or tokens < 0:
         problems.append(f"/repair/max_tokens: {tokens!r} must be an integer >= 0")
     cost = repair.get("max_cost", 0)
-    if not _is_number(cost) or cost < 0:
+    if not is_number(cost) or cost < 0:
         problems.append(f"/repair/max_cost: {cost!r} must be a number >= 0 (0: no bound)")
     return problems
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,16 @@ DEFAULT_MAX_ATTEMPTS = 3
 
 
 DEFAULT_ACK_WAIT_SECONDS = 30.0
+
+
+def is_integer(value: Any) -> bool:
+    """A JSON integer as a manifest holds it: not a bool, and not 2.0, as Go's int is not."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    """A JSON number as a manifest holds it (exact: a fraction is a Decimal)."""
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
 
 
 class ContractError(Exception):
@@ -157,6 +168,9 @@ class Contract:
     """How a reply that breaks the contract is repaired (sync and job modes); None: it is not."""
     cache_ttl_seconds: float | None = None
     """A deterministic sync contract's replies may be served again by the gateway this long."""
+    compose: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    """A composed contract's ``compose`` member as the manifest writes it: the gateway runs
+    its steps, calling other contracts; None for a contract that workers serve."""
     request_integers: integers.Convert | None = field(default=None, repr=False, compare=False)
     """Turns 2.0 into 2 where the request schema says integer (notebridge_worker.integers);
     None when it says integer nowhere."""
@@ -165,6 +179,11 @@ class Contract:
     def ref(self) -> str:
         """The protocol's name of this contract version, e.g. ``summarize/v1``."""
         return contract_ref(self.name, self.version)
+
+    @property
+    def composed(self) -> bool:
+        """Whether the gateway composes this contract from others: no worker serves it."""
+        return self.compose is not None
 
     def request_violations(self, instance: Any) -> list[Violation]:
         """Return every way ``instance`` breaks the request schema, [] if it is valid."""
