@@ -36,10 +36,14 @@ func callComposed(c *fiber.Ctx, b *broker, acc *accountant, log *slog.Logger, k 
 	total := spent.total()
 	total.setHeaders(c)
 	var p *Problem
+	outcomes := reply.Outcomes()
 	if err != nil {
 		p = composeProblem(log, k.ct, k.requestID, err)
+		outcomes = p.Branches
 	}
-	tracked(c).metrics.accounted(k.ct, total, p)
+	m := tracked(c).metrics
+	m.accounted(k.ct, total, p)
+	m.composed(k.ct, outcomes)
 	if p != nil {
 		return p
 	}

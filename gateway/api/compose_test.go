@@ -256,6 +256,10 @@ func TestComposedCallRetriesAFailedBranchAlone(t *testing.T) {
 	if a.calls.Load() != 2 || b.calls.Load() != 1 || c.calls.Load() != 1 {
 		t.Errorf("calls a, b, c = %d, %d, %d; want 2, 1, 1", a.calls.Load(), b.calls.Load(), c.calls.Load())
 	}
+	metrics := string(g.do(t, "GET", "/metrics", "").body)
+	if want := `notebridge_composition_branches_total{contract="all",outcome="succeeded",step="fan",version="1"} 3`; !strings.Contains(metrics, want) {
+		t.Errorf("/metrics lacks %s", want)
+	}
 }
 
 func TestComposedMapCallsOncePerItemWithinItsBounds(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/notebridge/notebridge/gateway/compose"
 	"github.com/notebridge/notebridge/gateway/contracts"
 	"github.com/notebridge/notebridge/gateway/wire"
 )
@@ -43,6 +44,7 @@ type Metrics struct {
 	cost       *prometheus.CounterVec
 	models     *labelSet
 	cache      *prometheus.CounterVec
+	branches   *prometheus.CounterVec
 }
 
 // NewMetrics registers the gateway's metrics for reg's contracts, NATS's
@@ -109,8 +111,12 @@ func NewMetrics(reg *contracts.Registry, nc *nats.Conn) *Metrics {
 		Name: "notebridge_cache_requests_total",
 		Help: "Calls of contracts with a reply cache, by result: hit, miss, bypass (Cache-Control: no-cache or no-store).",
 	}, []string{"contract", "version", "result"})
+	m.branches = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "notebridge_composition_branches_total",
+		Help: "Branch calls of composed contracts' sync calls (a map step's items included), by step and outcome: succeeded, failed.",
+	}, []string{"contract", "version", "step", "outcome"})
 	m.reg.MustRegister(m.requests, m.duration, m.gateway, m.firstChunk, m.inflight, m.validation, m.noWorker, m.timeouts, m.shed,
-		m.attempts, m.repairs, m.tokens, m.cost, m.cache,
+		m.attempts, m.repairs, m.tokens, m.cost, m.cache, m.branches,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "notebridge_nats_connected",
@@ -237,5 +243,16 @@ func (q *jobQueues) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		ch <- prometheus.MustNewConstMetric(q.desc, prometheus.GaugeValue, float64(info.NumPending), ct.Name, strconv.Itoa(ct.Version))
+	}
+}
+
+// composed counts how the branches of a composed call ended.
+func (m *Metrics) composed(ct *contracts.Contract, outcomes []compose.Outcome) {
+	if m == nil {
+		return
+	}
+	version := strconv.Itoa(ct.Version)
+	for _, o := range outcomes {
+		m.branches.WithLabelValues(ct.Name, version, o.Step, o.Outcome).Inc()
 	}
 }

@@ -72,6 +72,14 @@ type Reply struct {
 	Branches  []Outcome       `json:"branches"`
 }
 
+// Outcomes are the reply's branch outcomes; none for a nil reply.
+func (r *Reply) Outcomes() []Outcome {
+	if r == nil {
+		return nil
+	}
+	return r.Branches
+}
+
 // StepError is a step whose require was not met: the composition fails
 // with the problem of its first failed branch (Cause).
 type StepError struct {
