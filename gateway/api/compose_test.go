@@ -27,7 +27,7 @@ import (
 // composeContracts writes three worker-served contracts a, b and c (text
 // in, text out) and sync compositions of them; with jobs, the composed job
 // contract pair/v1 too.
-func composeContracts(t *testing.T, jobs bool) string {
+func composeContracts(t testing.TB, jobs bool) string {
 	t.Helper()
 	dir := t.TempDir()
 	worker := func(name string) string {
