@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from typing import Any, TypeVar
 
 from notebridge_client import AuthenticatedClient
+from notebridge_client.api.answer import call_answer_v1
+from notebridge_client.api.embed import submit_embed_v1
 from notebridge_client.api.generate import call_generate_v1
 from notebridge_client.api.iris import call_iris_v1
 from notebridge_client.api.jobs import get_job
@@ -21,6 +23,9 @@ from notebridge_client.api.report import submit_report_v1
 from notebridge_client.api.sentiment import call_sentiment_latest, call_sentiment_v1
 from notebridge_client.api.summarize import call_summarize_v1
 from notebridge_client.models import (
+    AnswerV1Request,
+    EmbedResult,
+    EmbedV1Request,
     GenerateV1ChunkEvent,
     GenerateV1EndEvent,
     GenerateV1ErrorEvent,
@@ -131,6 +136,36 @@ def main(base_url: str, api_key: str) -> None:
         reviews = job.result.reviews if isinstance(job.result, ReviewReport) else None
         report(
             "report job", submitted.status_code, {"status": job.status.value, "reviews": reviews}
+        )
+
+        # RAG beside the product database: an answer with its citations, then a job that
+        # re-embeds a product at its current version.
+        question = AnswerV1Request(
+            tenant="acme", question="Will the tent keep me dry in heavy rain?", top_k=4
+        )
+        answer = call_answer_v1.sync_detailed(client=client, body=question)
+        quotes = [citation.quote for citation in parsed("answer", answer).citations]
+        attempts = answer.headers.get("Notebridge-Attempts")
+        report("answer", answer.status_code, {"attempts": attempts, "quotes": quotes})
+        submitted = submit_embed_v1.sync_detailed(
+            client=client, body=EmbedV1Request(product_id=2, tenant="acme", source_version=1)
+        )
+        accepted = parsed("embed", submitted)
+        job = parsed("job", get_job.sync_detailed(client=client, id=accepted.id))
+        for _ in range(200):
+            if job.status in FINAL:
+                break
+            time.sleep(0.05)
+            job = parsed("job", get_job.sync_detailed(client=client, id=accepted.id))
+        embedded = job.result if isinstance(job.result, EmbedResult) else None
+        report(
+            "embed job",
+            submitted.status_code,
+            {
+                "status": job.status.value,
+                "outcome": embedded.outcome.value if embedded else None,
+                "chunks": embedded.chunks if embedded else None,
+            },
         )
 
         # A request that breaks its contract: a typed problem+json.

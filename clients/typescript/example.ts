@@ -97,7 +97,35 @@ async function main(): Promise<void> {
     if (job && ["succeeded", "failed", "cancelled"].includes(job.status)) break;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  report("report job", accepted.response.status, { status: job?.status, reviews: job?.result?.reviews });
+  const reviews = job?.result && "reviews" in job.result ? job.result.reviews : undefined;
+  report("report job", accepted.response.status, { status: job?.status, reviews });
+
+  // RAG beside the product database: an answer with its citations, then a job that
+  // re-embeds a product at its current version.
+  const answer = await gateway.POST("/api/answer/v1", {
+    body: { tenant: "acme", question: "Will the tent keep me dry in heavy rain?", top_k: 4 },
+  });
+  report("answer", answer.response.status, {
+    attempts: answer.response.headers.get("Notebridge-Attempts"),
+    quotes: answer.data?.citations.map((c) => c.quote),
+  });
+  const embedding = await gateway.POST("/api/embed/v1/jobs", {
+    body: { product_id: 2, tenant: "acme", source_version: 1 },
+  });
+  if (!embedding.data) throw new Error(`submitting the embed job: ${embedding.error?.type}`);
+  let embedded: Job | undefined;
+  for (let i = 0; i < 200; i++) {
+    const got = await gateway.GET("/jobs/{id}", { params: { path: { id: embedding.data.id } } });
+    embedded = got.data;
+    if (embedded && ["succeeded", "failed", "cancelled"].includes(embedded.status)) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const outcome = embedded?.result && "outcome" in embedded.result ? embedded.result : undefined;
+  report("embed job", embedding.response.status, {
+    status: embedded?.status,
+    outcome: outcome?.outcome,
+    chunks: outcome?.chunks,
+  });
 
   // A request that breaks its contract: a typed problem+json.
   const invalid = await gateway.POST("/api/sentiment/v1", { body: { text: "" } });

@@ -42,15 +42,24 @@ func gatewayVariables() map[string]bool {
 }
 
 func TestComposeFile(t *testing.T) {
-	if _, err := loadCompose(t); err == nil || !strings.Contains(err.Error(), "NOTEBRIDGE_NATS_GATEWAY_PASSWORD") {
-		t.Errorf("without the NATS passwords: %v; want an error naming the variable", err)
+	passwords := []string{
+		"NOTEBRIDGE_NATS_GATEWAY_PASSWORD=gw-secret",
+		"NOTEBRIDGE_NATS_WORKER_PASSWORD=wk-secret",
+		"NOTEBRIDGE_POSTGRES_PASSWORD=pg-secret",
 	}
-	p, err := loadCompose(t, "NOTEBRIDGE_NATS_GATEWAY_PASSWORD=gw-secret", "NOTEBRIDGE_NATS_WORKER_PASSWORD=wk-secret")
+	for i, missing := range passwords {
+		name, _, _ := strings.Cut(missing, "=")
+		others := slices.Delete(slices.Clone(passwords), i, i+1)
+		if _, err := loadCompose(t, others...); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("without %s: %v; want an error naming the variable", name, err)
+		}
+	}
+	p, err := loadCompose(t, passwords...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	nodes := []string{"nats-1", "nats-2", "nats-3"}
-	for _, name := range append(slices.Clone(nodes), "gateway-1", "gateway-2", "worker") {
+	for _, name := range append(slices.Clone(nodes), "gateway-1", "gateway-2", "worker", "postgres", "answer", "embed", "outbox-relay") {
 		if _, err := p.GetService(name); err != nil {
 			t.Errorf("service %s: %v", name, err)
 		}
@@ -97,6 +106,28 @@ func TestComposeFile(t *testing.T) {
 				if len(s.Ports) != 1 || s.Ports[0].Target != 8080 {
 					t.Errorf("ports %v; want one, to 8080", s.Ports)
 				}
+			case s.Name == "postgres": // the RAG example's database (docs/patterns.md)
+				if s.HealthCheck == nil || len(s.HealthCheck.Test) == 0 {
+					t.Error("PostgreSQL without a healthcheck")
+				}
+				if pw := s.Environment["POSTGRES_PASSWORD"]; pw == nil || *pw != "pg-secret" {
+					t.Error("PostgreSQL does not get its password from NOTEBRIDGE_POSTGRES_PASSWORD")
+				}
+			case s.Name == "outbox-relay": // submits embed jobs over HTTP: a database, a gateway, no NATS
+				if db := s.Environment["NOTEBRIDGE_RAG_DATABASE_URL"]; db == nil || !strings.Contains(*db, ":pg-secret@postgres:5432/") {
+					t.Error("the relay does not reach PostgreSQL with its password")
+				}
+				if gw := s.Environment["NOTEBRIDGE_GATEWAY_URL"]; gw == nil || !strings.HasPrefix(*gw, "http://gateway-") {
+					t.Error("the relay does not reach a gateway")
+				}
+				for _, need := range []string{"postgres", "gateway-1"} {
+					if _, ok := s.DependsOn[need]; !ok {
+						t.Errorf("the relay starts before %s is healthy", need)
+					}
+				}
+				if len(s.Ports) != 0 {
+					t.Error("the relay publishes a port: it needs none")
+				}
 			default: // a worker
 				url := *s.Environment["NOTEBRIDGE_NATS_URL"]
 				if !strings.Contains(url, "nats://worker:wk-secret@nats-1:4222") {
@@ -104,6 +135,9 @@ func TestComposeFile(t *testing.T) {
 				}
 				if len(s.Ports) != 0 {
 					t.Error("a worker publishes a port: it needs none")
+				}
+				if db := s.Environment["NOTEBRIDGE_RAG_DATABASE_URL"]; db != nil && !strings.Contains(*db, ":pg-secret@postgres:5432/") {
+					t.Errorf("NOTEBRIDGE_RAG_DATABASE_URL %q: want PostgreSQL with its password", *db)
 				}
 			}
 		})

@@ -16,20 +16,32 @@ from .conftest import GATEWAY_BIN, REPO
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
+# Services of the worker image that run a worker; the RAG example's outbox relay runs on it too,
+# with an entrypoint of its own.
 WORKERS = [
-    name for name, svc in SERVICES.items() if "python-worker/Dockerfile" in str(svc.get("build"))
+    name
+    for name, svc in SERVICES.items()
+    if "python-worker/Dockerfile" in str(svc.get("build")) and "entrypoint" not in svc
 ]
+RELAY = REPO / "python-worker" / "examples" / "rag" / "outbox_relay.py"
+# What the RAG example's worker modules read (examples/rag/catalog.py, embedder.py).
+RAG_VARIABLES = {"NOTEBRIDGE_RAG_DATABASE_URL", "NOTEBRIDGE_EMBEDDER"}
+# The variables of the official postgres image (its documentation) that the stack sets.
+POSTGRES_IMAGE_VARIABLES = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"}
 
 
 def known_variables() -> set[str]:
-    """The NOTEBRIDGE_* variables the gateway and the worker CLI document in their --help."""
+    """The NOTEBRIDGE_* variables the gateway, the worker CLI and the outbox relay document in
+    their --help, and those the RAG example's workers read."""
     gateway = subprocess.run([str(GATEWAY_BIN), "serve", "-h"], capture_output=True, text=True)
     worker = subprocess.run(
         [str(Path(sys.executable).parent / "notebridge-worker"), "run", "--help"],
         capture_output=True,
         text=True,
     )
-    return set(re.findall(r"NOTEBRIDGE_[A-Z_]+", gateway.stdout + gateway.stderr + worker.stdout))
+    relay = subprocess.run([sys.executable, str(RELAY), "--help"], capture_output=True, text=True)
+    helps = gateway.stdout + gateway.stderr + worker.stdout + relay.stdout
+    return set(re.findall(r"NOTEBRIDGE_[A-Z_]+", helps)) | RAG_VARIABLES
 
 
 NODES = ["nats-1", "nats-2", "nats-3"]
@@ -81,6 +93,8 @@ def test_every_build_names_files_that_exist(name):
 def test_every_variable_is_one_the_programs_read(name):
     """Our programs' variables are in their --help; a NATS node's, in its config file."""
     known = known_variables() | set(re.findall(r"\$([A-Z_]+)", NATS_CONF))
+    if SERVICES[name].get("image", "").startswith("pgvector/pgvector:"):
+        known |= POSTGRES_IMAGE_VARIABLES
     unknown = set(SERVICES[name].get("environment", {})) - known
     assert not unknown, f"{name} sets variables nothing reads: {unknown}"
 
@@ -107,10 +121,36 @@ def test_a_worker_that_dies_is_restarted(name):
 
 
 def test_every_example_contract_has_a_worker_in_the_stack():
-    """Each contracts/<name>.vN.json is served by the example of that name."""
+    """Each contracts/<name>.vN.json is served by the example of that name (a composed contract
+    has no worker: the gateway runs it)."""
     served = {Path(SERVICES[name]["command"][0].partition(":")[0]).stem for name in WORKERS}
-    contracts = {path.name.split(".")[0] for path in (REPO / "contracts").glob("*.json")}
+    contracts = {
+        path.name.split(".")[0]
+        for path in (REPO / "contracts").glob("*.json")
+        if "compose" not in json.loads(path.read_text())
+    }
     assert served == contracts
+
+
+def test_the_rag_example_has_its_database_and_relay():
+    """PostgreSQL with pgvector, loaded with the example's schema and seed on its first start,
+    on loopback only; the relay runs the example's module against it and the first gateway."""
+    postgres = SERVICES["postgres"]
+    assert postgres["image"].startswith("pgvector/pgvector:")
+    assert postgres["ports"] == ["127.0.0.1:5432:5432"]
+    mounted = [volume.split(":")[0] for volume in postgres["volumes"]]
+    for script in ("schema.sql", "seed.sql"):
+        assert f"./python-worker/examples/rag/{script}" in mounted
+        assert (REPO / "python-worker" / "examples" / "rag" / script).is_file()
+    relay = SERVICES["outbox-relay"]
+    assert relay["entrypoint"] == ["python", "python-worker/examples/rag/outbox_relay.py"]
+    assert relay["environment"]["NOTEBRIDGE_GATEWAY_URL"] == "http://gateway-1:8080"
+    database = "postgresql://notebridge:${NOTEBRIDGE_POSTGRES_PASSWORD}@postgres:5432/notebridge"
+    for name in ("answer", "embed", "outbox-relay"):
+        assert SERVICES[name]["environment"]["NOTEBRIDGE_RAG_DATABASE_URL"] == database, name
+    example = (REPO / "deploy" / "compose.env.example").read_text()
+    for variable in ("NOTEBRIDGE_POSTGRES_PASSWORD", "NOTEBRIDGE_RELAY_API_KEY"):
+        assert f"\n{variable}=" in example
 
 
 def test_gateways_join_every_node_and_publish_only_on_loopback():
@@ -142,8 +182,10 @@ def test_every_service_restarts_and_says_when_it_is_healthy(name):
 def test_services_wait_for_what_they_need_to_be_healthy(name):
     needs = SERVICES[name].get("depends_on", {})
     assert all(cond == {"condition": "service_healthy"} for cond in needs.values()), name
-    if name not in NODES:
+    if name not in [*NODES, "postgres"]:  # those need nothing
         assert needs, f"{name} starts before NATS is ready"
+    if "NOTEBRIDGE_RAG_DATABASE_URL" in SERVICES[name].get("environment", {}):
+        assert "postgres" in needs, f"{name} starts before PostgreSQL is ready"
 
 
 def test_the_images_run_as_non_root_users():

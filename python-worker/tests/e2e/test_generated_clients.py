@@ -21,7 +21,8 @@ from referencing.jsonschema import DRAFT202012
 
 from notebridge_worker.testing import run_worker_process
 
-from .conftest import GATEWAY_BIN, REPO, Gateway, events, start_gateway, stop, wait_until
+from .conftest import GATEWAY_BIN, REPO, Gateway, Postgres, events, start_gateway, stop, wait_until
+from .ragstack import create_database, drop_database, rag_stack
 
 CLIENTS = REPO / "clients"
 CONTRACTS = REPO / "contracts"
@@ -50,6 +51,22 @@ EXPECTED = [
     },
     {"call": "report job", "status": 202, "body": {"status": "succeeded", "reviews": 40}},
     {
+        "call": "answer",
+        "status": 200,
+        "body": {
+            "attempts": "1",
+            "quotes": [
+                "The flysheet is rated to 3000 mm of water, so the tent stays dry in steady rain.",
+                "A waterproof membrane keeps your feet dry in rain and shallow streams.",
+            ],
+        },
+    },
+    {
+        "call": "embed job",
+        "status": 202,
+        "body": {"status": "succeeded", "outcome": "embedded", "chunks": 3},
+    },
+    {
         "call": "sentiment invalid",
         "status": 422,
         "body": {"type": "urn:notebridge:problem:invalid-request", "where": ["/text"]},
@@ -58,12 +75,13 @@ EXPECTED = [
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+def stack(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     """The gateway with the shipped contracts, API keys required (as in production), and every
-    example worker."""
-    gateway = start_gateway(
-        tmp_path_factory.mktemp("clients"), "--auth", "keys", contracts_dir=CONTRACTS
-    )
+    example worker; the RAG example's with its database and its relay, which has a key of its
+    own for embed jobs only."""
+    tmp = tmp_path_factory.mktemp("clients")
+    database_url = create_database(postgres, "rag_clients")
+    gateway = start_gateway(tmp, "--auth", "keys", contracts_dir=CONTRACTS)
     try:
         with ExitStack() as workers:
             for target in WORKERS:
@@ -72,9 +90,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
                         target, gateway.nats_url, CONTRACTS, cwd=EXAMPLES, timeout=60
                     )
                 )
+            relay_key = issue_key(gateway, "outbox-relay", "embed")
+            workers.enter_context(rag_stack(gateway, database_url, tmp, api_key=relay_key))
             yield gateway
     finally:
         stop(gateway.proc)
+        drop_database(postgres, "rag_clients")
 
 
 def issue_key(gateway: Gateway, name: str, contracts: str) -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,11 +36,16 @@ def running(pid: int) -> bool:
 def test_make_run_replaces_a_worker_that_dies_and_keeps_serving(tmp_path: Path) -> None:
     listen = f"127.0.0.1:{free_port()}"
     base = f"http://{listen}"
+    # As root, PostgreSQL runs as the postgres OS user, which must reach its folder.
+    pg_dir = Path(tempfile.mkdtemp(prefix="notebridge-run-pg-")) / "postgres"
+    pg_dir.parent.chmod(0o755)
     env = {
         **os.environ,
         "NOTEBRIDGE_LISTEN": listen,
         "NOTEBRIDGE_NATS_PORT": str(free_port()),
         "NOTEBRIDGE_DATA_DIR": str(tmp_path / "data"),
+        "NOTEBRIDGE_PG_DIR": str(pg_dir),
+        "NOTEBRIDGE_PG_PORT": str(free_port()),
     }
     log_path = tmp_path / "run.log"
     # A session of its own: whatever happens, the test can end the script and its processes.
@@ -51,7 +58,12 @@ def test_make_run_replaces_a_worker_that_dies_and_keeps_serving(tmp_path: Path) 
         start_new_session=True,
     )
     try:
-        wait_until(lambda: "notebridge is up" in log_path.read_text(), "make run", timeout=120)
+        wait_until(
+            lambda: "notebridge is up" in log_path.read_text() or script.poll() is not None,
+            "make run",
+            timeout=120,
+        )
+        assert script.poll() is None, log_path.read_text()
 
         # The tokens worker kills itself (SIGKILL) after its first chunk, as asked.
         with httpx.stream(
@@ -84,6 +96,12 @@ def test_make_run_replaces_a_worker_that_dies_and_keeps_serving(tmp_path: Path) 
         assert reply.json() == {"text": "a b c "}
         assert script.poll() is None, log_path.read_text()
 
+        # The RAG example's line: an answer from its database, which was indexed before "up".
+        question = {"tenant": "acme", "question": "Will the tent keep me dry in heavy rain?"}
+        answer = httpx.post(f"{base}/api/answer", json=question, timeout=10)
+        assert answer.status_code == 200, answer.text
+        assert "3000 mm" in answer.json()["answer"]
+
         # Its supervisor said which worker died, how, and started another.
         log = log_path.read_text()
         tokens_pids = [pid for target, pid in started_workers(log) if "tokens" in target]
@@ -98,9 +116,14 @@ def test_make_run_replaces_a_worker_that_dies_and_keeps_serving(tmp_path: Path) 
         except subprocess.TimeoutExpired:
             os.killpg(script.pid, signal.SIGKILL)
             status = script.wait()
-    # Ctrl-C (or a TERM) stops everything it started.
+        postgres_left = (pg_dir / "data" / "postmaster.pid").exists()
+        if postgres_left:  # stop it before failing: it is not the test's to leave behind
+            subprocess.run(["bash", str(REPO / "scripts" / "postgres.sh"), "stop", str(pg_dir)])
+        shutil.rmtree(pg_dir.parent, ignore_errors=True)
+    # Ctrl-C (or a TERM) stops everything it started, PostgreSQL included.
     assert status == 143, log_path.read_text()
+    assert not postgres_left, "PostgreSQL outlived make run"
     workers = started_workers(log_path.read_text())
-    assert len(workers) == 9, workers  # eight, and the tokens worker's successor
+    assert len(workers) == 11, workers  # ten, and the tokens worker's successor
     for _, pid in workers:
         assert not running(pid), f"worker {pid} outlived make run"
