@@ -146,6 +146,10 @@ the same question is answered from version 2 (source_version 2, the new text):
   scripts/postgres.sh psql $pg_dir -c "UPDATE products SET description = 'A two-person tent that weighs 1.6 kg packed. The new flysheet is rated to 5000 mm of water, so the tent stays dry in a downpour.' WHERE sku = 'SUMMIT-2'"
   curl -s -XPOST $base/api/answer -H 'Content-Type: application/json' -d '{"tenant": "acme", "question": "Will the tent keep me dry in heavy rain?"}'
 
+Composition at the gateway (no worker of its own): summarize and sentiment in parallel, then sentiment
+for each sentence of the summary, merged into one result with how every branch ended:
+  curl -s -XPOST $base/api/review_analysis -H 'Content-Type: application/json' -d '{"text": "The battery is great and lasts all week. The strap broke after one day. Shipping was fast.", "max_sentences": 2}'
+
 A deterministic contract answered from the reply cache the second time (Notebridge-Cache: hit):
   curl -si -XPOST $base/api/sentiment -H 'Content-Type: application/json' -d '{"text": "Great value"}'
 

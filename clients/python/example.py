@@ -20,6 +20,7 @@ from notebridge_client.api.generate import call_generate_v1
 from notebridge_client.api.iris import call_iris_v1
 from notebridge_client.api.jobs import get_job
 from notebridge_client.api.report import submit_report_v1
+from notebridge_client.api.review_analysis import call_review_analysis_v1
 from notebridge_client.api.sentiment import call_sentiment_latest, call_sentiment_v1
 from notebridge_client.api.summarize import call_summarize_v1
 from notebridge_client.models import (
@@ -34,6 +35,7 @@ from notebridge_client.models import (
     JobAccepted,
     JobStatus,
     Problem,
+    ReviewAnalysisV1Request,
     ReviewReport,
     ReviewReportRequest,
     ReviewReportRequestLabel,
@@ -165,6 +167,24 @@ def main(base_url: str, api_key: str) -> None:
                 "status": job.status.value,
                 "outcome": embedded.outcome.value if embedded else None,
                 "chunks": embedded.chunks if embedded else None,
+            },
+        )
+
+        # A contract composed at the gateway: summarize and sentiment in parallel, then
+        # sentiment once per sentence of the summary, merged, with how each branch ended.
+        review = ReviewAnalysisV1Request(
+            text="The battery is great and lasts all week. The strap broke after one day.",
+            max_sentences=2,
+        )
+        composed = call_review_analysis_v1.sync_detailed(client=client, body=review)
+        analysis = parsed("review_analysis", composed)
+        report(
+            "review_analysis",
+            composed.status_code,
+            {
+                "completed": analysis.completed,
+                "sentences": [s.label.value for s in analysis.result.sentence_sentiments],
+                "branches": [b.outcome.value for b in analysis.branches],
             },
         )
 

@@ -127,6 +127,21 @@ async function main(): Promise<void> {
     chunks: outcome?.chunks,
   });
 
+  // A contract composed at the gateway: summarize and sentiment in parallel, then sentiment
+  // once per sentence of the summary, merged, with how each branch ended.
+  const composed = await gateway.POST("/api/review_analysis/v1", {
+    body: {
+      text: "The battery is great and lasts all week. The strap broke after one day.",
+      max_sentences: 2,
+    },
+  });
+  if (!composed.data) throw new Error(`review_analysis: ${composed.error?.type}`);
+  report("review_analysis", composed.response.status, {
+    completed: composed.data.completed,
+    sentences: composed.data.result.sentence_sentiments.map((s) => s.label),
+    branches: composed.data.branches.map((b) => b.outcome),
+  });
+
   // A request that breaks its contract: a typed problem+json.
   const invalid = await gateway.POST("/api/sentiment/v1", { body: { text: "" } });
   const problem: Problem | undefined = invalid.error;

@@ -67,6 +67,15 @@ EXPECTED = [
         "body": {"status": "succeeded", "outcome": "embedded", "chunks": 3},
     },
     {
+        "call": "review_analysis",
+        "status": 200,
+        "body": {
+            "completed": True,
+            "sentences": ["positive", "negative"],
+            "branches": ["succeeded"] * 4,
+        },
+    },
+    {
         "call": "sentiment invalid",
         "status": 422,
         "body": {"type": "urn:notebridge:problem:invalid-request", "where": ["/text"]},
