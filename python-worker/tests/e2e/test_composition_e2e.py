@@ -17,7 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from notebridge_worker.testing import run_nats_server
+
 from .conftest import (
+    GATEWAY_BIN,
     TEST_CONTRACTS,
     start_gateway,
     start_worker,
@@ -102,6 +105,14 @@ class CountingWorker:
 
     def texts(self) -> list[str]:
         return [json.loads(line)["text"] for line in self.log.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def nats_url() -> Iterator[str]:
+    """A NATS server of this module's own: its gateways create the job stream, which the
+    session's shared server must not have (test_jobs_e2e.py starts a worker without one)."""
+    with run_nats_server(GATEWAY_BIN) as url:
+        yield url
 
 
 @pytest.fixture
