@@ -127,10 +127,6 @@ func (r *JobRunner) consume(ct *contracts.Contract) error {
 	return err
 }
 
-// errSkip says a delivery is not to be run: the job is final, or the
-// message is a copy of one started already.
-var errSkip = errors.New("not to be run")
-
 // run is one delivery of a composed job.
 func (r *JobRunner) run(ct *contracts.Contract, store *jobs.Store, msg jetstream.Msg) {
 	id := msg.Headers().Get(wire.HeaderJobID)
@@ -156,22 +152,16 @@ func (r *JobRunner) run(ct *contracts.Contract, store *jobs.Store, msg jetstream
 	if err := r.nc.Flush(); err != nil {
 		return
 	}
-	_, err = store.Update(jobCtx, id, func(rec *jobs.Record) error {
-		if rec.Status.Final() || attempt <= rec.Attempts {
-			return errSkip
-		}
-		rec.Status, rec.Attempts = jobs.Running, attempt
-		return nil
-	})
+	err = store.Begin(jobCtx, id, attempt)
 	switch {
-	case errors.Is(err, errSkip), errors.Is(err, jobs.ErrNotFound):
+	case errors.Is(err, jobs.ErrNotToRun), errors.Is(err, jobs.ErrNotFound):
 		_ = msg.Ack()
 		return
 	case err != nil:
 		return // NATS trouble: JetStream delivers it again
 	}
 
-	stopBeat := heartbeat(msg, ct.AckWait)
+	stopBeat := jobs.Heartbeat(msg, ct.AckWait)
 	reply, runErr := Run(jobCtx, ct, msg.Data(), r.call, r.cps.For(id))
 	stopBeat()
 	switch {
@@ -195,22 +185,9 @@ func (r *JobRunner) run(ct *contracts.Contract, store *jobs.Store, msg jetstream
 	// ended at its timeout, and the outcome must still be stored.
 	writeCtx, done := context.WithTimeout(r.ctx, 15*time.Second)
 	defer done()
-	_, err = store.Update(writeCtx, id, func(rec *jobs.Record) error {
-		if rec.Status.Final() {
-			return errSkip // cancelled meanwhile
-		}
-		switch {
-		case jobErr == nil:
-			rec.Status, rec.Result, rec.Error = jobs.Succeeded, result, nil
-		case last:
-			rec.Status, rec.Error = jobs.Failed, jobErr
-		default:
-			rec.Status, rec.Error = jobs.Queued, jobErr
-		}
-		return nil
-	})
+	err = store.End(writeCtx, id, result, jobErr, last)
 	switch {
-	case err != nil && !errors.Is(err, errSkip):
+	case err != nil && !errors.Is(err, jobs.ErrNotToRun):
 		return // not stored: JetStream delivers it again
 	case jobErr != nil && !last && err == nil:
 		_ = msg.Nak() // the failed branches are tried again; the finished ones are checkpointed
@@ -233,23 +210,4 @@ func jobError(err error, jobCtx context.Context) *jobs.Error {
 	default:
 		return &jobs.Error{Code: wire.CodeInternal, Message: fmt.Sprintf("the composition failed: %v", err)}
 	}
-}
-
-// heartbeat tells JetStream the job is alive three times per ack wait
-// until the returned function is called.
-func heartbeat(msg jetstream.Msg, ackWait time.Duration) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(wire.HeartbeatInterval(ackWait))
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				_ = msg.InProgress()
-			}
-		}
-	}()
-	return func() { close(done) }
 }

@@ -181,18 +181,9 @@ func (w *JobWorker) run(msg jetstream.Msg) {
 	if err := w.nc.Flush(); err != nil { // the server has the subscription
 		return
 	}
-	_, err = w.store.Update(ctx, id, func(r *jobs.Record) error {
-		// A delivery counts only when it is further than the record: a
-		// lower count is a copy of the message, published again by an
-		// idempotent replay after the duplicate window.
-		if r.Status.Final() || attempt <= r.Attempts {
-			return errSkip
-		}
-		r.Status, r.Attempts = jobs.Running, attempt
-		return nil
-	})
+	err = w.store.Begin(ctx, id, attempt)
 	switch {
-	case errors.Is(err, errSkip), errors.Is(err, jobs.ErrNotFound):
+	case errors.Is(err, jobs.ErrNotToRun), errors.Is(err, jobs.ErrNotFound):
 		_ = msg.Ack()
 		return
 	case err != nil: // NATS trouble: JetStream delivers it again
@@ -200,7 +191,7 @@ func (w *JobWorker) run(msg jetstream.Msg) {
 	}
 	w.started(id, attempt)
 
-	stopBeat := w.heartbeat(msg)
+	stopBeat := jobs.Heartbeat(msg, w.ct.AckWait)
 	result, jobErr, died := w.handle(jobCtx, msg, id, attempt)
 	stopBeat()
 	if died {
@@ -211,47 +202,15 @@ func (w *JobWorker) run(msg jetstream.Msg) {
 		return
 	}
 	last := attempt >= w.ct.MaxAttempts
-	_, err = w.store.Update(ctx, id, func(r *jobs.Record) error {
-		if r.Status.Final() {
-			return errSkip // cancelled meanwhile: the result is not wanted
-		}
-		switch {
-		case jobErr == nil:
-			r.Status, r.Result, r.Error = jobs.Succeeded, result, nil
-		case last:
-			r.Status, r.Error = jobs.Failed, jobErr
-		default:
-			r.Status, r.Error = jobs.Queued, jobErr
-		}
-		return nil
-	})
+	err = w.store.End(ctx, id, result, jobErr, last)
 	switch {
-	case err != nil && !errors.Is(err, errSkip):
+	case err != nil && !errors.Is(err, jobs.ErrNotToRun):
 		return // the record is not stored: let JetStream deliver it again
 	case jobErr != nil && !last && err == nil:
 		_ = msg.Nak()
 	default:
 		_ = msg.Ack()
 	}
-}
-
-// heartbeat tells JetStream the job is alive three times per ack wait
-// (wire.HeartbeatInterval) until the returned function is called.
-func (w *JobWorker) heartbeat(msg jetstream.Msg) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(wire.HeartbeatInterval(w.ct.AckWait))
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				_ = msg.InProgress()
-			}
-		}
-	}()
-	return func() { close(done) }
 }
 
 // handle runs the job test contract's steps; died says the attempt is to
