@@ -32,6 +32,7 @@ from notebridge_client.models import (
     GenerateV1ErrorEvent,
     GenerateV1Request,
     IrisV1Request,
+    Job,
     JobAccepted,
     JobStatus,
     Problem,
@@ -86,6 +87,17 @@ def parsed(call: str, response: Response[T | Problem]) -> T:
     return response.parsed
 
 
+def finished(client: AuthenticatedClient, job_id: str) -> Job:
+    """The job's record once it is final (or after ten seconds)."""
+    job = parsed("job", get_job.sync_detailed(client=client, id=job_id))
+    for _ in range(200):
+        if job.status in FINAL:
+            break
+        time.sleep(0.05)
+        job = parsed("job", get_job.sync_detailed(client=client, id=job_id))
+    return job
+
+
 def main(base_url: str, api_key: str) -> None:
     with AuthenticatedClient(base_url=base_url, token=api_key) as client:
         text = "NATS moves messages. Workers join queue groups. The gateway checks every request."
@@ -129,12 +141,7 @@ def main(base_url: str, api_key: str) -> None:
             body=ReviewReportRequest(label=ReviewReportRequestLabel.NEGATIVE, top=3, delay_ms=0),
         )
         accepted: JobAccepted = parsed("report", submitted)
-        job = parsed("job", get_job.sync_detailed(client=client, id=accepted.id))
-        for _ in range(200):
-            if job.status in FINAL:
-                break
-            time.sleep(0.05)
-            job = parsed("job", get_job.sync_detailed(client=client, id=accepted.id))
+        job = finished(client, accepted.id)
         reviews = job.result.reviews if isinstance(job.result, ReviewReport) else None
         report(
             "report job", submitted.status_code, {"status": job.status.value, "reviews": reviews}
@@ -153,12 +160,7 @@ def main(base_url: str, api_key: str) -> None:
             client=client, body=EmbedV1Request(product_id=2, tenant="acme", source_version=1)
         )
         accepted = parsed("embed", submitted)
-        job = parsed("job", get_job.sync_detailed(client=client, id=accepted.id))
-        for _ in range(200):
-            if job.status in FINAL:
-                break
-            time.sleep(0.05)
-            job = parsed("job", get_job.sync_detailed(client=client, id=accepted.id))
+        job = finished(client, accepted.id)
         embedded = job.result if isinstance(job.result, EmbedResult) else None
         report(
             "embed job",

@@ -24,6 +24,18 @@ function report(call: string, status: number, body: unknown): void {
   console.log(JSON.stringify({ call, status, body }));
 }
 
+// The job's record once it is final (or after ten seconds).
+async function finished(id: string): Promise<Job | undefined> {
+  let job: Job | undefined;
+  for (let i = 0; i < 200; i++) {
+    const got = await gateway.GET("/jobs/{id}", { params: { path: { id } } });
+    job = got.data;
+    if (job && ["succeeded", "failed", "cancelled"].includes(job.status)) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return job;
+}
+
 // The events of a text/event-stream body, as the document types them.
 async function* events(body: ReadableStream<Uint8Array>): AsyncGenerator<GenerateEvent> {
   const decoder = new TextDecoder();
@@ -90,13 +102,7 @@ async function main(): Promise<void> {
   // A job: 202 at once, then its record until it ends.
   const accepted = await gateway.POST("/api/report/v1/jobs", { body: { label: "negative", top: 3, delay_ms: 0 } });
   if (!accepted.data) throw new Error(`submitting the job: ${accepted.error?.type}`);
-  let job: Job | undefined;
-  for (let i = 0; i < 200; i++) {
-    const got = await gateway.GET("/jobs/{id}", { params: { path: { id: accepted.data.id } } });
-    job = got.data;
-    if (job && ["succeeded", "failed", "cancelled"].includes(job.status)) break;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  const job = await finished(accepted.data.id);
   const reviews = job?.result && "reviews" in job.result ? job.result.reviews : undefined;
   report("report job", accepted.response.status, { status: job?.status, reviews });
 
@@ -113,13 +119,7 @@ async function main(): Promise<void> {
     body: { product_id: 2, tenant: "acme", source_version: 1 },
   });
   if (!embedding.data) throw new Error(`submitting the embed job: ${embedding.error?.type}`);
-  let embedded: Job | undefined;
-  for (let i = 0; i < 200; i++) {
-    const got = await gateway.GET("/jobs/{id}", { params: { path: { id: embedding.data.id } } });
-    embedded = got.data;
-    if (embedded && ["succeeded", "failed", "cancelled"].includes(embedded.status)) break;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  const embedded = await finished(embedding.data.id);
   const outcome = embedded?.result && "outcome" in embedded.result ? embedded.result : undefined;
   report("embed job", embedding.response.status, {
     status: embedded?.status,

@@ -38,24 +38,7 @@ func BenchmarkNATSRoundTrip(b *testing.B) {
 func BenchmarkInvoke(b *testing.B) {
 	g := newGateway(b)
 	g.serveEcho(b, []int{1})
-	handler := g.app.Handler()
-	body := []byte(`{"text": "hello"}`)
-	var ctx fasthttp.RequestCtx
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		ctx.Request.Reset()
-		ctx.Response.Reset()
-		ctx.ResetUserValues()
-		ctx.Request.Header.SetMethod(fasthttp.MethodPost)
-		ctx.Request.SetRequestURI("/api/echo/v1")
-		ctx.Request.Header.SetContentType("application/json")
-		ctx.Request.SetBody(body)
-		handler(&ctx)
-		if status := ctx.Response.StatusCode(); status != fasthttp.StatusOK {
-			b.Fatalf("status %d: %s", status, ctx.Response.Body())
-		}
-	}
+	benchPosts(b, g, "/api/echo/v1")
 }
 
 // BenchmarkComposedParallel is one call of a composed contract whose step
