@@ -85,11 +85,10 @@ type Branch struct {
 	// 5xx outcome.
 	Attempts int
 
-	at            string // the branch's pointer in the manifest
-	timeoutSecs   float64
-	callName      string
-	callVersion   int
-	intoSpecified bool
+	at          string // the branch's pointer in the manifest
+	timeoutSecs float64
+	callName    string
+	callVersion int
 }
 
 // Request makes a call's request from the scope: the value at Whole, or,
@@ -399,7 +398,6 @@ func (r *composeReader) branch(at, name string, members map[string]json.RawMessa
 	}
 	var into string
 	if r.value(at, members, "into", &into) {
-		b.intoSpecified = true
 		p, err := ParsePointer(into)
 		switch {
 		case err != nil:
