@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -443,4 +444,60 @@ func (g *servingGateway) job(t *testing.T, id string) jobView {
 		t.Fatalf("GET /jobs/%s: %d %s", id, r.status, r.body)
 	}
 	return v
+}
+
+// A reload (SIGHUP) that adds a composed job contract, or changes one,
+// is followed by the gateway's composed-job runner: their jobs run, as
+// the contracts are now.
+func TestComposedJobsFollowAReload(t *testing.T) {
+	dir := composeContracts(t, true)
+	ns := natstest.Server(t, embedded.Config{Port: -1, DataDir: t.TempDir()})
+	reg, err := contracts.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveBranch(t, ns, reg, "a", echoAs("a:"))
+	serveBranch(t, ns, reg, "b", echoAs("b:"))
+	g := startJobGateway(t, ns, reg)
+
+	contracttest.WriteFile(t, filepath.Join(dir, "pair.v1.json"), strings.ReplaceAll(readFile(t, filepath.Join(dir, "pair.v1.json")), `"into": "/`, `"into": "/new_`))
+	contracttest.WriteFile(t, filepath.Join(dir, "solo.v1.json"), `{"name": "solo", "version": 1, "mode": "job", "timeout_seconds": 3,
+		"ack_wait_seconds": 1, "request_schema": "../schemas/text.json", "response_schema": "../schemas/any.json",
+		"compose": {"steps": [{"name": "only", "call": "b/v1", "into": "/b"}]}, "examples": [{"name": "x", "request": {"text": "x"}}]}`)
+	next, err := contracts.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Replace(next)
+
+	for path, want := range map[string]string{
+		"/api/pair/v1": `{"new_a":{"text":"a:x"},"new_b":{"text":"b:x"}}`,
+		"/api/solo/v1": `{"b":{"text":"b:x"}}`,
+	} {
+		var rec jobView
+		eventually(t, path+" succeeded", func() bool {
+			rec = g.job(t, g.submit(t, path, `{"text": "x"}`))
+			for i := 0; i < 100 && rec.Status != "succeeded" && rec.Status != "failed"; i++ {
+				time.Sleep(20 * time.Millisecond)
+				rec = g.job(t, rec.ID)
+			}
+			return rec.Status == "succeeded"
+		})
+		var got composed
+		if err := json.Unmarshal(rec.Result, &got); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := json.Marshal(got.Result); string(b) != want {
+			t.Errorf("%s: result %s; want %s", path, b, want)
+		}
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

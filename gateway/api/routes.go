@@ -18,7 +18,7 @@ func routes(app *fiber.App, cfg Config, spec []byte) []allowRule {
 	acc := newAccountant(cfg.Budgets, cfg.Ledger, log)
 	app.Hooks().OnShutdown(func() error { acc.close(ledgerWait); return nil })
 	if svc != nil { // this gateway runs the composed job contracts' jobs
-		runner := compose.StartJobs(b.nc, svc.JetStream(), reg.All(), branchCaller(b, log, cfg.Limits, "", "", nil), svc.TTL(), log)
+		runner := compose.StartJobs(b.nc, svc.JetStream(), reg, branchCaller(b, log, cfg.Limits, "", "", nil), svc.TTL(), log)
 		app.Hooks().OnShutdown(func() error { runner.Stop(); return nil })
 	}
 	// keyed puts RequireKey before the routes that call workers or read

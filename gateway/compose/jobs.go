@@ -32,6 +32,7 @@ const CodeStepFailed = "step_failed"
 // result or the error, and only then acknowledges. Every gateway runs one;
 // JetStream gives each job to one of them at a time.
 type JobRunner struct {
+	reg  *contracts.Registry
 	nc   *nats.Conn
 	js   jetstream.JetStream
 	call Caller
@@ -43,19 +44,19 @@ type JobRunner struct {
 	wg     sync.WaitGroup
 }
 
-// StartJobs runs the jobs of every composed job contract in cts until
-// Stop; cts without one is no error (Stop is then all there is to do).
-// It keeps trying to reach the job stream, which the jobs service
-// creates, in the background.
-func StartJobs(nc *nats.Conn, js jetstream.JetStream, cts []*contracts.Contract, call Caller, ttl time.Duration, log *slog.Logger) *JobRunner {
+// reloadCheck is how often the runner looks for reloaded contracts.
+const reloadCheck = time.Second
+
+// StartJobs runs the jobs of every composed job contract of reg until
+// Stop, following reloads of reg (SIGHUP): a contract added is served, one
+// removed is not any more, one changed is served as it is now. A registry
+// without composed job contracts is no error. It keeps trying to reach the
+// job stream, which the jobs service creates, in the background.
+func StartJobs(nc *nats.Conn, js jetstream.JetStream, reg *contracts.Registry, call Caller, ttl time.Duration, log *slog.Logger) *JobRunner {
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &JobRunner{nc: nc, js: js, call: call, cps: NewJobCheckpoints(js, ttl), log: log, ctx: ctx, cancel: cancel}
-	for _, ct := range cts {
-		if ct.Composed() && ct.Mode == contracts.ModeJob {
-			r.wg.Add(1)
-			go r.serve(ct)
-		}
-	}
+	r := &JobRunner{reg: reg, nc: nc, js: js, call: call, cps: NewJobCheckpoints(js, ttl), log: log, ctx: ctx, cancel: cancel}
+	r.wg.Add(1)
+	go r.follow()
 	return r
 }
 
@@ -67,32 +68,99 @@ func (r *JobRunner) Stop() {
 	r.wg.Wait()
 }
 
-// serve pulls ct's jobs until Stop, setting up again after a failure (the
-// stream not there yet, or recreated).
-func (r *JobRunner) serve(ct *contracts.Contract) {
+// puller pulls one composed job contract's jobs until cancelled.
+type puller struct {
+	ct     *contracts.Contract
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (p *puller) stop() {
+	p.cancel()
+	<-p.done
+}
+
+// follow keeps one puller per composed job contract of the registry's
+// current set, checking for a reload every reloadCheck.
+func (r *JobRunner) follow() {
 	defer r.wg.Done()
-	for r.ctx.Err() == nil {
-		err := r.consume(ct)
-		if r.ctx.Err() != nil {
+	pullers := map[string]*puller{}
+	defer func() {
+		for _, p := range pullers {
+			p.stop()
+		}
+	}()
+	generation := ^uint64(0)
+	tick := time.NewTicker(reloadCheck)
+	defer tick.Stop()
+	for {
+		if g := r.reg.Generation(); g != generation {
+			generation = g
+			r.update(r.reg.All(), pullers)
+		}
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// update starts a puller for each composed job contract of cts that has
+// none or whose definition changed, and stops those of contracts gone.
+// A job a stopped puller was running is delivered again.
+func (r *JobRunner) update(cts []*contracts.Contract, pullers map[string]*puller) {
+	current := map[string]*contracts.Contract{}
+	for _, ct := range cts {
+		if ct.Composed() && ct.Mode == contracts.ModeJob {
+			current[ct.ID()] = ct
+		}
+	}
+	for id, p := range pullers {
+		if current[id] != p.ct {
+			p.stop()
+			delete(pullers, id)
+		}
+	}
+	for id, ct := range current {
+		if _, ok := pullers[id]; ok {
+			continue
+		}
+		ctx, cancel := context.WithCancel(r.ctx)
+		p := &puller{ct: ct, cancel: cancel, done: make(chan struct{})}
+		pullers[id] = p
+		go func() {
+			defer close(p.done)
+			r.serve(ctx, ct)
+		}()
+	}
+}
+
+// serve pulls ct's jobs until ctx ends, setting up again after a failure
+// (the stream not there yet, or recreated).
+func (r *JobRunner) serve(ctx context.Context, ct *contracts.Contract) {
+	for ctx.Err() == nil {
+		err := r.consume(ctx, ct)
+		if ctx.Err() != nil {
 			return
 		}
 		r.log.Debug("composed jobs: setting up again", "contract", ct.ID(), "err", err)
 		select {
-		case <-r.ctx.Done():
+		case <-ctx.Done():
 		case <-time.After(time.Second):
 		}
 	}
 }
 
-// consume runs ct's jobs until Stop or until the consumer goes away.
-func (r *JobRunner) consume(ct *contracts.Contract) error {
-	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+// consume runs ct's jobs until ctx ends or the consumer goes away.
+func (r *JobRunner) consume(ctx context.Context, ct *contracts.Contract) error {
+	setup, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	store, err := jobs.OpenStore(ctx, r.js)
+	store, err := jobs.OpenStore(setup, r.js)
 	if err != nil {
 		return err
 	}
-	c, err := r.js.CreateOrUpdateConsumer(ctx, wire.JobStream, jobs.ConsumerConfig(ct))
+	c, err := r.js.CreateOrUpdateConsumer(setup, wire.JobStream, jobs.ConsumerConfig(ct))
 	if err != nil {
 		return err
 	}
@@ -104,7 +172,7 @@ func (r *JobRunner) consume(ct *contracts.Contract) error {
 		running.Add(1)
 		go func() {
 			defer func() { <-sem; running.Done() }()
-			r.run(ct, store, msg)
+			r.run(ctx, ct, store, msg)
 		}()
 	}, jetstream.PullMaxMessages(jobConcurrency), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
@@ -118,8 +186,8 @@ func (r *JobRunner) consume(ct *contracts.Contract) error {
 		return err
 	}
 	select {
-	case <-r.ctx.Done():
-		err = r.ctx.Err()
+	case <-ctx.Done():
+		err = ctx.Err()
 	case err = <-lost:
 	}
 	cc.Stop()
@@ -127,8 +195,9 @@ func (r *JobRunner) consume(ct *contracts.Contract) error {
 	return err
 }
 
-// run is one delivery of a composed job.
-func (r *JobRunner) run(ct *contracts.Contract, store *jobs.Store, msg jetstream.Msg) {
+// run is one delivery of a composed job; ctx ends when this gateway stops
+// serving ct.
+func (r *JobRunner) run(ctx context.Context, ct *contracts.Contract, store *jobs.Store, msg jetstream.Msg) {
 	id := msg.Headers().Get(wire.HeaderJobID)
 	md, err := msg.Metadata()
 	if err != nil || !jobs.ValidID(id) {
@@ -136,9 +205,14 @@ func (r *JobRunner) run(ct *contracts.Contract, store *jobs.Store, msg jetstream
 		return
 	}
 	attempt := int(md.NumDelivered)
+	// The steps as the contract has them now: a reload may have changed
+	// them since this puller started.
+	if cur, err := r.reg.Lookup(ct.Name, ct.Version); err == nil && cur.Composed() && cur.Mode == contracts.ModeJob {
+		ct = cur
+	}
 	// The job's own context: its timeout, a cancel, or the gateway
 	// stopping (then the job is left to be delivered again).
-	jobCtx, cancel := context.WithTimeout(r.ctx, ct.Timeout)
+	jobCtx, cancel := context.WithTimeout(ctx, ct.Timeout)
 	defer cancel()
 	var cancelled atomic.Bool
 	sub, err := r.nc.Subscribe(wire.JobCancelSubject(id), func(*nats.Msg) {
@@ -165,8 +239,8 @@ func (r *JobRunner) run(ct *contracts.Contract, store *jobs.Store, msg jetstream
 	reply, runErr := Run(jobCtx, ct, msg.Data(), r.call, r.cps.For(id))
 	stopBeat()
 	switch {
-	case r.ctx.Err() != nil:
-		return // the gateway is stopping: another delivery resumes it
+	case ctx.Err() != nil:
+		return // this gateway stopped serving ct: another delivery resumes it
 	case cancelled.Load():
 		_ = msg.Ack() // the gateway has stored the cancellation
 		return
