@@ -88,6 +88,24 @@ func allow(c *fiber.Ctx, ct *contracts.Contract) error {
 	return nil
 }
 
+// holdToTenant refuses a call of a tenant-scoped contract, made with a key
+// bound to a tenant, for another tenant (or for none). body passed the
+// request schema.
+func holdToTenant(c *fiber.Ctx, ct *contracts.Contract, body []byte) error {
+	k := keyOf(c)
+	if k == nil || k.Tenant == "" || ct.Tenant == nil {
+		return nil
+	}
+	v, err := contracts.DecodeJSON(body)
+	if err != nil {
+		return err
+	}
+	if got, ok := ct.TenantOf(v); !ok || got != k.Tenant {
+		return wrongTenant(ct, k, got, ok)
+	}
+	return nil
+}
+
 // checkRate spends one call of k's rate, and says where k stands in the
 // IETF RateLimit-Policy and RateLimit headers.
 func checkRate(c *fiber.Ctx, limiter RateLimiter, k *keys.Key) error {

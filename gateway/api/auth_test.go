@@ -22,10 +22,11 @@ type keyedGateway struct {
 	log    *lockedBuffer
 }
 
-func newKeyedGateway(t *testing.T) *keyedGateway {
+func newKeyedGateway(t *testing.T, moreDirs ...string) *keyedGateway {
 	t.Helper()
 	log := &lockedBuffer{}
-	g := &jobGateway{dirs: []string{jobContracts(t), "../../testdata/contracts"}, dataDir: t.TempDir(), keyed: true, log: log}
+	dirs := append([]string{jobContracts(t), "../../testdata/contracts"}, moreDirs...)
+	g := &jobGateway{dirs: dirs, dataDir: t.TempDir(), keyed: true, log: log}
 	g.start(t)
 	t.Cleanup(g.stop)
 	js, err := jetstream.New(g.nc)
@@ -43,11 +44,14 @@ func newKeyedGateway(t *testing.T) *keyedGateway {
 	issued := []struct {
 		name   string
 		grants []string
-	}{{"all", []string{"*"}}, {"other", []string{"*"}}, {"limited", []string{"*"}}, {"echo", []string{"echo/v1"}}}
+	}{{"all", []string{"*"}}, {"other", []string{"*"}}, {"limited", []string{"*"}}, {"acme", []string{"*"}}, {"echo", []string{"echo/v1"}}}
 	for _, k := range issued {
 		var opts []keys.Option
-		if k.name == "limited" { // two calls at once, then one every 100 s
+		switch k.name {
+		case "limited": // two calls at once, then one every 100 s
 			opts = append(opts, keys.WithRate(0.01, 2))
+		case "acme":
+			opts = append(opts, keys.WithTenant("acme"))
 		}
 		_, token, err := keys.Create(ctx, kv, k.name, k.grants, opts...)
 		if err != nil {

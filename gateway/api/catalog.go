@@ -149,6 +149,9 @@ func Describe(reg *contracts.Registry) fiber.Handler {
 		if ct.Composed() {
 			out["compose"] = ct.Compose.Manifest
 		}
+		if ct.Tenant != nil {
+			out["tenant"] = ct.Tenant.String()
+		}
 		if ct.Mode == contracts.ModeJob {
 			out["max_attempts"] = ct.MaxAttempts
 			out["ack_wait_seconds"] = ct.AckWait.Seconds()

@@ -167,8 +167,11 @@ func branchProblem(cause error) *Problem {
 	var f compose.Failure
 	if errors.As(cause, &f) {
 		class := &probInvalidReply
-		if f.HTTPStatus() == fiber.StatusUnprocessableEntity {
+		switch f.HTTPStatus() {
+		case fiber.StatusUnprocessableEntity:
 			class = &probInvalidRequest
+		case fiber.StatusForbidden:
+			class = &probForbidden
 		}
 		return class.new(f.ProblemDetail())
 	}

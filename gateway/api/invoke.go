@@ -110,6 +110,9 @@ func admit(reg *contracts.Registry, c *fiber.Ctx, lim contracts.Limits) (*call, 
 	if len(vs) > 0 {
 		return nil, invalidRequest(ct, vs)
 	}
+	if err := holdToTenant(c, ct, body); err != nil {
+		return nil, err
+	}
 	k := &call{
 		ct: ct, body: body, requestID: RequestIDOf(c), timeout: timeout,
 		deadline: time.Now().Add(timeout), traceparent: c.Get(wire.HeaderTraceparent), lim: lim, start: start,

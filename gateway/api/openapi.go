@@ -805,6 +805,8 @@ var contractVersionSchema = map[string]any{
 			"description":          "A deterministic contract: an equal request (as canonical JSON) is answered from the cache for ttl_seconds",
 			"properties":           map[string]any{"ttl_seconds": map[string]any{"type": "number"}},
 		},
+		"tenant": map[string]any{"type": "string",
+			"description": "A tenant-scoped contract: the JSON pointer of the request member that names the tenant; a key bound to a tenant calls for it only"},
 		"compose": map[string]any{"type": "object",
 			"description": "A composed contract: the steps the gateway runs, calling other contracts (docs/contracts.md, Composed contracts)"},
 		"schemas": map[string]any{"type": "object", "additionalProperties": map[string]any{},

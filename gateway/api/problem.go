@@ -81,6 +81,16 @@ func forbidden(ct *contracts.Contract, k *keys.Key) *Problem {
 	return p
 }
 
+func wrongTenant(ct *contracts.Contract, k *keys.Key, got string, named bool) *Problem {
+	detail := fmt.Sprintf("the API key %q is bound to tenant %q; this request of %s is for %q", k.Name, k.Tenant, ct.ID(), got)
+	if !named {
+		detail = fmt.Sprintf("the API key %q is bound to tenant %q; this request of %s names no tenant at %s", k.Name, k.Tenant, ct.ID(), ct.Tenant)
+	}
+	p := probForbidden.new(detail)
+	p.Contract = ct.ID()
+	return p
+}
+
 func rateLimited(k *keys.Key, wait time.Duration) *Problem {
 	p := probRateLimited.new(fmt.Sprintf("the API key %q may make %v calls a second (%d at once); try again in %s", k.Name, k.Rate, max(k.Burst, 1), wait.Round(time.Millisecond)))
 	p.retryAfter = time.Duration(ceilSeconds(wait)) * time.Second

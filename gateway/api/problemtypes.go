@@ -35,7 +35,7 @@ var (
 		"a call or job route without an API key, or with one the gateway does not know (malformed, never issued, revoked), when the gateway runs with `-auth keys`",
 		"`WWW-Authenticate` header"}
 	probForbidden = problemClass{"forbidden", fiber.StatusForbidden, "Forbidden",
-		"the API key is not allowed to call this contract version", "`contract`"}
+		"the API key is not allowed to call this contract version, or is bound to a tenant (`keys create -tenant`) and the request of a tenant-scoped contract is for another", "`contract`"}
 	probNotFound = problemClass{"not-found", fiber.StatusNotFound, "Not found",
 		"unknown route, contract or version; unknown or expired job; the jobs route of a contract that is not a job contract", ""}
 	probMethodNotAllowed = problemClass{"method-not-allowed", fiber.StatusMethodNotAllowed, "Method not allowed",

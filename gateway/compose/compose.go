@@ -102,7 +102,8 @@ var ErrInput = errors.New("composition input")
 
 // inputFailure is a failure the composition finds before calling: 422
 // invalid-request when the client's request is at fault, 502
-// invalid-reply when an earlier step's reply is.
+// invalid-reply when an earlier step's reply is, 403 forbidden for a
+// branch request for another tenant.
 type inputFailure struct {
 	status int
 	detail string
@@ -113,6 +114,7 @@ type inputFailure struct {
 const (
 	typeInvalidRequest = "urn:notebridge:problem:invalid-request"
 	typeInvalidReply   = "urn:notebridge:problem:invalid-reply"
+	typeForbidden      = "urn:notebridge:problem:forbidden"
 )
 
 func (f *inputFailure) Error() string         { return f.detail }
@@ -120,10 +122,14 @@ func (f *inputFailure) Unwrap() error         { return ErrInput }
 func (f *inputFailure) HTTPStatus() int       { return f.status }
 func (f *inputFailure) ProblemDetail() string { return f.detail }
 func (f *inputFailure) ProblemType() string {
-	if f.status == 422 {
+	switch f.status {
+	case 422:
 		return typeInvalidRequest
+	case 403:
+		return typeForbidden
+	default:
+		return typeInvalidReply
 	}
-	return typeInvalidReply
 }
 
 // inputMissing is the failure of a pointer p that found nothing: the

@@ -31,6 +31,7 @@ func Run(ctx context.Context, ct *contracts.Contract, request []byte, call Calle
 		}
 	}
 	r := &runner{call: call, cp: cp, done: done}
+	r.tenant, r.hasTenant = ct.TenantOf(req)
 	steps := map[string]any{}
 	scope := map[string]any{"request": req, "steps": steps}
 	result := map[string]any{}
@@ -66,6 +67,10 @@ type runner struct {
 	call Caller
 	cp   Checkpoints
 	done map[string]Checkpoint
+	// tenant is the tenant the composed request is for (the gateway held
+	// its client to it): every tenant-scoped contract called gets it.
+	tenant    string
+	hasTenant bool
 }
 
 // unit is one call of a step: a branch, or a map step's call for one item.
@@ -176,6 +181,9 @@ func (r *runner) run(ctx context.Context, u *unit) {
 		}
 	}
 	request, err := buildRequest(u.b, u.scope)
+	if err == nil {
+		err = r.sameTenant(u.b, request)
+	}
 	if err != nil {
 		u.fail(err)
 		return
@@ -202,6 +210,23 @@ func (r *runner) run(ctx context.Context, u *unit) {
 			return
 		}
 	}
+}
+
+// sameTenant refuses a request of a tenant-scoped contract for another
+// tenant than the composed request's: a key bound to a tenant must not
+// reach another through a composition.
+func (r *runner) sameTenant(b *contracts.Branch, request []byte) error {
+	if b.Target.Tenant == nil {
+		return nil
+	}
+	value, err := contracts.DecodeJSON(request)
+	if err != nil {
+		return err
+	}
+	if got, ok := b.Target.TenantOf(value); ok != r.hasTenant || got != r.tenant {
+		return &inputFailure{status: 403, detail: fmt.Sprintf("the request of %s is for tenant %q; the composed request is for %q", b.Call, got, r.tenant)}
+	}
+	return nil
 }
 
 // checkpoint keeps a succeeded unit's reply for a later delivery; a

@@ -104,3 +104,25 @@ func TestPointerResolve(t *testing.T) {
 		t.Error(`ParsePointer("/a~2"): no error; want one`)
 	}
 }
+
+// A composition that calls a tenant-scoped contract is tenant-scoped
+// itself: the tenant its client was held to is what it passes on.
+func TestCompositionOfATenantScopedContractIsTenantScoped(t *testing.T) {
+	for _, tenant := range []string{"", `"tenant": "/text"`} {
+		overrides := []string{`"name": "both"`, `"compose": {"steps": [{"name": "one", "call": "t/v1"}]}`}
+		if tenant != "" {
+			overrides = append(overrides, tenant)
+		}
+		dir := writeTree(t, contracttest.Tree(validTree()).With(contracttest.Tree{
+			"contracts/t.v1.json":    contracttest.Manifest(`"tenant": "/text"`),
+			"contracts/both.v1.json": contracttest.Manifest(overrides...),
+		}))
+		_, findings := contracts.Check(filepath.Join(dir, "contracts"))
+		switch {
+		case tenant == "" && (len(findings) != 1 || findings[0].Pointer != "/compose/steps/0/call"):
+			t.Errorf("without tenant: findings %v; want one at /compose/steps/0/call", findings)
+		case tenant != "" && len(findings) != 0:
+			t.Errorf("with tenant: findings %v; want none", findings)
+		}
+	}
+}

@@ -61,6 +61,9 @@ type Contract struct {
 	// Compose is how the gateway makes the reply of a composed contract
 	// from other contracts'; nil for a contract that workers serve.
 	Compose *Compose
+	// Tenant points at the request member that names the tenant a request
+	// is for; nil when the contract is not tenant-scoped (tenant.go).
+	Tenant Pointer
 
 	// Subject is the NATS subject requests of this contract are sent on:
 	// nb.<name>.v<N>, or nb.jobs.<name>.v<N> for a job contract.

@@ -78,7 +78,11 @@ func Check(dirs ...string) (*Registry, []Finding) {
 		}
 	}
 	for _, c := range composed {
-		if fs := resolveCompose(reg, c, composed); len(fs) > 0 {
+		fs := resolveCompose(reg, c, composed)
+		if len(fs) == 0 {
+			fs = tenantCallProblems(c)
+		}
+		if len(fs) > 0 {
 			out = append(out, fs...)
 			continue
 		}
@@ -128,6 +132,9 @@ func checkContract(file string) (*Contract, *manifest, []Finding) {
 		Repair:            m.Repair,
 		Cache:             m.Cache,
 		Compose:           m.Compose,
+	}
+	if m.Tenant != nil {
+		c.Tenant, _ = ParsePointer(*m.Tenant) // checked by tenantProblems
 	}
 	switch m.Mode {
 	case ModeStream:

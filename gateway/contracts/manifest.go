@@ -59,6 +59,9 @@ type manifest struct {
 	// Sync and job modes: the contract is composed at the gateway from
 	// other contracts (compose.go).
 	Compose *Compose `json:"compose"`
+	// The pointer of the request member that names the tenant a request
+	// is for; present: the contract is tenant-scoped (tenant.go).
+	Tenant *string `json:"tenant"`
 }
 
 // defaultIdleTimeout is how long a stream may be silent when the manifest
@@ -221,5 +224,6 @@ func (m *manifest) problems(file string) []Finding {
 	}
 	m.repairProblems(add)
 	m.composeProblems(add)
+	m.tenantProblems(add)
 	return out
 }

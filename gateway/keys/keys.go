@@ -61,6 +61,9 @@ type Key struct {
 	Budgets []Budget `json:"budgets,omitempty"`
 	// UsageReader lets the key read every key's usage (GET /usage).
 	UsageReader bool `json:"usage_reader,omitempty"`
+	// Tenant, when set, is the only tenant the key may call
+	// tenant-scoped contracts for (WithTenant).
+	Tenant string `json:"tenant,omitempty"`
 	// CreatedAt is when the key was issued.
 	CreatedAt time.Time `json:"created_at"`
 }

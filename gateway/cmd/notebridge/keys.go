@@ -54,6 +54,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var burst int
 	var budgets budgetFlags
 	var usageReader bool
+	var tenant string
 	switch args[0] {
 	case "create":
 		fs.StringVar(&name, "name", "", "who the key is for, unique: 1 to 64 of A-Z a-z 0-9 . _ -")
@@ -62,6 +63,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.IntVar(&burst, "burst", 0, "calls it may make at once; 0: -rate rounded up")
 		fs.Var(&budgets, "budget", "what it may spend per period, across every gateway replica: \"cost=5,per=day\", \"tokens=100000,per=month,contract=flowchart\" (per: hour, day, month, UTC); repeat for several")
 		fs.BoolVar(&usageReader, "usage-reader", false, "it may read every key's usage at GET /usage (others read their own)")
+		fs.StringVar(&tenant, "tenant", "", "the one tenant it may call tenant-scoped contracts for (manifest \"tenant\"); none: any")
 	case "list", "revoke":
 	default:
 		fmt.Fprintln(stderr, keysUsage)
@@ -100,6 +102,9 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if usageReader {
 			opts = append(opts, keys.WithUsageReader())
 		}
+		if tenant != "" {
+			opts = append(opts, keys.WithTenant(tenant))
+		}
 		k, token, err := keys.Create(ctx, kv, name, splitDirs(grants), opts...)
 		if err != nil {
 			return err
@@ -112,7 +117,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tCONTRACTS\tRATE\tBUDGETS\tCREATED")
+		fmt.Fprintln(tw, "ID\tNAME\tCONTRACTS\tRATE\tBUDGETS\tTENANT\tCREATED")
 		for _, k := range all {
 			rate := "-"
 			if k.Rate > 0 {
@@ -126,7 +131,11 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				}
 				budgets = strings.Join(each, "; ")
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, strings.Join(k.Contracts, ","), rate, budgets, k.CreatedAt.Format(time.RFC3339))
+			tenant := "-"
+			if k.Tenant != "" {
+				tenant = k.Tenant
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, strings.Join(k.Contracts, ","), rate, budgets, tenant, k.CreatedAt.Format(time.RFC3339))
 		}
 		return tw.Flush()
 	case "revoke":

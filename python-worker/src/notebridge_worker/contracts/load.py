@@ -137,6 +137,7 @@ def load_contract(manifest_path: str | os.PathLike[str]) -> Contract:
         ),
         ack_wait_seconds=float(manifest.get("ack_wait_seconds") or DEFAULT_ACK_WAIT_SECONDS),
         compose=manifest.get("compose"),
+        tenant=manifest.get("tenant"),
         request_integers=schemas.integer_plan(roles["request"]),
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from notebridge_worker.contracts.compose import compose_problems
+from notebridge_worker.contracts.compose import compose_problems, parse_pointer
 from notebridge_worker.contracts.model import (
     JOB,
     MAX_ACK_WAIT_SECONDS,
@@ -40,6 +40,8 @@ MANIFEST_FIELDS = frozenset(
         "ack_wait_seconds",
         # Sync and job modes: validate-and-repair.
         "repair",
+        # Every mode: the request member that names the tenant (a tenant-scoped contract).
+        "tenant",
         # Sync mode only: a deterministic contract's replies are cached.
         "cache",
         # Sync and job modes: composed at the gateway from other contracts (compose.py).
@@ -94,6 +96,7 @@ def manifest_problems(manifest: Any) -> list[str]:
             problems.append(f"/{key}: must be a path relative to the manifest")
     problems.extend(_repair_problems(manifest, mode))
     problems.extend(compose_problems(manifest, mode, timeout if valid_timeout else None))
+    problems.extend(_tenant_problems(manifest.get("tenant")))
     examples = manifest.get("examples")
     if not isinstance(examples, list) or not examples:
         problems.append("/examples: a contract needs at least one example")
@@ -111,6 +114,22 @@ def manifest_problems(manifest: Any) -> list[str]:
         if "request" not in example:
             problems.append(f"/examples/{index}: missing request")
     return problems
+
+
+def _tenant_problems(tenant: Any) -> list[str]:
+    """The tenant member, as the Go gateway's tenantProblems: a pointer into the request that
+    names one member (``null`` is not given)."""
+    if tenant is None:
+        return []
+    if not isinstance(tenant, str):
+        return ["/tenant: must be a JSON pointer (a string)"]
+    try:
+        tokens = parse_pointer(tenant)
+    except ValueError as error:
+        return [f"/tenant: {error}"]
+    if not tokens:
+        return ["/tenant: must point at a member of the request, not the whole request"]
+    return []
 
 
 def _mode_problems(manifest: dict[str, Any], mode: Any, timeout: Any) -> list[str]:

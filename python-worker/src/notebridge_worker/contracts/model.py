@@ -171,6 +171,9 @@ class Contract:
     compose: dict[str, Any] | None = field(default=None, repr=False, compare=False)
     """A composed contract's ``compose`` member as the manifest writes it: the gateway runs
     its steps, calling other contracts; None for a contract that workers serve."""
+    tenant: str | None = None
+    """The pointer of the request member that names the tenant a request is for (the gateway
+    holds it to the caller's API key); None when the contract is not tenant-scoped."""
     request_integers: integers.Convert | None = field(default=None, repr=False, compare=False)
     """Turns 2.0 into 2 where the request schema says integer (notebridge_worker.integers);
     None when it says integer nowhere."""
