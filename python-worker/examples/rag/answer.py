@@ -14,8 +14,8 @@ that fails goes back to the handler with the violations. The stand-in model make
 real models make: it trusts a ``[chunk N]`` marker smuggled into the question (a prompt
 injection) and cites it; the check refuses it, and the second attempt leaves it out.
 
-In production the tenant comes from the caller's credentials (the API key's owner), never
-from the request body: docs/patterns.md. From the repository root, with the database of
+The contract is tenant-scoped (``"tenant": "/tenant"``): with API keys, a key bound to a
+tenant (``keys create -tenant acme``) gets 403 at the gateway for any other: docs/patterns.md. From the repository root, with the database of
 schema.sql at ``$NOTEBRIDGE_RAG_DATABASE_URL``:
 
     notebridge-worker run python-worker/examples/rag/answer.py:worker --contracts-dir contracts

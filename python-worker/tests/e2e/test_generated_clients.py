@@ -107,10 +107,10 @@ def stack(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Itera
         drop_database(postgres, "rag_clients")
 
 
-def issue_key(gateway: Gateway, name: str, contracts: str) -> str:
+def issue_key(gateway: Gateway, name: str, contracts: str, *extra: str) -> str:
     """A new API key, from `notebridge keys create` as an operator runs it."""
     create = ["keys", "create", "--nats-url", gateway.operator_url, "--name", name]
-    token = run([str(GATEWAY_BIN), *create, "--contracts", contracts]).strip()
+    token = run([str(GATEWAY_BIN), *create, "--contracts", contracts, *extra]).strip()
     assert token.startswith("nb_"), token
     # Every gateway admits a new key within moments (it watches the key bucket).
     wait_until(
@@ -130,6 +130,29 @@ def issue_key(gateway: Gateway, name: str, contracts: str) -> str:
 @pytest.fixture(scope="module")
 def api_key(stack: Gateway) -> str:
     return issue_key(stack, "product-app", "*")
+
+
+def test_a_key_bound_to_a_tenant_asks_for_it_only(stack: Gateway) -> None:
+    """answer/v1 is tenant-scoped: a product backend's key bound to acme is refused, before any
+    worker sees it, for globex; the CLI shows the binding."""
+    token = issue_key(stack, "acme-app", "answer,sentiment", "--tenant", "acme")
+    auth = {"Authorization": f"Bearer {token}"}
+    question = "Will the tent keep me dry in heavy rain?"
+    for tenant, status in [("acme", 200), ("globex", 403)]:
+        resp = httpx.post(
+            f"{stack.url}/api/answer/v1",
+            json={"tenant": tenant, "question": question},
+            headers=auth,
+            timeout=30,
+        )
+        assert resp.status_code == status, resp.text
+    problem = resp.json()
+    assert problem["type"] == "urn:notebridge:problem:forbidden"
+    assert 'bound to tenant "acme"' in problem["detail"]
+    listed = run([str(GATEWAY_BIN), "keys", "list", "--nats-url", stack.operator_url])
+    assert any(
+        line.split()[1:2] == ["acme-app"] and " acme " in line for line in listed.splitlines()
+    )
 
 
 def lines(output: str) -> list[dict[str, Any]]:
