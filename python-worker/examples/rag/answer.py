@@ -15,8 +15,8 @@ real models make: it trusts a ``[chunk N]`` marker smuggled into the question (a
 injection) and cites it; the check refuses it, and the second attempt leaves it out.
 
 The contract is tenant-scoped (``"tenant": "/tenant"``): with API keys, a key bound to a
-tenant (``keys create -tenant acme``) gets 403 at the gateway for any other: docs/patterns.md. From the repository root, with the database of
-schema.sql at ``$NOTEBRIDGE_RAG_DATABASE_URL``:
+tenant (``keys create -tenant acme``) gets 403 at the gateway for any other (docs/patterns.md).
+From the repository root, with the database of schema.sql at ``$NOTEBRIDGE_RAG_DATABASE_URL``:
 
     notebridge-worker run python-worker/examples/rag/answer.py:worker --contracts-dir contracts
 """
