@@ -219,12 +219,17 @@ func (r *composeReader) object(ptr string, raw json.RawMessage, allowed ...strin
 		r.add(ptr, "must be an object")
 		return nil
 	}
+	r.unknown(ptr, members, allowed...)
+	return members
+}
+
+// unknown reports each of members that is not in allowed.
+func (r *composeReader) unknown(ptr string, members map[string]json.RawMessage, allowed ...string) {
 	for _, key := range slices.Sorted(maps.Keys(members)) {
 		if !slices.Contains(allowed, key) {
 			r.add(ptr+"/"+escapePointer(key), "unknown field %q", key)
 		}
 	}
-	return members
 }
 
 // value decodes member key of members into into; false when it is absent
@@ -327,10 +332,10 @@ func (r *composeReader) step(at string, raw json.RawMessage, declared map[string
 	}
 	switch s.Kind {
 	case StepCall:
-		r.object(at, raw, "name", "call", "request", "into", "timeout_seconds", "attempts")
+		r.unknown(at, members, "name", "call", "request", "into", "timeout_seconds", "attempts")
 		s.Branches = []*Branch{r.branch(at, s.Name, members, scope(false), "/request")}
 	case StepParallel:
-		r.object(at, raw, "name", "parallel", "require")
+		r.unknown(at, members, "name", "parallel", "require")
 		var branches []json.RawMessage
 		if r.value(at, members, "parallel", &branches) {
 			if len(branches) < minParallelBranches || len(branches) > maxParallelBranches {
@@ -360,7 +365,7 @@ func (r *composeReader) step(at string, raw json.RawMessage, declared map[string
 		}
 		s.Require = r.require(at, members, len(branches))
 	case StepMap:
-		r.object(at, raw, "name", "map", "call", "request", "into", "require", "max_items", "concurrency", "timeout_seconds", "attempts")
+		r.unknown(at, members, "name", "map", "call", "request", "into", "require", "max_items", "concurrency", "timeout_seconds", "attempts")
 		var src string
 		if r.value(at, members, "map", &src) {
 			s.Map = r.pointer(at+"/map", src, scope(false))
