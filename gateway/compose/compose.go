@@ -135,11 +135,16 @@ func (f *inputFailure) ProblemType() string {
 // inputMissing is the failure of a pointer p that found nothing: the
 // client's fault when p reads the request.
 func inputMissing(p contracts.Pointer, what string) *inputFailure {
-	status := 502
+	return &inputFailure{status: inputStatus(p), detail: fmt.Sprintf("%s: %s has no value", what, p)}
+}
+
+// inputStatus is the status of a failure of the input at p: 422 when p
+// reads the client's request, 502 when it reads an earlier step's reply.
+func inputStatus(p contracts.Pointer) int {
 	if len(p) > 0 && p[0] == "request" {
-		status = 422
+		return 422
 	}
-	return &inputFailure{status: status, detail: fmt.Sprintf("%s: %s has no value", what, p)}
+	return 502
 }
 
 // ResultError is a merged result that breaks the composed contract's

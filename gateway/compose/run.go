@@ -180,9 +180,13 @@ func (r *runner) run(ctx context.Context, u *unit) {
 			return
 		}
 	}
-	request, err := buildRequest(u.b, u.scope)
+	value, err := requestValue(u.b, u.scope)
 	if err == nil {
-		err = r.sameTenant(u.b, request)
+		err = r.sameTenant(u.b, value)
+	}
+	var request []byte
+	if err == nil {
+		request, err = json.Marshal(value)
 	}
 	if err != nil {
 		u.fail(err)
@@ -215,15 +219,11 @@ func (r *runner) run(ctx context.Context, u *unit) {
 // sameTenant refuses a request of a tenant-scoped contract for another
 // tenant than the composed request's: a key bound to a tenant must not
 // reach another through a composition.
-func (r *runner) sameTenant(b *contracts.Branch, request []byte) error {
+func (r *runner) sameTenant(b *contracts.Branch, request any) error {
 	if b.Target.Tenant == nil {
 		return nil
 	}
-	value, err := contracts.DecodeJSON(request)
-	if err != nil {
-		return err
-	}
-	if got, ok := b.Target.TenantOf(value); ok != r.hasTenant || got != r.tenant {
+	if got, ok := b.Target.TenantOf(request); ok != r.hasTenant || got != r.tenant {
 		return &inputFailure{status: 403, detail: fmt.Sprintf("the request of %s is for tenant %q; the composed request is for %q", b.Call, got, r.tenant)}
 	}
 	return nil
@@ -248,25 +248,22 @@ func (u *unit) fail(err error) {
 	u.out.Status, u.out.Error = 500, &Error{Type: "urn:notebridge:problem:internal", Detail: "the call failed in the gateway"}
 }
 
-// buildRequest makes a branch's request from the scope.
-func buildRequest(b *contracts.Branch, scope map[string]any) ([]byte, error) {
-	var value any
+// requestValue makes a branch's request from the scope, as decoded JSON.
+func requestValue(b *contracts.Branch, scope map[string]any) (any, error) {
 	if b.Request.Members == nil {
 		v, ok := b.Request.Whole.Resolve(scope)
 		if !ok {
 			return nil, inputMissing(b.Request.Whole, "the request of "+b.Call)
 		}
-		value = v
-	} else {
-		members := make(map[string]any, len(b.Request.Members))
-		for _, m := range b.Request.Members {
-			if v, ok := m.From.Resolve(scope); ok {
-				members[m.Name] = v
-			}
-		}
-		value = members
+		return v, nil
 	}
-	return json.Marshal(value)
+	members := make(map[string]any, len(b.Request.Members))
+	for _, m := range b.Request.Members {
+		if v, ok := m.From.Resolve(scope); ok {
+			members[m.Name] = v
+		}
+	}
+	return members, nil
 }
 
 // mapItems finds a map step's array, and holds it to the step's bound.
@@ -276,11 +273,7 @@ func mapItems(s *contracts.Step, scope map[string]any) ([]any, Failure) {
 		return nil, inputMissing(s.Map, "the array of step "+s.Name)
 	}
 	items, ok := v.([]any)
-	fromRequest := len(s.Map) > 0 && s.Map[0] == "request"
-	status := 502
-	if fromRequest {
-		status = 422
-	}
+	status := inputStatus(s.Map)
 	switch {
 	case !ok:
 		return nil, &inputFailure{status: status, detail: fmt.Sprintf("step %s maps over %s, which is not an array", s.Name, s.Map)}
